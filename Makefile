@@ -1,0 +1,62 @@
+# The two front doors: `make demo` and `make test`. See README.md.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The first Python >= 3.12 on PATH (pyenv shims that are not selected fail the probe).
+PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3 python; do \
+	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; \
+	then echo $$p; break; fi; done)
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+PYTEST_ARGS ?=
+BENCH_N ?= 10000,100000,1000000
+
+.PHONY: help install test test-sqlite test-postgres lint demo bench clean
+
+help:
+	@echo "make demo   set up, seed demo data, run check_sync, serve the admin on 127.0.0.1:8000"
+	@echo "make test   set up, lint, check migrations, run the suite on SQLite and PostgreSQL"
+	@echo "make bench  benchmarks on PostgreSQL (BENCH_N=$(BENCH_N))"
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.12 or newer is required and none was found on PATH" >&2; exit 1; fi
+	@echo "Using $$($(PYTHON) --version) ($(PYTHON))"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run --settings=tests.settings
+
+test-sqlite: $(STAMP)
+	env -u DATABASE_URL $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test-postgres: $(STAMP)
+	@if $(BIN)/python -c "import psycopg2, sys; psycopg2.connect(sys.argv[1], connect_timeout=3).close()" "$(TEST_DATABASE_URL)" 2>/dev/null; then \
+		DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS); \
+	elif [ "$$CI" = "true" ]; then \
+		echo "error: PostgreSQL is unreachable at $(TEST_DATABASE_URL) and CI=true: failing" >&2; exit 1; \
+	else \
+		echo "PostgreSQL unreachable at $(TEST_DATABASE_URL): skipped the PostgreSQL half (set TEST_DATABASE_URL)"; \
+	fi
+
+test: lint test-sqlite test-postgres
+
+demo: $(STAMP)
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 $(BIN)/python manage.py seed_demo
+	-DEBUG=1 $(BIN)/python manage.py check_sync --limit 20
+	@echo ""
+	@echo "Admin: http://127.0.0.1:8000/admin/  (login printed above by seed_demo; Ctrl-C stops)"
+	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+bench: $(STAMP)
+	BENCH_N="$(BENCH_N)" DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" $(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache

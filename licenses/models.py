@@ -1,0 +1,81 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Now
+
+
+class UserLicense(models.Model):
+    """The credential a student holds in one specialization; must match the progress level."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="licenses"
+    )
+    specialization = models.ForeignKey(
+        "specializations.Specialization", on_delete=models.PROTECT, related_name="licenses"
+    )
+    current_level = models.PositiveSmallIntegerField(default=1)
+    max_achieved_level = models.PositiveSmallIntegerField(default=1)
+    # db_default: even a raw INSERT that forgets it gets a start date.
+    started_at = models.DateTimeField(db_default=Now())
+    last_advanced_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = "licence"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "specialization"], name="license_unique_user_specialization"
+            ),
+            models.CheckConstraint(condition=Q(current_level__gte=1), name="license_level_gte_1"),
+            models.CheckConstraint(
+                condition=Q(max_achieved_level__gte=F("current_level")),
+                name="license_max_level_gte_current",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["user", "specialization"],
+                include=["current_level"],
+                name="license_sync_cover_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}/{self.specialization_id} licence L{self.current_level}"
+
+
+class LicenseProgression(models.Model):
+    """Audit history of a licence's level. PROTECT: deleting a licence never erases it."""
+
+    license = models.ForeignKey(UserLicense, on_delete=models.PROTECT, related_name="progressions")
+    from_level = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Empty when the licence was created by this change."
+    )
+    to_level = models.PositiveSmallIntegerField()
+    advanced_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty means the system.",
+    )
+    reason = models.CharField(max_length=255)
+    created_at = models.DateTimeField(db_default=Now(), db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(to_level__gte=1), name="progression_to_level_gte_1"),
+            models.CheckConstraint(
+                condition=Q(from_level__isnull=True) | Q(from_level__gte=1),
+                name="progression_from_level_gte_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"licence {self.license_id}: {self.from_level} -> {self.to_level}"
+
+    @property
+    def actor(self) -> str:
+        return self.advanced_by.get_username() if self.advanced_by_id else "system"

@@ -1,0 +1,74 @@
+"""Errors of the progression domain. Every message names the field and the value.
+
+The messages are module constants so tests (and callers) can rely on them.
+"""
+
+UNKNOWN_SPECIALIZATION = (
+    "specialization={value!r} is not a known specialization (expected one of {choices})"
+)
+INACTIVE_SPECIALIZATION = "specialization={value!r} is inactive: no progress can be recorded in it"
+LEVEL_OUT_OF_RANGE = (
+    "{field}={value!r} is out of range for {specialization} (expected 1..{max_level})"
+)
+NEGATIVE_AMOUNT = "{field}={value!r} must not be negative"
+NEGATIVE_TOTAL = "{field}={value!r} would make the total negative ({total})"
+INVALID_AMOUNT = "{field}={value!r} must be a whole number"
+UNKNOWN_USER = "{field}={value!r} is not a saved user"
+NOT_ENROLLED = "{field}={value!r} has no {row} row in {specialization}"
+
+
+class ProgressionError(Exception):
+    """Base class: bad input or a state that a progression service refuses to act on."""
+
+
+class UnknownSpecialization(ProgressionError, LookupError):
+    def __init__(self, value, choices):
+        super().__init__(
+            UNKNOWN_SPECIALIZATION.format(value=value, choices=", ".join(sorted(choices)))
+        )
+        self.value = value
+
+
+class InactiveSpecialization(ProgressionError):
+    def __init__(self, value):
+        super().__init__(INACTIVE_SPECIALIZATION.format(value=value))
+        self.value = value
+
+
+class LevelOutOfRange(ProgressionError, ValueError):
+    def __init__(self, value, *, specialization, max_level, field="new_level"):
+        super().__init__(
+            LEVEL_OUT_OF_RANGE.format(
+                field=field, value=value, specialization=specialization, max_level=max_level
+            )
+        )
+        self.field, self.value = field, value
+
+
+class InvalidAmount(ProgressionError, ValueError):
+    def __init__(self, field, value, message=INVALID_AMOUNT, **extra):
+        super().__init__(message.format(field=field, value=value, **extra))
+        self.field, self.value = field, value
+
+
+class NegativeAmount(InvalidAmount):
+    def __init__(self, field, value, *, total=None):
+        if total is None:
+            super().__init__(field, value, NEGATIVE_AMOUNT)
+        else:
+            super().__init__(field, value, NEGATIVE_TOTAL, total=total)
+
+
+class UnknownUser(ProgressionError, LookupError):
+    def __init__(self, value, field="student"):
+        super().__init__(UNKNOWN_USER.format(field=field, value=value))
+        self.field, self.value = field, value
+
+
+class NotEnrolled(ProgressionError, LookupError):
+    """The row a directional sync starts from does not exist (never read as None)."""
+
+    def __init__(self, user, *, specialization, row, field="student"):
+        super().__init__(
+            NOT_ENROLLED.format(field=field, value=user, row=row, specialization=specialization)
+        )
