@@ -133,10 +133,11 @@ def violations_sql(*, specialization=None, after=None, limit=None) -> tuple[str,
     from_sql, params = _pairs_from(specialization=specialization, after=after)
     sql = f"{_SELECT_PAIR}{from_sql} WHERE ({_VIOLATION})"
     if after is not None:
-        sql += (
-            " AND (COALESCE(p.student_id, l.user_id) > %s OR (COALESCE(p.student_id, l.user_id) = %s"
-            " AND COALESCE(p.specialization_id, l.specialization_id) > %s))"
+        user, spec = (
+            "COALESCE(p.student_id, l.user_id)",
+            "COALESCE(p.specialization_id, l.specialization_id)",
         )
+        sql += f" AND ({user} > %s OR ({user} = %s AND {spec} > %s))"
         params.extend([after[0], after[0], after[1]])
     sql += " ORDER BY 1, 2"
     if limit is not None:

@@ -1,1 +1,68 @@
-from django.db import models  # noqa: F401
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Now
+
+
+class Status(models.TextChoices):
+    HEALTHY = "healthy", "Healthy"
+    DEGRADED = "degraded", "Degraded"
+    CRITICAL = "critical", "Critical"
+
+
+class HealthCheckRun(models.Model):
+    """One recorded run of the desync check (cron, admin button or API)."""
+
+    checked_at = models.DateTimeField(db_default=Now(), db_index=True)
+    duration_ms = models.PositiveIntegerField()
+    database = models.CharField(max_length=100, default="default")
+    specialization = models.CharField(
+        max_length=20, blank=True, help_text="Empty: every specialization."
+    )
+    total_checked = models.PositiveBigIntegerField()
+    consistent = models.PositiveBigIntegerField()
+    inconsistent = models.PositiveBigIntegerField()
+    level_mismatch = models.PositiveBigIntegerField(default=0)
+    missing_license = models.PositiveBigIntegerField(default=0)
+    missing_progress = models.PositiveBigIntegerField(default=0)
+    consistency_rate = models.DecimalField(max_digits=5, decimal_places=2)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    warn_below = models.DecimalField(max_digits=5, decimal_places=2)
+    critical_below = models.DecimalField(max_digits=5, decimal_places=2)
+    violations_sample = models.JSONField(default=list, blank=True)
+    repaired = models.PositiveIntegerField(
+        default=0, help_text="Pairs repaired just before this run (check_sync --repair, admin)."
+    )
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty: cron or the system.",
+    )
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+        get_latest_by = ["checked_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(consistent__lte=models.F("total_checked")),
+                name="healthcheckrun_consistent_lte_total",
+            ),
+            models.CheckConstraint(
+                condition=Q(consistency_rate__gte=0) & Q(consistency_rate__lte=100),
+                name="healthcheckrun_rate_0_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.checked_at:%Y-%m-%d %H:%M:%S} {self.status} {self.consistency_rate}%"
+
+    @property
+    def by_kind(self) -> dict[str, int]:
+        return {
+            "level_mismatch": self.level_mismatch,
+            "missing_license": self.missing_license,
+            "missing_progress": self.missing_progress,
+        }

@@ -1,0 +1,27 @@
+"""Errors of the health monitor; each message names the field and the value."""
+
+BAD_THRESHOLDS = (
+    "warn_below={warn!r} and critical_below={critical!r} must satisfy 0 <= critical_below <= "
+    "warn_below <= 100"
+)
+UNKNOWN_DATABASE = "database={value!r} is not a configured database alias (have: {aliases})"
+TIMED_OUT = "the check did not complete within timeout={value!r} seconds"
+
+
+class MonitoringError(Exception):
+    """Base class: the check could not be run as asked."""
+
+
+class BadThresholds(MonitoringError, ValueError):
+    def __init__(self, warn, critical):
+        super().__init__(BAD_THRESHOLDS.format(warn=warn, critical=critical))
+
+
+class UnknownDatabase(MonitoringError, LookupError):
+    def __init__(self, value, aliases):
+        super().__init__(UNKNOWN_DATABASE.format(value=value, aliases=", ".join(aliases)))
+
+
+class CheckTimedOut(MonitoringError, TimeoutError):
+    def __init__(self, value):
+        super().__init__(TIMED_OUT.format(value=value))

@@ -1,0 +1,203 @@
+import json
+import sys
+
+from django.core.management.base import BaseCommand
+from django.db import DatabaseError
+
+from monitoring import plugin, services
+from monitoring.exceptions import MonitoringError
+from specializations.exceptions import ProgressionError
+
+
+class Command(BaseCommand):
+    help = (
+        "Find every progress/licence desync with one set-based query, record the run and "
+        "optionally repair. Exit codes: 0 healthy, 1 degraded, 2 critical, 3 could not check."
+    )
+    requires_system_checks = []  # a monitoring probe must answer even when checks would fail
+
+    exit_code = 0
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        argparse_error = parser.error
+
+        def error(message):
+            # argparse exits 2, which cron and Nagios would read as "critical".
+            if not parser.called_from_command_line:
+                argparse_error(message)  # raises CommandError for call_command()
+            self.stdout.write(plugin.unknown_line(f"bad arguments: {message}"))
+            self.stderr.write(f"check_sync: error: {message}")
+            sys.exit(plugin.UNKNOWN)
+
+        parser.error = error
+        return parser
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--specialization", help="Check one specialization (PLAYER, COACH, INTERNSHIP)."
+        )
+        parser.add_argument(
+            "--repair", action="store_true", help="Repair every desync (the lower side moves up)."
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="With --repair: show what would change and change nothing.",
+        )
+        parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
+        parser.add_argument(
+            "--no-record", action="store_true", help="Do not store a HealthCheckRun."
+        )
+        parser.add_argument(
+            "--database",
+            default="default",
+            help="Database alias to check, e.g. a read replica (repair always uses default).",
+        )
+        parser.add_argument(
+            "--limit", type=int, default=None, help="Violations to print (default 20; JSON: all)."
+        )
+        parser.add_argument(
+            "--warn-below", type=float, help="Degraded below this rate (default SYNC_WARN_BELOW)."
+        )
+        parser.add_argument(
+            "--critical-below",
+            type=float,
+            help="Critical below this rate (default SYNC_CRITICAL_BELOW).",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=60.0,
+            help="Give up (exit 3) when the check takes longer than this many seconds.",
+        )
+
+    def handle(self, *args, **options):
+        if options["dry_run"] and not options["repair"]:
+            return self.unknown("--dry-run=True needs --repair")
+        if options["repair"] and options["database"] != "default":
+            return self.unknown(
+                f"--database={options['database']!r} with --repair: repair writes to the primary"
+            )
+        try:
+            self.exit_code = self.check(options)
+        except (MonitoringError, ProgressionError) as exc:
+            self.unknown(str(exc))
+        except DatabaseError as exc:
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            self.unknown(f"database {options['database']!r} unavailable: {first_line}")
+
+    def unknown(self, reason: str) -> None:
+        """Could not check: the UNKNOWN status line, one line on stderr, exit 3."""
+        self.stdout.write(plugin.unknown_line(reason))
+        self.stderr.write(f"check_sync: {reason}")
+        self.exit_code = plugin.UNKNOWN
+
+    def check(self, options) -> int:
+        thresholds = services.Thresholds.from_settings(
+            warn_below=options["warn_below"], critical_below=options["critical_below"]
+        )
+        common = {
+            "specialization": options["specialization"],
+            "using": options["database"],
+            "thresholds": thresholds,
+            "timeout": options["timeout"],
+        }
+        repair_report = None
+        if options["repair"]:
+            before = services.run_health_check(record=False, **common)
+            repair_report = services.repair(
+                specialization=options["specialization"],
+                dry_run=options["dry_run"],
+                on_progress=self.progress_bar(before.inconsistent),
+            )
+            self.end_progress_bar()
+        report = services.run_health_check(
+            record=not options["no_record"] and not options["dry_run"],
+            repaired=repair_report.repaired if repair_report and not options["dry_run"] else 0,
+            **common,
+        )
+        if options["json"]:
+            self.write_json(report, repair_report, options["limit"])
+        else:
+            self.write_human(report, repair_report, options)
+        return plugin.EXIT_CODES[report.status]
+
+    def write_json(self, report, repair_report, limit):
+        data = report.as_dict()
+        if limit is not None:
+            data["violations"] = data["violations"][:limit]
+        if repair_report is not None:
+            data["repair"] = repair_report.as_dict()
+            data["repair"]["actions"] = [
+                vars_of(a) for a in repair_report.actions[: limit if limit is not None else None]
+            ]
+        self.stdout.write(json.dumps(data, indent=2))
+
+    def write_human(self, report, repair_report, options):
+        self.stdout.write(plugin.status_line(report))
+        if options["verbosity"] < 1:
+            return
+        if repair_report is not None:
+            verb = "would repair" if repair_report.dry_run else "repaired"
+            kinds = ", ".join(f"{k}={n}" for k, n in sorted(repair_report.by_kind.items()))
+            self.stdout.write(
+                f"{verb} {repair_report.repaired} pair(s)"
+                + (f" ({kinds})" if kinds else "")
+                + f", {repair_report.skipped} already in sync, in {repair_report.duration_ms} ms"
+            )
+            if repair_report.dry_run:
+                for a in repair_report.actions[: self.limit(options)]:
+                    self.stdout.write(
+                        f"  user {a.user_id} {a.specialization_id}: {a.kind} -> {a.action} "
+                        f"to level {a.target_level}"
+                    )
+        violations = report.violations[: self.limit(options)]
+        if violations:
+            self.stdout.write(
+                f"{'user_id':>10}  {'specialization':<14}  {'progress':>8}  {'licence':>7}  kind"
+            )
+            for v in violations:
+                self.stdout.write(
+                    f"{v.user_id:>10}  {v.specialization_id:<14}  "
+                    f"{'-' if v.progress_level is None else v.progress_level:>8}  "
+                    f"{'-' if v.license_level is None else v.license_level:>7}  {v.kind}"
+                )
+            if report.inconsistent > len(violations):
+                self.stdout.write(f"... and {report.inconsistent - len(violations)} more")
+
+    @staticmethod
+    def limit(options) -> int:
+        return 20 if options["limit"] is None else options["limit"]
+
+    def progress_bar(self, total: int):
+        """A bar on stderr when it is a terminal; silent under cron."""
+        stream = getattr(self.stderr, "_out", self.stderr)
+        if not (total and hasattr(stream, "isatty") and stream.isatty()):
+            return None
+        self._bar_stream = stream
+
+        def show(done: int) -> None:
+            width = 30
+            filled = min(width, width * done // total)
+            stream.write(f"\rrepairing [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+            stream.flush()
+
+        return show
+
+    def end_progress_bar(self):
+        if getattr(self, "_bar_stream", None):
+            self._bar_stream.write("\n")
+
+    def execute(self, *args, **options):
+        self.exit_code = 0
+        return super().execute(*args, **options)
+
+    def run_from_argv(self, argv):
+        super().run_from_argv(argv)
+        # The exit status is the product here (monitoring-plugin convention).
+        sys.exit(self.exit_code)
+
+
+def vars_of(action) -> dict:
+    return {name: getattr(action, name) for name in action.__slots__}

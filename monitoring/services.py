@@ -1,0 +1,255 @@
+"""The health monitor: run the desync check, record it, repair what it finds.
+
+Built on ``licenses.consistency`` (the one desync definition). The check costs
+a constant number of queries whatever the number of pairs: one aggregate
+count, one capped sample (only when something is out of sync), one insert.
+"""
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from decimal import ROUND_DOWN, Decimal
+
+from django.conf import settings
+from django.db import OperationalError, connections, transaction
+
+from licenses import consistency
+from licenses.consistency import Violation
+from specializations.catalogue import get_specialization
+
+from .exceptions import BadThresholds, CheckTimedOut, UnknownDatabase
+from .models import HealthCheckRun, Status
+from .repair import RepairReport, repair_pairs
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    warn_below: float
+    critical_below: float
+
+    def __post_init__(self):
+        if not 0 <= self.critical_below <= self.warn_below <= 100:
+            raise BadThresholds(self.warn_below, self.critical_below)
+
+    @classmethod
+    def from_settings(cls, *, warn_below=None, critical_below=None) -> "Thresholds":
+        return cls(
+            warn_below=float(settings.SYNC_WARN_BELOW if warn_below is None else warn_below),
+            critical_below=float(
+                settings.SYNC_CRITICAL_BELOW if critical_below is None else critical_below
+            ),
+        )
+
+    def status_for(self, rate: float) -> str:
+        if rate >= self.warn_below:
+            return Status.HEALTHY
+        if rate >= self.critical_below:
+            return Status.DEGRADED
+        return Status.CRITICAL
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    total_checked: int
+    consistent: int
+    inconsistent: int
+    by_kind: dict[str, int]
+    consistency_rate: float
+    status: str
+    violations: list[Violation]
+    duration_ms: int
+    run: HealthCheckRun | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds.from_settings)
+    specialization: str | None = None
+    database: str = "default"
+
+    def as_dict(self) -> dict:
+        """The JSON shape of ``check_sync --json`` (DESIGN.md field names)."""
+        return {
+            "total_checked": self.total_checked,
+            "consistent": self.consistent,
+            "inconsistent": self.inconsistent,
+            "by_kind": dict(self.by_kind),
+            "consistency_rate": self.consistency_rate,
+            "status": str(self.status),
+            "violations": [asdict(v) for v in self.violations],
+            "duration_ms": self.duration_ms,
+            "run": self.run.pk if self.run else None,
+            "thresholds": asdict(self.thresholds),
+            "specialization": self.specialization,
+            "database": self.database,
+        }
+
+
+def consistency_rate(consistent: int, total: int) -> float:
+    """Percent with two decimals, rounded down so a desync never shows as 100.00."""
+    if total == 0:
+        return 100.0
+    rate = Decimal(consistent * 100) / Decimal(total)
+    return float(rate.quantize(Decimal("0.01"), rounding=ROUND_DOWN))
+
+
+def _check_database(using: str) -> None:
+    if using not in connections:
+        raise UnknownDatabase(using, list(connections))
+
+
+@contextmanager
+def _time_limit(using: str, timeout: float | None):
+    """Abort the check's statements after ``timeout`` seconds (inside its transaction)."""
+    connection = connections[using]
+    if not timeout:
+        yield
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL statement_timeout = %s", [max(1, int(timeout * 1000))])
+        try:
+            yield
+        except OperationalError as exc:  # QueryCanceled
+            raise CheckTimedOut(timeout) from exc
+        return
+    if connection.vendor == "sqlite":
+        deadline = time.monotonic() + timeout
+        raw = connection.connection
+        raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            yield
+        except OperationalError as exc:  # "interrupted"
+            if time.monotonic() > deadline:
+                raise CheckTimedOut(timeout) from exc
+            raise
+        finally:
+            raw.set_progress_handler(None, 0)
+        return
+    yield
+
+
+def _steer_planner(using: str) -> None:
+    """PostgreSQL: prefer a merge full join over the two covering indexes.
+
+    Both sides are read in (user, specialization) order by index-only scans;
+    the default hash full join reads and hashes a whole table first. SET LOCAL
+    confines this to the check's own transaction.
+    """
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_hashjoin = off")
+            cursor.execute("SET LOCAL enable_sort = off")
+
+
+def run_health_check(
+    *,
+    specialization: str | None = None,
+    record: bool = True,
+    using: str = "default",
+    thresholds: Thresholds | None = None,
+    sample_size: int | None = None,
+    timeout: float | None = None,
+    repaired: int = 0,
+    triggered_by=None,
+) -> HealthReport:
+    """Count every pair by kind in the database and keep a capped sample of violations."""
+    if specialization is not None:
+        specialization = get_specialization(specialization, require_active=False).code
+    _check_database(using)
+    thresholds = thresholds or Thresholds.from_settings()
+    if sample_size is None:
+        sample_size = settings.SYNC_VIOLATION_SAMPLE_SIZE
+
+    started = time.perf_counter()
+    with transaction.atomic(using=using), _time_limit(using, timeout):
+        _steer_planner(using)
+        counts = consistency.count_pairs(specialization=specialization, using=using)
+        sample = []
+        if counts.inconsistent and sample_size:
+            sample = consistency.violations(
+                specialization=specialization, limit=sample_size, using=using
+            )
+    rate = consistency_rate(counts.consistent, counts.total)
+    status = thresholds.status_for(rate)
+    duration_ms = round((time.perf_counter() - started) * 1000)
+
+    run = None
+    if record:
+        run = HealthCheckRun.objects.create(
+            duration_ms=duration_ms,
+            database=using,
+            specialization=specialization or "",
+            total_checked=counts.total,
+            consistent=counts.consistent,
+            inconsistent=counts.inconsistent,
+            level_mismatch=counts.by_kind[consistency.LEVEL_MISMATCH],
+            missing_license=counts.by_kind[consistency.MISSING_LICENSE],
+            missing_progress=counts.by_kind[consistency.MISSING_PROGRESS],
+            consistency_rate=Decimal(str(rate)),
+            status=status,
+            warn_below=Decimal(str(thresholds.warn_below)),
+            critical_below=Decimal(str(thresholds.critical_below)),
+            violations_sample=[asdict(v) for v in sample],
+            repaired=repaired,
+            triggered_by=triggered_by,
+        )
+    return HealthReport(
+        total_checked=counts.total,
+        consistent=counts.consistent,
+        inconsistent=counts.inconsistent,
+        by_kind=counts.by_kind,
+        consistency_rate=rate,
+        status=status,
+        violations=sample,
+        duration_ms=duration_ms,
+        run=run,
+        thresholds=thresholds,
+        specialization=specialization,
+        database=using,
+    )
+
+
+def iter_violations(
+    *, specialization: str | None = None, using: str = "default", chunk_size: int = 2000
+) -> Iterator[Violation]:
+    """Every current violation, streamed page by page; memory stays at one page."""
+    if specialization is not None:
+        specialization = get_specialization(specialization, require_active=False).code
+    _check_database(using)
+    return consistency.stream_violations(
+        specialization=specialization, using=using, chunk_size=chunk_size
+    )
+
+
+def repair(
+    *,
+    specialization: str | None = None,
+    pairs: Iterable[tuple[int, str]] | None = None,
+    dry_run: bool = False,
+    repaired_by=None,
+    reason: str = "",
+    batch_size: int = 500,
+    on_progress: Callable[[int], None] | None = None,
+) -> RepairReport:
+    """Repair every violation (or only ``pairs``): the lower side moves up.
+
+    Works on the primary database. Violations are re-checked under row locks,
+    batch by batch, each batch in its own short transaction: running it twice,
+    or while students earn XP, is safe.
+    """
+    if specialization is not None:
+        specialization = get_specialization(specialization, require_active=False).code
+    if pairs is None:
+        keys = (
+            (v.user_id, v.specialization_id)
+            for v in consistency.stream_violations(specialization=specialization)
+        )
+    else:
+        keys = iter(pairs)
+    return repair_pairs(
+        keys,
+        dry_run=dry_run,
+        repaired_by=repaired_by,
+        reason=reason,
+        batch_size=batch_size,
+        on_progress=on_progress,
+    )
