@@ -1,0 +1,232 @@
+"""check_sync for cron: output, JSON, repair, exit codes (in-process and as a real process)."""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from licenses.models import LicenseProgression, UserLicense
+from monitoring.management.commands.check_sync import Command
+from monitoring.models import HealthCheckRun
+from specializations.models import SpecializationProgress
+from tests.factories import delete_row, make_pairs, set_progress_level
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def check_sync(*args):
+    command, out, err = Command(), StringIO(), StringIO()
+    call_command(command, *args, stdout=out, stderr=err)
+    return command.exit_code, out.getvalue(), err.getvalue()
+
+
+def desync(pairs, broken):
+    users = make_pairs(pairs, level=2)
+    for user in users[:broken]:
+        set_progress_level(user, "PLAYER", 3)
+    return users
+
+
+@pytest.mark.django_db
+class TestInProcess:
+    @pytest.mark.parametrize(
+        "pairs, broken, code, state",
+        [(10, 0, 0, "OK"), (100, 2, 1, "WARNING"), (10, 5, 2, "CRITICAL")],
+    )
+    def test_exit_code_follows_the_status(self, pairs, broken, code, state):
+        desync(pairs, broken)
+        exit_code, out, _ = check_sync()
+        assert exit_code == code
+        assert out.startswith(f"SYNC {state} - {broken} of {pairs} pairs out of sync")
+
+    def test_human_output_is_a_status_line_then_a_table(self):
+        users = desync(3, 1)
+        _, out, _ = check_sync("--no-record")
+        lines = out.splitlines()
+        assert lines[0].startswith("SYNC CRITICAL - 1 of 3 pairs out of sync (66.66%) | ")
+        assert lines[1].split() == ["user_id", "specialization", "progress", "licence", "kind"]
+        assert lines[2].split() == [str(users[0].pk), "PLAYER", "3", "2", "level_mismatch"]
+        assert len(lines) == 3
+
+    def test_limit_caps_the_table(self):
+        desync(10, 6)
+        _, out, _ = check_sync("--limit", "2")
+        assert len(out.splitlines()) == 1 + 1 + 2 + 1
+        assert out.splitlines()[-1] == "... and 4 more"
+
+    def test_json_matches_the_report_and_the_recorded_run(self):
+        users = desync(10, 1)
+        delete_row(UserLicense, users[9], "PLAYER")
+        _, out, _ = check_sync("--json")
+        data = json.loads(out)
+        run = HealthCheckRun.objects.get()
+        assert data["run"] == run.pk
+        assert (data["total_checked"], data["consistent"], data["inconsistent"]) == (10, 8, 2)
+        assert data["by_kind"] == {"missing_license": 1, "missing_progress": 0, "level_mismatch": 1}
+        assert (data["consistency_rate"], data["status"]) == (80.0, "critical")
+        assert data["violations"][0] == {
+            "user_id": users[0].pk,
+            "specialization_id": "PLAYER",
+            "progress_level": 3,
+            "license_level": 2,
+            "kind": "level_mismatch",
+        }
+        assert isinstance(data["duration_ms"], int)
+
+    def test_no_record_leaves_no_run(self):
+        check_sync("--no-record")
+        assert not HealthCheckRun.objects.exists()
+
+    def test_thresholds_on_the_command_line(self):
+        desync(10, 2)  # 80.00 %
+        assert check_sync("--warn-below", "80", "--critical-below", "50")[0] == 0
+        assert check_sync("--warn-below", "90", "--critical-below", "50")[0] == 1
+
+    def test_specialization_option(self):
+        desync(10, 5)
+        make_pairs(3, specialization="COACH")
+        exit_code, out, _ = check_sync("--specialization", "COACH")
+        assert exit_code == 0 and out.startswith("SYNC OK - 0 of 3 pairs out of sync")
+
+    def test_repair_fixes_everything_and_records_the_count(self, capsys):
+        users = desync(10, 3)
+        delete_row(SpecializationProgress, users[8], "PLAYER")
+        exit_code, out, _ = check_sync("--repair")
+        assert exit_code == 0
+        assert out.splitlines()[0].startswith("SYNC OK - 0 of 10 pairs out of sync")
+        assert "repaired 4 pair(s) (level_mismatch=3, missing_progress=1)" in out
+        assert HealthCheckRun.objects.get().repaired == 4
+        assert LicenseProgression.objects.count() == 3
+
+    def test_dry_run_shows_the_plan_and_writes_nothing(self):
+        desync(10, 3)
+        exit_code, out, _ = check_sync("--repair", "--dry-run")
+        assert exit_code == 2
+        assert "would repair 3 pair(s)" in out
+        assert out.count("-> raise_licence to level 3") == 3
+        assert SpecializationProgress.objects.filter(current_level=3).count() == 3
+        assert UserLicense.objects.filter(current_level=3).count() == 0
+        assert not HealthCheckRun.objects.exists()
+        assert not LicenseProgression.objects.exists()
+
+    @pytest.mark.parametrize(
+        "args, message",
+        [
+            (["--specialization", "GOLF"], "specialization='GOLF' is not a known specialization"),
+            (["--database", "nowhere"], "database='nowhere' is not a configured database alias"),
+            (["--dry-run"], "--dry-run=True needs --repair"),
+            (["--warn-below", "90", "--critical-below", "95"], "warn_below=90.0"),
+        ],
+    )
+    def test_bad_input_is_unknown_with_one_line(self, args, message):
+        exit_code, out, err = check_sync(*args)
+        assert exit_code == 3
+        assert out.startswith("SYNC UNKNOWN - ") and message in out
+        assert len(err.splitlines()) == 1 and message in err
+
+    def test_verbosity_zero_prints_the_status_line_alone(self):
+        desync(10, 5)
+        _, out, _ = check_sync("-v", "0")
+        assert len(out.splitlines()) == 1
+
+
+# --- As cron runs it: a real process against a real database file ---
+
+
+@pytest.fixture(scope="module")
+def sqlite_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cron") / "db.sqlite3"
+    result = run(["migrate", "--noinput"], database_url=f"sqlite:///{path}")
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def run(args, *, database_url):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SECRET_KEY": "subprocess-test",
+        "DATABASE_URL": database_url,
+    }
+    env.pop("DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def write_pairs(path, levels):
+    """Pairs of (progress level, licence level) written straight into the file."""
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM licenses_userlicense")
+        db.execute("DELETE FROM specializations_specializationprogress")
+        db.execute("DELETE FROM auth_user")
+        for i, (p, lic) in enumerate(levels, start=1):
+            db.execute(
+                "INSERT INTO auth_user (id, password, is_superuser, username, first_name,"
+                " last_name, email, is_staff, is_active, date_joined)"
+                " VALUES (?, '', 0, ?, '', '', '', 0, 1, '2026-01-01')",
+                (i, f"u{i}"),
+            )
+            db.execute(
+                "INSERT INTO specializations_specializationprogress (student_id,"
+                " specialization_id, current_level, total_xp, completed_sessions,"
+                " completed_projects, theory_hours_completed, practice_hours_completed)"
+                " VALUES (?, 'PLAYER', ?, 0, 0, 0, 0, 0)",
+                (i, p),
+            )
+            db.execute(
+                "INSERT INTO licenses_userlicense (user_id, specialization_id, current_level,"
+                " max_achieved_level, is_active) VALUES (?, 'PLAYER', ?, ?, 1)",
+                (i, lic, lic),
+            )
+
+
+@pytest.mark.parametrize(
+    "levels, code",
+    [
+        ([(1, 1)] * 100, 0),
+        ([(1, 1)] * 98 + [(2, 1)] * 2, 1),
+        ([(1, 1)] * 90 + [(2, 1)] * 10, 2),
+    ],
+)
+def test_process_exit_codes(sqlite_file, levels, code):
+    write_pairs(sqlite_file, levels)
+    result = run(["check_sync", "--no-record"], database_url=f"sqlite:///{sqlite_file}")
+    assert result.returncode == code, result.stdout + result.stderr
+    assert result.stdout.startswith("SYNC ")
+    assert result.stderr == ""
+
+
+def test_process_json_parses(sqlite_file):
+    write_pairs(sqlite_file, [(1, 1), (3, 1)])
+    result = run(["check_sync", "--json"], database_url=f"sqlite:///{sqlite_file}")
+    data = json.loads(result.stdout)
+    assert (data["total_checked"], data["inconsistent"], data["status"]) == (2, 1, "critical")
+    assert result.returncode == 2
+
+
+def test_process_bad_arguments_exit_3_not_argparse_2(sqlite_file):
+    result = run(["check_sync", "--limit", "many"], database_url=f"sqlite:///{sqlite_file}")
+    assert result.returncode == 3
+    assert result.stdout.startswith("SYNC UNKNOWN - bad arguments")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_process_unreachable_database_exits_3_with_one_line():
+    result = run(["check_sync"], database_url="postgres://postgres@127.0.0.1:9/nowhere")
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.startswith("SYNC UNKNOWN - database 'default' unavailable")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr

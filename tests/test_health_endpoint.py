@@ -1,0 +1,102 @@
+"""GET /health/sync/: the latest run, for staff sessions and the bearer token only."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from monitoring.models import HealthCheckRun
+from monitoring.services import run_health_check
+from tests.factories import make_pairs, set_progress_level
+
+pytestmark = pytest.mark.django_db
+URL = "/health/sync/"
+TOKEN = "test-token-0123456789"  # tests/settings.py
+
+
+@pytest.fixture
+def healthy_run():
+    make_pairs(10)
+    return run_health_check().run
+
+
+def get(client, token=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.get(URL, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "who, token, status",
+    [
+        ("anonymous", None, 401),
+        ("anonymous", "wrong-token", 403),
+        ("member", None, 403),
+        ("staff", None, 200),
+        ("anonymous", TOKEN, 200),
+    ],
+)
+def test_access_matrix(client, make_user, healthy_run, who, token, status):
+    if who != "anonymous":
+        client.force_login(make_user(is_staff=(who == "staff")))
+    response = get(client, token)
+    assert response.status_code == status
+    data = response.json()
+    if status == 200:
+        assert data["status"] == "healthy"
+    else:
+        assert set(data) == {"error"}  # no data for the refused
+
+
+def test_an_empty_configured_token_never_matches(client, settings, healthy_run):
+    settings.SYNC_HEALTH_TOKEN = ""
+    assert get(client, "anything").status_code == 403
+
+
+def test_unauthenticated_response_asks_for_a_bearer_token(client):
+    assert get(client)["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_summary_of_the_latest_run(client, healthy_run):
+    data = get(client, TOKEN).json()
+    assert data["run"] == healthy_run.pk
+    assert (data["total_checked"], data["inconsistent"], data["consistency_rate"]) == (10, 0, 100.0)
+    assert data["stale"] is False and data["age_seconds"] < 60
+    assert data["by_kind"] == {"level_mismatch": 0, "missing_license": 0, "missing_progress": 0}
+    assert "no-cache" in get(client, TOKEN)["Cache-Control"]
+
+
+def test_degraded_is_200(client):
+    users = make_pairs(100)
+    set_progress_level(users[0], "PLAYER", 2)
+    set_progress_level(users[1], "PLAYER", 2)
+    run_health_check()
+    response = get(client, TOKEN)
+    assert (response.status_code, response.json()["status"]) == (200, "degraded")
+
+
+def test_critical_is_503(client):
+    users = make_pairs(10)
+    set_progress_level(users[0], "PLAYER", 2)
+    run_health_check()
+    response = get(client, TOKEN)
+    assert (response.status_code, response.json()["status"]) == (503, "critical")
+
+
+def test_no_run_yet_is_503(client):
+    response = get(client, TOKEN)
+    assert response.status_code == 503
+    assert response.json()["status"] == "unknown"
+
+
+def test_a_stale_run_is_503(client, settings, healthy_run):
+    settings.SYNC_STALE_AFTER_SECONDS = 600
+    HealthCheckRun.objects.filter(pk=healthy_run.pk).update(
+        checked_at=timezone.now() - timedelta(seconds=601)
+    )
+    response = get(client, TOKEN)
+    assert response.status_code == 503
+    assert response.json()["stale"] is True
+
+
+def test_only_get_is_allowed(client):
+    assert client.post(URL, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 405

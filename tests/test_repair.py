@@ -1,0 +1,144 @@
+"""repair(): the lower side moves up, missing rows are created, everything audited."""
+
+import pytest
+
+from licenses.models import LicenseProgression, UserLicense
+from monitoring.services import repair, run_health_check
+from specializations.models import SpecializationProgress
+from tests.factories import delete_row, make_pairs, set_license_level, set_progress_level
+
+pytestmark = pytest.mark.django_db
+
+
+def levels(user, specialization="PLAYER"):
+    progress = SpecializationProgress.objects.filter(student=user, specialization_id=specialization)
+    licence = UserLicense.objects.filter(user=user, specialization_id=specialization)
+    return (
+        progress.values_list("current_level", flat=True).first(),
+        licence.values_list("current_level", flat=True).first(),
+    )
+
+
+def test_licence_behind_progress_is_raised_with_an_audit_row(staff):
+    (user,) = make_pairs(1, level=3)
+    set_progress_level(user, "PLAYER", 5)
+    report = repair(repaired_by=staff)
+    assert (report.repaired, dict(report.by_kind)) == (1, {"level_mismatch": 1})
+    assert levels(user) == (5, 5)
+    entry = LicenseProgression.objects.get(license__user=user)
+    assert (entry.from_level, entry.to_level, entry.advanced_by) == (3, 5, staff)
+    assert "Repair" in entry.reason
+    assert UserLicense.objects.get(user=user).max_achieved_level == 5
+
+
+def test_progress_behind_licence_is_raised_and_the_licence_keeps_its_level():
+    (user,) = make_pairs(1, level=3)
+    set_license_level(user, "PLAYER", 6)
+    repair()
+    assert levels(user) == (6, 6)
+    assert not LicenseProgression.objects.exists()  # the licence level did not change
+
+
+def test_missing_licence_is_created_from_progress_and_audited_as_system():
+    (user,) = make_pairs(1, level=4)
+    delete_row(UserLicense, user, "PLAYER")
+    repair()
+    licence = UserLicense.objects.get(user=user)
+    assert (licence.current_level, licence.max_achieved_level) == (4, 4)
+    assert licence.started_at is not None
+    entry = licence.progressions.get()
+    assert (entry.from_level, entry.to_level, entry.advanced_by, entry.actor) == (
+        None,
+        4,
+        None,
+        "system",
+    )
+
+
+def test_missing_progress_is_created_from_the_licence():
+    (user,) = make_pairs(1, level=7)
+    delete_row(SpecializationProgress, user, "PLAYER")
+    repair()
+    assert levels(user) == (7, 7)
+    assert SpecializationProgress.objects.get(student=user).total_xp == 0
+
+
+def test_repair_never_lowers_a_level():
+    users = make_pairs(4, level=4)
+    set_progress_level(users[0], "PLAYER", 2)
+    set_license_level(users[1], "PLAYER", 2)
+    set_progress_level(users[2], "PLAYER", 8)
+    set_license_level(users[3], "PLAYER", 8)
+    repair()
+    assert [levels(u) for u in users] == [(4, 4), (4, 4), (8, 8), (8, 8)]
+    assert run_health_check(record=False).inconsistent == 0
+
+
+def test_max_achieved_level_never_decreases():
+    (user,) = make_pairs(1, level=2)
+    UserLicense.objects.filter(user=user).update(max_achieved_level=7)
+    set_progress_level(user, "PLAYER", 5)
+    repair()
+    licence = UserLicense.objects.get(user=user)
+    assert (licence.current_level, licence.max_achieved_level) == (5, 7)
+
+
+def test_a_second_repair_changes_nothing():
+    users = make_pairs(6, level=3)
+    set_progress_level(users[0], "PLAYER", 5)
+    delete_row(UserLicense, users[1], "PLAYER")
+    delete_row(SpecializationProgress, users[2], "PLAYER")
+    first = repair()
+    audit_rows = LicenseProgression.objects.count()
+    second = repair()
+    assert (first.repaired, second.repaired, second.examined) == (3, 0, 0)
+    assert LicenseProgression.objects.count() == audit_rows
+
+
+def test_pairs_fixed_since_they_were_listed_are_skipped():
+    users = make_pairs(2, level=3)
+    set_progress_level(users[0], "PLAYER", 5)
+    listed = [(users[0].pk, "PLAYER"), (users[1].pk, "PLAYER")]  # the second is in sync
+    report = repair(pairs=listed)
+    assert (report.repaired, report.skipped) == (1, 1)
+
+
+def test_dry_run_plans_without_writing():
+    users = make_pairs(3, level=3)
+    set_progress_level(users[0], "PLAYER", 5)
+    delete_row(UserLicense, users[1], "PLAYER")
+    report = repair(dry_run=True)
+    assert report.dry_run and report.repaired == 2
+    assert {a.action for a in report.actions} == {"raise_licence", "create_licence"}
+    assert run_health_check(record=False).inconsistent == 2
+    assert not LicenseProgression.objects.exists()
+
+
+def test_repair_spans_several_batches_and_specializations():
+    players = make_pairs(25, level=2)
+    coaches = make_pairs(25, specialization="COACH", level=2)
+    for user in players + coaches:
+        set_progress_level(user, "PLAYER", 3)
+        set_license_level(user, "COACH", 4)
+    report = repair(batch_size=7)
+    assert report.repaired == 50
+    assert run_health_check(record=False).inconsistent == 0
+
+
+def test_specialization_filter_repairs_only_that_specialization():
+    (player,) = make_pairs(1, level=2)
+    (coach,) = make_pairs(1, specialization="COACH", level=2)
+    set_progress_level(player, "PLAYER", 3)
+    set_progress_level(coach, "COACH", 3)
+    repair(specialization="COACH")
+    assert levels(coach, "COACH") == (3, 3)
+    assert levels(player) == (3, 2)
+
+
+def test_repair_query_count_does_not_grow_per_pair(django_assert_max_num_queries):
+    users = make_pairs(200, level=2)
+    for user in users:
+        set_progress_level(user, "PLAYER", 3)
+    with django_assert_max_num_queries(15):
+        report = repair(batch_size=500)
+    assert report.repaired == 200
