@@ -7,7 +7,7 @@ count, one capped sample (only when something is out of sync), one insert.
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
@@ -112,6 +112,7 @@ def _time_limit(using: str, timeout: float | None):
         return
     if connection.vendor == "sqlite":
         deadline = time.monotonic() + timeout
+        connection.ensure_connection()
         raw = connection.connection
         raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
         try:
@@ -124,6 +125,17 @@ def _time_limit(using: str, timeout: float | None):
             raw.set_progress_handler(None, 0)
         return
     yield
+
+
+def _read_transaction(using: str):
+    """PostgreSQL: one snapshot for count and sample, and a scope for SET LOCAL.
+
+    SQLite opens write transactions (BEGIN IMMEDIATE, see settings), which would
+    block writers for the length of the check; its reads run in autocommit.
+    """
+    if connections[using].vendor == "sqlite":
+        return nullcontext()
+    return transaction.atomic(using=using)
 
 
 def _steer_planner(using: str) -> None:
@@ -160,7 +172,7 @@ def run_health_check(
         sample_size = settings.SYNC_VIOLATION_SAMPLE_SIZE
 
     started = time.perf_counter()
-    with transaction.atomic(using=using), _time_limit(using, timeout):
+    with _read_transaction(using), _time_limit(using, timeout):
         _steer_planner(using)
         counts = consistency.count_pairs(specialization=specialization, using=using)
         sample = []
