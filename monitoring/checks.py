@@ -1,0 +1,39 @@
+"""System checks of the sync monitor (``manage.py check``, and at startup)."""
+
+from django.conf import settings
+from django.core import checks
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from licenses.models import UserLicense
+from specializations.models import SpecializationProgress
+
+from .selectors import is_stale, latest_run
+
+NO_RECENT_CHECK = "No sync check has been recorded for more than {limit} seconds."
+NO_RECENT_CHECK_HINT = (
+    "Schedule `manage.py check_sync` (cron, every few minutes) or raise SYNC_STALE_AFTER_SECONDS."
+)
+
+
+@checks.register()
+def recent_sync_check(app_configs=None, **kwargs):
+    """monitoring.W001: pairs exist but nobody has checked them lately (cron missing?)."""
+    try:
+        # A savepoint, so that a missing table (before migrate) spoils nothing around it.
+        with transaction.atomic():
+            if not is_stale(latest_run(), now=timezone.now()):
+                return []
+            has_pairs = SpecializationProgress.objects.exists() or UserLicense.objects.exists()
+    except DatabaseError:
+        # No tables yet or no database at all: other checks and commands report that.
+        return []
+    if not has_pairs:
+        return []
+    return [
+        checks.Warning(
+            NO_RECENT_CHECK.format(limit=settings.SYNC_STALE_AFTER_SECONDS),
+            hint=NO_RECENT_CHECK_HINT,
+            id="monitoring.W001",
+        )
+    ]

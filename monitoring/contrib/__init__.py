@@ -1,0 +1,1 @@
+"""Integrations with third-party packages, each importable only with its extra installed."""
