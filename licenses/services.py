@@ -149,26 +149,28 @@ def sync_license_to_progress(student, specialization: str) -> SyncResult:
     info = get_specialization(specialization, require_active=False)
     require_saved_user(student)
     with transaction.atomic():
+        action = None
         progress = lock_progress(student, info.code, enrol=False)
+        if progress is None:
+            licensed = UserLicense.objects.filter(user_id=student.pk, specialization_id=info.code)
+            if not licensed.exists():
+                raise NotEnrolled(student, specialization=info.code, row="licence")
+            # Created through enrolment, before the licence is locked, so the lock order
+            # stays progress -> licence (a concurrent first update cannot deadlock with
+            # us); the hook starts the new row at the surviving licence's level.
+            progress = lock_progress(student, info.code, enrol=True)
+            action = CREATED
         license = lock_license(student.pk, info.code)
         if license is None:
             raise NotEnrolled(student, specialization=info.code, row="licence")
-        if progress is None:
-            progress = SpecializationProgress.objects.create(
-                student_id=student.pk,
-                specialization_id=info.code,
-                current_level=license.current_level,
-            )
-            action = CREATED
-        elif progress.current_level != license.current_level:
+        if progress.current_level != license.current_level:
             # A queryset update on purpose: the licence is already right, no hook needed.
             SpecializationProgress.objects.filter(pk=progress.pk).update(
                 current_level=license.current_level
             )
             progress.current_level = license.current_level
-            action = UPDATED
-        else:
-            action = NONE
+            action = action or UPDATED
+        action = action or NONE
     return SyncResult(action, progress.current_level, license.current_level)
 
 
@@ -193,7 +195,7 @@ def update_level_atomic(
         raise LevelOutOfRange(new_level, specialization=info.code, max_level=info.max_level)
     xp_change = require_amount("xp_change", xp_change, allow_negative=True)
     sessions_change = require_amount("sessions_change", sessions_change, allow_negative=True)
-    reason = reason.strip() or MANUAL_LEVEL_REASON
+    reason = (reason or "").strip() or MANUAL_LEVEL_REASON
 
     with transaction.atomic():
         progress = lock_progress(student, info.code, enrol=True)  # the hook issues a licence
@@ -218,7 +220,13 @@ def update_level_atomic(
             completed_sessions=sessions,
             last_activity=progress.last_activity,
         )
-        progression = move_license(license, to_level=new_level, by=advanced_by, reason=reason)
+        if license is None:
+            # A missing licence (a desync the hook never saw) is issued at the new level.
+            license, progression = issue_license(
+                student.pk, info.code, level=new_level, by=advanced_by, reason=reason
+            )
+        else:
+            progression = move_license(license, to_level=new_level, by=advanced_by, reason=reason)
     return AtomicUpdate(progress=progress, license=license, progression=progression)
 
 

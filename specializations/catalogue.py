@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import transaction
 
 from .exceptions import InactiveSpecialization, UnknownSpecialization
 
@@ -63,30 +64,49 @@ _loaded_at = 0.0
 
 
 def _load() -> dict[str, SpecializationInfo]:
-    from .models import Level, Specialization
+    """The whole catalogue in one query (a LEFT JOIN: a specialization without levels stays)."""
+    from .models import Specialization
 
+    specializations: dict[str, dict] = {}
     levels: dict[str, list[LevelRequirement]] = {}
-    for row in Level.objects.order_by("specialization_id", "number").values():
-        levels.setdefault(row["specialization_id"], []).append(
-            LevelRequirement(
-                number=row["number"],
-                name=row["name"],
-                required_xp=row["required_xp"],
-                required_sessions=row["required_sessions"],
-                theory_hours=row["theory_hours"],
-                practice_hours=row["practice_hours"],
-                total_hours=row["total_hours"],
+    rows = Specialization.objects.order_by("code", "levels__number").values(
+        "code",
+        "name",
+        "max_level",
+        "is_active",
+        "levels__number",
+        "levels__name",
+        "levels__required_xp",
+        "levels__required_sessions",
+        "levels__theory_hours",
+        "levels__practice_hours",
+        "levels__total_hours",
+    )
+    for row in rows:
+        code = row["code"]
+        specializations.setdefault(code, row)
+        levels.setdefault(code, [])
+        if row["levels__number"] is not None:
+            levels[code].append(
+                LevelRequirement(
+                    number=row["levels__number"],
+                    name=row["levels__name"],
+                    required_xp=row["levels__required_xp"],
+                    required_sessions=row["levels__required_sessions"],
+                    theory_hours=row["levels__theory_hours"],
+                    practice_hours=row["levels__practice_hours"],
+                    total_hours=row["levels__total_hours"],
+                )
             )
-        )
     return {
-        spec.code: SpecializationInfo(
-            code=spec.code,
-            name=spec.name,
-            max_level=spec.max_level,
-            is_active=spec.is_active,
-            levels=tuple(levels.get(spec.code, ())),
+        code: SpecializationInfo(
+            code=code,
+            name=spec["name"],
+            max_level=spec["max_level"],
+            is_active=spec["is_active"],
+            levels=tuple(levels[code]),
         )
-        for spec in Specialization.objects.all()
+        for code, spec in specializations.items()
     }
 
 
@@ -99,10 +119,21 @@ def all_specializations() -> dict[str, SpecializationInfo]:
         return _cache
 
 
-def clear_cache(**_signal_kwargs) -> None:
+def _forget() -> None:
     global _cache
     with _lock:
         _cache = None
+
+
+def clear_cache(*, using: str | None = None, **_signal_kwargs) -> None:
+    """Drop the cache now and, for a catalogue write in a transaction, again on commit.
+
+    Between the write and its commit another thread may reload the old rows;
+    the second clear keeps that stale copy from outliving the commit.
+    """
+    _forget()
+    if using is not None:
+        transaction.on_commit(_forget, using=using)
 
 
 def get_specialization(code: str, *, require_active: bool = True) -> SpecializationInfo:

@@ -72,3 +72,4 @@ class NotEnrolled(ProgressionError, LookupError):
         super().__init__(
             NOT_ENROLLED.format(field=field, value=user, row=row, specialization=specialization)
         )
+        self.field, self.value = field, user
