@@ -33,6 +33,11 @@ def desync(pairs, broken):
     return users
 
 
+class TerminalStream(StringIO):
+    def isatty(self):
+        return True
+
+
 @pytest.mark.django_db
 class TestInProcess:
     @pytest.mark.parametrize(
@@ -129,6 +134,27 @@ class TestInProcess:
         assert exit_code == 3
         assert out.startswith("SYNC UNKNOWN - ") and message in out
         assert len(err.splitlines()) == 1 and message in err
+
+    def test_repair_shows_a_progress_bar_on_a_terminal(self):
+        desync(10, 4)
+        terminal = TerminalStream()
+        call_command(Command(), "--repair", stdout=StringIO(), stderr=terminal)
+        assert "repairing [" in terminal.getvalue()
+        assert terminal.getvalue().rstrip().endswith("4/4")
+
+    def test_repair_is_silent_on_stderr_under_cron(self):
+        desync(10, 4)
+        assert check_sync("--repair")[2] == ""
+
+    def test_database_alias_is_used_for_the_check(self):
+        desync(10, 1)
+        exit_code, out, _ = check_sync("--database", "default", "--json")
+        assert json.loads(out)["database"] == "default"
+        assert exit_code == 2
+
+    def test_repair_refuses_a_replica(self):
+        exit_code, out, _ = check_sync("--repair", "--database", "replica")
+        assert exit_code == 3 and "repair writes to the primary" in out
 
     def test_verbosity_zero_prints_the_status_line_alone(self):
         desync(10, 5)
