@@ -128,8 +128,15 @@ def counts_sql(*, specialization=None) -> tuple[str, list]:
     return f"SELECT COUNT(*), {filters} {from_sql}", params
 
 
-def violations_sql(*, specialization=None, after=None, limit=None) -> tuple[str, list]:
-    """Violations in (user, specialization) order, optionally after a (user, spec) key."""
+def violations_sql(
+    *, specialization=None, after=None, limit=None, ordered=True
+) -> tuple[str, list]:
+    """Violations, in (user, specialization) order unless ``ordered`` is False.
+
+    ``after`` continues from a (user, specialization) key (keyset pagination).
+    Unordered, a LIMIT lets the database stop at the first ``limit`` violations
+    instead of finding them all and sorting.
+    """
     from_sql, params = _pairs_from(specialization=specialization, after=after)
     sql = f"{_SELECT_PAIR}{from_sql} WHERE ({_VIOLATION})"
     if after is not None:
@@ -139,7 +146,8 @@ def violations_sql(*, specialization=None, after=None, limit=None) -> tuple[str,
         )
         sql += f" AND ({user} > %s OR ({user} = %s AND {spec} > %s))"
         params.extend([after[0], after[0], after[1]])
-    sql += " ORDER BY 1, 2"
+    if ordered:
+        sql += " ORDER BY 1, 2"
     if limit is not None:
         sql += " LIMIT %s"
         params.append(limit)
@@ -155,11 +163,12 @@ def count_pairs(*, specialization=None, using="default") -> Counts:
 
 
 def violations(*, specialization=None, limit=None, using="default") -> list[Violation]:
-    """The first ``limit`` violations in (user, specialization) order, as a list."""
-    sql, params = violations_sql(specialization=specialization, limit=limit)
+    """Up to ``limit`` violations (the first the scan meets), sorted by (user, specialization)."""
+    sql, params = violations_sql(specialization=specialization, limit=limit, ordered=False)
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
-        return [Violation(*row) for row in cursor.fetchall()]
+        found = [Violation(*row) for row in cursor.fetchall()]
+    return sorted(found, key=lambda v: (v.user_id, v.specialization_id))
 
 
 def stream_violations(
