@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from monitoring.contrib.health_check import SyncHealth
@@ -74,6 +75,15 @@ def test_the_latest_run_decides(client):
     record_run(status="critical", inconsistent=60, age_seconds=120)
     record_run()
     assert check(client) == (200, "OK")
+
+
+def test_an_unreadable_history_is_unavailable_not_an_error_page(client):
+    table = HealthCheckRun._meta.db_table
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_hidden")
+        assert check(client) == (500, "Unavailable: the sync check history cannot be read")
+        transaction.set_rollback(True)
 
 
 def test_html_page_with_health_check_installed(client, settings):
