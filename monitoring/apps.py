@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate, pre_migrate
 
 
 class MonitoringConfig(AppConfig):
@@ -6,5 +7,13 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Sync monitoring"
 
     def ready(self) -> None:
-        # Registers monitoring.W001 (no recent sync check).
-        from . import checks  # noqa: F401
+        # checks registers monitoring.W001 (no recent sync check); desync_view keeps the
+        # Desync cases view in step with the schema and the one desync query.
+        from . import checks, desync_view  # noqa: F401
+
+        pre_migrate.connect(
+            desync_view.drop_views_before_migrate, sender=self, dispatch_uid="desync-view-drop"
+        )
+        post_migrate.connect(
+            desync_view.create_views_after_migrate, sender=self, dispatch_uid="desync-view-create"
+        )

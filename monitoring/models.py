@@ -66,3 +66,48 @@ class HealthCheckRun(models.Model):
             "missing_license": self.missing_license,
             "missing_progress": self.missing_progress,
         }
+
+
+class DesyncCase(models.Model):
+    """One live desync, read from a database view over ``licenses.consistency``.
+
+    Unmanaged: the view (see ``monitoring/desync_view.py``) is recreated after
+    every ``migrate`` from the one desync query, so it cannot drift from it.
+    The key is ``"<user_id>:<specialization>"``; the admin's Desync cases page
+    is built on this model.
+    """
+
+    id = models.CharField(primary_key=True, max_length=40)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    specialization = models.ForeignKey(
+        "specializations.Specialization",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    progress_level = models.PositiveSmallIntegerField(null=True)
+    license_level = models.PositiveSmallIntegerField("licence level", null=True)
+    kind = models.CharField(
+        max_length=20,
+        choices=[
+            ("level_mismatch", "Level mismatch"),
+            ("missing_license", "Missing licence"),
+            ("missing_progress", "Missing progress"),
+        ],
+    )
+
+    class Meta:
+        managed = False
+        db_table = "monitoring_desynccase"
+        verbose_name = "desync case"
+        ordering = ["user_id", "specialization_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "specialization"], name="desynccase_unique_pair"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}/{self.specialization_id} {self.kind}"

@@ -1,0 +1,225 @@
+"""Admin for progress rows, licences and the licence history.
+
+A level changed here goes through ``update_level_atomic``: both rows move
+together and the licence history names the staff user and the reason.
+"""
+
+from django import forms
+from django.contrib import admin
+
+from specializations.catalogue import get_specialization
+from specializations.exceptions import ProgressionError
+from specializations.models import SpecializationProgress
+from specializations.paginator import EstimatedCountPaginator
+
+from . import consistency, services
+from .admin_sync import SyncStateAdminMixin, SyncStateFilter
+from .models import LicenseProgression, UserLicense
+
+REASON_REQUIRED = "Say why the level changes: it is recorded in the licence history."
+
+
+class LevelChangeForm(forms.ModelForm):
+    """Adds the reason that a level change writes into the licence history."""
+
+    reason = forms.CharField(
+        max_length=255,
+        required=False,
+        help_text="Required when the level changes; recorded in the licence history.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk and "current_level" in self.changed_data:
+            if not (cleaned.get("reason") or "").strip():
+                self.add_error("reason", REASON_REQUIRED)
+            level = cleaned.get("current_level")
+            if level is not None:
+                try:
+                    info = get_specialization(self.instance.specialization_id)
+                except ProgressionError as exc:
+                    raise forms.ValidationError(str(exc)) from exc
+                if not 1 <= level <= info.max_level:
+                    self.add_error("current_level", f"Choose a level from 1 to {info.max_level}.")
+        return cleaned
+
+
+class LevelChangeAdminMixin:
+    """save_model for a row of the pair: a level change moves both rows atomically."""
+
+    def save_model(self, request, obj, form, change):
+        if not (change and "current_level" in form.changed_data):
+            return super().save_model(request, obj, form, change)
+        others = [
+            name
+            for name in form.changed_data
+            if name not in ("current_level", "reason") and name in form._meta.fields
+        ]
+        if others:
+            # A save without current_level does not fire the auto-sync hook.
+            obj.save(update_fields=others)
+        result = services.update_level_atomic(
+            self.pair_user(obj),
+            obj.specialization_id,
+            new_level=obj.current_level,
+            advanced_by=request.user,
+            reason=form.cleaned_data["reason"],
+        )
+        obj.refresh_from_db()
+        return result
+
+
+@admin.register(SpecializationProgress)
+class SpecializationProgressAdmin(SyncStateAdminMixin, LevelChangeAdminMixin, admin.ModelAdmin):
+    form = LevelChangeForm
+    sync_user_attr = "student_id"
+    sync_kinds = (consistency.OK, consistency.LEVEL_MISMATCH, consistency.MISSING_LICENSE)
+    list_display = [
+        "student",
+        "specialization",
+        "current_level",
+        "total_xp",
+        "completed_sessions",
+        "sync_state_badge",
+        "last_activity",
+    ]
+    list_filter = ["specialization", SyncStateFilter, "current_level"]
+    list_select_related = ["student", "specialization"]
+    search_fields = ["student__username", "student__email"]
+    autocomplete_fields = ["student"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    fields = [
+        "student",
+        "specialization",
+        "current_level",
+        "reason",
+        "total_xp",
+        "completed_sessions",
+        "completed_projects",
+        "theory_hours_completed",
+        "practice_hours_completed",
+        "last_activity",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["student", "specialization"] if obj else []
+
+    @staticmethod
+    def pair_user(obj):
+        return obj.student
+
+
+class LicenseProgressionInline(admin.TabularInline):
+    model = LicenseProgression
+    fields = ["created_at", "from_level", "to_level", "actor", "reason"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "history"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("advanced_by")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(UserLicense)
+class UserLicenseAdmin(SyncStateAdminMixin, LevelChangeAdminMixin, admin.ModelAdmin):
+    form = LevelChangeForm
+    sync_kinds = (consistency.OK, consistency.LEVEL_MISMATCH, consistency.MISSING_PROGRESS)
+    list_display = [
+        "user",
+        "specialization",
+        "current_level",
+        "max_achieved_level",
+        "sync_state_badge",
+        "is_active",
+        "last_advanced_at",
+    ]
+    list_filter = ["specialization", SyncStateFilter, "is_active"]
+    list_select_related = ["user", "specialization"]
+    search_fields = ["user__username", "user__email"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    fields = [
+        "user",
+        "specialization",
+        "current_level",
+        "reason",
+        "max_achieved_level",
+        "is_active",
+        "started_at",
+        "last_advanced_at",
+    ]
+    readonly_fields = [
+        "user",
+        "specialization",
+        "max_achieved_level",
+        "started_at",
+        "last_advanced_at",
+    ]
+    inlines = [LicenseProgressionInline]
+
+    def has_add_permission(self, request):
+        # Licences are issued from progress (enrolment, sync, repair), never typed in.
+        return False
+
+    @staticmethod
+    def pair_user(obj):
+        return obj.user
+
+
+class ActorFilter(admin.SimpleListFilter):
+    title = "changed by"
+    parameter_name = "actor"
+
+    def lookups(self, request, model_admin):
+        return [("system", "the system"), ("staff", "a staff user")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("system", "staff"):
+            return queryset.filter(advanced_by__isnull=self.value() == "system")
+        return queryset
+
+
+@admin.register(LicenseProgression)
+class LicenseProgressionAdmin(admin.ModelAdmin):
+    """The licence history: read-only for everyone."""
+
+    list_display = [
+        "created_at",
+        "license",
+        "user",
+        "specialization",
+        "from_level",
+        "to_level",
+        "actor",
+        "reason",
+    ]
+    list_filter = ["license__specialization", ActorFilter, "created_at"]
+    list_select_related = ["license__user", "advanced_by"]
+    search_fields = ["license__user__username", "license__user__email", "reason"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    @admin.display(ordering="license__user__username")
+    def user(self, obj):
+        return obj.license.user
+
+    @admin.display(ordering="license__specialization_id")
+    def specialization(self, obj):
+        return obj.license.specialization_id
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,95 @@
+"""Sync state in the admin lists, from the one desync definition (``consistency``).
+
+The column costs one query per page (``classify`` of the page's pairs); the
+filter is an EXISTS over the same violation query.
+"""
+
+from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.db import connection
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
+from django.utils.html import format_html
+
+from . import consistency
+
+COLOURS = {
+    consistency.OK: "#2e7d32",
+    consistency.LEVEL_MISMATCH: "#c62828",
+    consistency.MISSING_LICENSE: "#c62828",
+    consistency.MISSING_PROGRESS: "#c62828",
+}
+LABELS = {
+    consistency.OK: "in sync",
+    consistency.LEVEL_MISMATCH: "level mismatch",
+    consistency.MISSING_LICENSE: "missing licence",
+    consistency.MISSING_PROGRESS: "missing progress",
+}
+
+
+def kind_badge(kind: str | None):
+    if kind is None:
+        return "-"
+    return format_html(
+        '<strong style="color:{}">{}</strong>', COLOURS.get(kind, "inherit"), LABELS.get(kind, kind)
+    )
+
+
+def violation_exists(model, user_column: str, kind: str | None = None) -> RawSQL:
+    """EXISTS: this row's (user, specialization) pair is a violation (of ``kind``)."""
+    sql, params = consistency.violations_sql()
+    table = connection.ops.quote_name(model._meta.db_table)
+    condition = (
+        f"EXISTS (SELECT 1 FROM ({sql}) v WHERE v.user_id = {table}.{user_column}"
+        f" AND v.specialization_id = {table}.specialization_id"
+    )
+    if kind is not None:
+        condition += " AND v.kind = %s"
+        params = [*params, kind]
+    return RawSQL(condition + ")", params, output_field=BooleanField())
+
+
+class SyncStateChangeList(ChangeList):
+    """Classifies the page's pairs in one query and puts the state on each row."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        user_attr = self.model_admin.sync_user_attr
+        rows = list(self.result_list)
+        states = consistency.classify(
+            (getattr(row, user_attr), row.specialization_id) for row in rows
+        )
+        for row in rows:
+            state = states.get((getattr(row, user_attr), row.specialization_id))
+            row.sync_state = state.kind if state else None
+
+
+class SyncStateFilter(admin.SimpleListFilter):
+    title = "sync state"
+    parameter_name = "sync"
+
+    def lookups(self, request, model_admin):
+        return [(kind, LABELS[kind]) for kind in model_admin.sync_kinds]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value not in consistency.KINDS:
+            return queryset
+        column = "student_id" if hasattr(queryset.model, "student_id") else "user_id"
+        if value == consistency.OK:
+            return queryset.exclude(violation_exists(queryset.model, column))
+        return queryset.filter(violation_exists(queryset.model, column, value))
+
+
+class SyncStateAdminMixin:
+    """For a ModelAdmin over one side of the pair: a sync-state column and filter."""
+
+    sync_user_attr = "user_id"
+    sync_kinds = consistency.KINDS
+
+    def get_changelist(self, request, **kwargs):
+        return SyncStateChangeList
+
+    @admin.display(description="sync state")
+    def sync_state_badge(self, obj):
+        return kind_badge(getattr(obj, "sync_state", None))

@@ -1,0 +1,176 @@
+"""Admin for the sync monitor: the Health check runs history (here) and the
+Desync cases page (``admin_desync``)."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from specializations.paginator import EstimatedCountPaginator
+
+from . import services
+from .admin_desync import DesyncCaseAdmin  # noqa: F401  (registers the Desync cases page)
+from .admin_trend import STATUS_COLOURS, recent_runs, trend_svg
+from .models import HealthCheckRun
+
+RUN_PERMISSION = "monitoring.add_healthcheckrun"
+
+
+@admin.register(HealthCheckRun)
+class HealthCheckRunAdmin(admin.ModelAdmin):
+    """Read-only history; new runs come from cron, ``check_sync`` or the Run-check button."""
+
+    change_list_template = "admin/monitoring/healthcheckrun/change_list.html"
+    list_display = [
+        "checked_at",
+        "status_badge",
+        "rate",
+        "total_checked",
+        "inconsistent",
+        "kinds",
+        "duration",
+        "repaired",
+        "scope",
+        "triggered_by",
+    ]
+    list_filter = ["status", "checked_at"]
+    list_select_related = ["triggered_by"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    fieldsets = [
+        (None, {"fields": ["checked_at", "status_badge", "rate", "triggered_by", "repaired"]}),
+        (
+            "Totals",
+            {
+                "fields": [
+                    "total_checked",
+                    "consistent",
+                    "inconsistent",
+                    "level_mismatch",
+                    "missing_license",
+                    "missing_progress",
+                ]
+            },
+        ),
+        ("Run", {"fields": ["scope", "database", "duration", "warn_below", "critical_below"]}),
+        ("Violation sample", {"fields": ["violation_table"]}),
+    ]
+    readonly_fields = [
+        "checked_at",
+        "status_badge",
+        "rate",
+        "triggered_by",
+        "repaired",
+        "total_checked",
+        "consistent",
+        "inconsistent",
+        "level_mismatch",
+        "missing_license",
+        "missing_progress",
+        "scope",
+        "database",
+        "duration",
+        "warn_below",
+        "critical_below",
+        "violation_table",
+    ]
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, run):
+        return format_html(
+            '<strong style="color:#fff;background:{};padding:1px 8px;border-radius:8px">'
+            "{}</strong>",
+            STATUS_COLOURS.get(run.status, "#555"),
+            run.get_status_display(),
+        )
+
+    @admin.display(description="consistency", ordering="consistency_rate")
+    def rate(self, run):
+        return f"{run.consistency_rate}%"
+
+    @admin.display(description="mismatch / no licence / no progress")
+    def kinds(self, run):
+        return f"{run.level_mismatch} / {run.missing_license} / {run.missing_progress}"
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, run):
+        return f"{run.duration_ms} ms"
+
+    @admin.display(description="specialization", ordering="specialization")
+    def scope(self, run):
+        return run.specialization or "all"
+
+    @admin.display(description="violations (sample)")
+    def violation_table(self, run):
+        if not run.violations_sample:
+            return "none"
+        user_url = reverse("admin:auth_user_change", args=["0"]).replace("/0/", "/{}/")
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    user_url.format(v["user_id"]),
+                    v["user_id"],
+                    v["specialization_id"],
+                    "-" if v["progress_level"] is None else v["progress_level"],
+                    "-" if v["license_level"] is None else v["license_level"],
+                    v["kind"],
+                )
+                for v in run.violations_sample
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>user id</th><th>specialization</th><th>progress level</th>"
+            "<th>licence level</th><th>kind</th></tr></thead><tbody>{}</tbody></table>"
+            "<p>{} of {} violations kept with this run.</p>",
+            rows,
+            len(run.violations_sample),
+            run.inconsistent,
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_run_permission(self, request) -> bool:
+        return request.user.has_perm(RUN_PERMISSION)
+
+    def get_urls(self):
+        return [
+            path(
+                "run-check/",
+                self.admin_site.admin_view(self.run_check_view),
+                name="monitoring_healthcheckrun_run_check",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        runs = recent_runs()
+        extra_context = {
+            **(extra_context or {}),
+            "trend_svg": trend_svg(runs),
+            "trend_count": len(runs),
+            "can_run_check": self.has_run_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def run_check_view(self, request):
+        """POST only (admin_view adds login and CSRF checks); needs the add permission."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_run_permission(request):
+            raise PermissionDenied
+        report = services.run_health_check(triggered_by=request.user)
+        self.message_user(
+            request,
+            f"Check recorded: {report.status}, {report.consistency_rate:.2f}% consistent, "
+            f"{report.inconsistent} desync(s) in {report.total_checked} pairs "
+            f"({report.duration_ms} ms).",
+            messages.SUCCESS if report.status == "healthy" else messages.WARNING,
+        )
+        return HttpResponseRedirect(reverse("admin:monitoring_healthcheckrun_changelist"))

@@ -1,0 +1,187 @@
+"""The Desync cases page: the live violations of the one definition, with repair.
+
+Seeing it needs the view permission on desync cases; repairing needs change
+permission on licences. A repair writes licence history with the staff user,
+an admin log entry per repaired pair and a new health check run.
+"""
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import OuterRef, Subquery
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from licenses import consistency
+from licenses.admin_sync import kind_badge
+from licenses.models import UserLicense
+from specializations.catalogue import all_specializations
+from specializations.models import SpecializationProgress
+
+from . import services
+from .models import DesyncCase
+
+REPAIR_PERMISSION = "licenses.change_userlicense"
+CONFIRMATION_SAMPLE = 100
+
+
+def parse_key(key: str) -> tuple[int, str] | None:
+    """``"<user_id>:<specialization>"`` -> (user_id, specialization); None when malformed."""
+    user_id, _, specialization = key.partition(":")
+    if not user_id.isdigit() or specialization not in all_specializations():
+        return None
+    return int(user_id), specialization
+
+
+@admin.register(DesyncCase)
+class DesyncCaseAdmin(admin.ModelAdmin):
+    list_display = ["user_link", "specialization_id", "progress_link", "licence_link", "kind_col"]
+    list_display_links = None
+    list_filter = ["kind", "specialization"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "user__email"]
+    show_full_result_count = False
+    list_per_page = 100
+    actions = ["repair_selected"]
+
+    def get_queryset(self, request):
+        pair = {"specialization_id": OuterRef("specialization_id")}
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                progress_pk=Subquery(
+                    SpecializationProgress.objects.filter(student_id=OuterRef("user_id"), **pair)
+                    .order_by()
+                    .values("pk")[:1]
+                ),
+                license_pk=Subquery(
+                    UserLicense.objects.filter(user_id=OuterRef("user_id"), **pair)
+                    .order_by()
+                    .values("pk")[:1]
+                ),
+            )
+        )
+
+    @admin.display(description="user", ordering="user__username")
+    def user_link(self, case):
+        return format_html(
+            '<a href="{}">{}</a> <span class="quiet">{}</span>',
+            reverse("admin:auth_user_change", args=[case.user_id]),
+            case.user.get_username(),
+            case.user.email,
+        )
+
+    @staticmethod
+    def _row_link(viewname: str, pk, level):
+        if pk is None:
+            return mark_safe('<span class="quiet">none</span>')
+        return format_html('<a href="{}">level {}</a>', reverse(viewname, args=[pk]), level)
+
+    @admin.display(description="progress", ordering="progress_level")
+    def progress_link(self, case):
+        return self._row_link(
+            "admin:specializations_specializationprogress_change",
+            case.progress_pk,
+            case.progress_level,
+        )
+
+    @admin.display(description="licence", ordering="license_level")
+    def licence_link(self, case):
+        return self._row_link(
+            "admin:licenses_userlicense_change", case.license_pk, case.license_level
+        )
+
+    @admin.display(description="kind", ordering="kind")
+    def kind_col(self, case):
+        return kind_badge(case.kind)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_repair_permission(self, request) -> bool:
+        return request.user.has_perm(REPAIR_PERMISSION)
+
+    @admin.action(description="Repair selected desync cases", permissions=["repair"])
+    def repair_selected(self, request, queryset):
+        if request.POST.get("select_across") == "1":
+            pairs = list(queryset.order_by().values_list("user_id", "specialization_id"))
+        else:
+            keys = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+            pairs = [pair for key in keys if (pair := parse_key(key))]
+        if request.POST.get("post") == "yes":
+            return self._repair(request, pairs, reason=request.POST.get("reason", "").strip())
+        return self._confirmation(request, pairs)
+
+    def _confirmation(self, request, pairs):
+        shown = consistency.classify(pairs[:CONFIRMATION_SAMPLE])
+        users = get_user_model().objects.in_bulk({user_id for user_id, _ in shown})
+        cases = [
+            {"user": users.get(state.user_id), "state": state, "badge": kind_badge(state.kind)}
+            for state in shown.values()
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Repair desync cases",
+            "opts": self.opts,
+            "cases": cases,
+            "count": len(pairs),
+            "more": max(0, len(pairs) - len(cases)),
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(
+            request, "admin/monitoring/desynccase/repair_confirmation.html", context
+        )
+
+    def _repair(self, request, pairs, *, reason: str):
+        report = services.repair(pairs=pairs, repaired_by=request.user, reason=reason)
+        self._log_repairs(request, report.actions)
+        check = services.run_health_check(repaired=report.repaired, triggered_by=request.user)
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(report.by_kind.items()))
+        self.message_user(
+            request,
+            f"Repaired {report.repaired} desync case(s)"
+            + (f" ({kinds})" if kinds else "")
+            + f"; {report.skipped} already in sync. New health check: {check.status}, "
+            f"{check.consistency_rate:.2f}% consistent, {check.inconsistent} desync(s) left.",
+            messages.SUCCESS,
+        )
+        return None  # back to the list
+
+    @staticmethod
+    def _log_repairs(request, actions) -> None:
+        """One admin log entry per repaired pair, on its licence (which exists after repair)."""
+        if not actions:
+            return
+        wanted = {(a.user_id, a.specialization_id): a for a in actions}
+        licences = UserLicense.objects.filter(user_id__in={a.user_id for a in actions}).only(
+            "pk", "user_id", "specialization_id", "current_level"
+        )
+        content_type = ContentType.objects.get_for_model(UserLicense)
+        LogEntry.objects.bulk_create(
+            LogEntry(
+                user_id=request.user.pk,
+                content_type=content_type,
+                object_id=str(licence.pk),
+                object_repr=str(licence)[:200],
+                action_flag=CHANGE,
+                change_message=(
+                    f"Repaired desync ({a.kind}): {a.action.replace('_', ' ')} to level "
+                    f"{a.target_level} (progress {a.progress_level}, licence {a.license_level})"
+                ),
+            )
+            for licence in licences
+            if (a := wanted.get((licence.user_id, licence.specialization_id)))
+        )

@@ -1,0 +1,411 @@
+"""The staff admin: desync cases with repair, licence level edits, check-run history."""
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from licenses import consistency
+from licenses.admin import REASON_REQUIRED
+from licenses.models import LicenseProgression, UserLicense
+from monitoring import services
+from monitoring.models import DesyncCase, HealthCheckRun
+from specializations.models import SpecializationProgress
+
+DESYNCS = reverse("admin:monitoring_desynccase_changelist")
+RUNS = reverse("admin:monitoring_healthcheckrun_changelist")
+RUN_CHECK = reverse("admin:monitoring_healthcheckrun_run_check")
+LISTS = [
+    DESYNCS,
+    RUNS,
+    reverse("admin:specializations_specializationprogress_changelist"),
+    reverse("admin:specializations_specializationprogress_changelist") + "?sync=level_mismatch",
+    reverse("admin:specializations_specializationprogress_changelist") + "?sync=ok",
+    reverse("admin:licenses_userlicense_changelist") + "?sync=missing_progress",
+    reverse("admin:licenses_userlicense_changelist"),
+    reverse("admin:licenses_licenseprogression_changelist"),
+    reverse("admin:specializations_specialization_changelist"),
+]
+
+_prefixes = iter(range(1, 10_000))
+
+
+def make_pairs(n, *, specialization="PLAYER", level=2):
+    """``n`` students with a progress row and a licence at ``level``, history included."""
+    User = get_user_model()
+    prefix = f"admin{next(_prefixes)}-"
+    users = User.objects.bulk_create(
+        User(username=f"{prefix}{i}", email=f"{prefix}{i}@example.test") for i in range(n)
+    )
+    SpecializationProgress.objects.bulk_create(
+        SpecializationProgress(student=u, specialization_id=specialization, current_level=level)
+        for u in users
+    )
+    licences = UserLicense.objects.bulk_create(
+        UserLicense(
+            user=u, specialization_id=specialization, current_level=level, max_achieved_level=level
+        )
+        for u in users
+    )
+    LicenseProgression.objects.bulk_create(
+        LicenseProgression(license=lic, from_level=None, to_level=level, reason="seeded")
+        for lic in licences
+    )
+    return users
+
+
+def inject(users, *, specialization="PLAYER"):
+    """One desync of each kind on the first three users, the ways production gets them."""
+    mismatch, no_licence, no_progress = users[:3]
+    SpecializationProgress.objects.filter(
+        student=mismatch, specialization_id=specialization
+    ).update(current_level=4)
+    LicenseProgression.objects.filter(license__user=no_licence).delete()
+    UserLicense.objects.filter(user=no_licence, specialization_id=specialization).delete()
+    SpecializationProgress.objects.filter(
+        student=no_progress, specialization_id=specialization
+    ).delete()
+    return mismatch, no_licence, no_progress
+
+
+def change_form(client, url, **changes):
+    """The change form's current values (inline management forms included), then ``changes``."""
+    context = client.get(url).context
+    forms = [context["adminform"].form]
+    for inline in context["inline_admin_formsets"]:
+        forms += [inline.formset.management_form, *inline.formset.forms]
+    data = {}
+    for form in forms:
+        for name in form.fields:
+            value = form[name].value()
+            if value is None or value is False:
+                continue
+            data[form.add_prefix(name)] = "on" if value is True else value
+    return {**data, **changes}
+
+
+def key(user, specialization="PLAYER"):
+    return f"{user.pk}:{specialization}"
+
+
+@pytest.fixture
+def staff_client(staff):
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+def staff_with(*perms, username="limited"):
+    user = get_user_model().objects.create_user(username=username, is_staff=True)
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", LISTS)
+def test_each_list_renders_for_staff(staff_client, url):
+    inject(make_pairs(5))
+    services.run_health_check()
+    assert staff_client.get(url).status_code == 200
+
+
+@pytest.mark.django_db
+def test_detail_pages_render_for_staff(staff_client):
+    users = make_pairs(4)
+    inject(users)
+    run = services.run_health_check().run
+    licence = UserLicense.objects.get(user=users[3])
+    progress = SpecializationProgress.objects.get(student=users[3])
+    for url in [
+        reverse("admin:monitoring_healthcheckrun_change", args=[run.pk]),
+        reverse("admin:licenses_userlicense_change", args=[licence.pk]),
+        reverse("admin:specializations_specializationprogress_change", args=[progress.pk]),
+        reverse("admin:specializations_specialization_change", args=["COACH"]),
+    ]:
+        assert staff_client.get(url).status_code == 200, url
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", [*LISTS, RUN_CHECK])
+def test_pages_are_refused_to_non_staff(make_user, url):
+    client = Client()
+    client.force_login(make_user(is_staff=False))
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+    assert Client().get(url).status_code == 302
+
+
+@pytest.mark.django_db
+def test_desync_page_lists_each_live_case_with_links_to_both_rows(staff_client):
+    mismatch, no_licence, no_progress = inject(make_pairs(5))
+    html = staff_client.get(DESYNCS).content.decode()
+    for user in (mismatch, no_licence, no_progress):
+        assert reverse("admin:auth_user_change", args=[user.pk]) in html
+    progress = SpecializationProgress.objects.get(student=mismatch)
+    licence = UserLicense.objects.get(user=mismatch)
+    assert (
+        reverse("admin:specializations_specializationprogress_change", args=[progress.pk]) in html
+    )
+    assert reverse("admin:licenses_userlicense_change", args=[licence.pk]) in html
+    for label in ("level mismatch", "missing licence", "missing progress"):
+        assert label in html
+    assert html.count('name="_selected_action"') == 3
+
+
+@pytest.mark.django_db
+def test_desync_page_is_the_one_definition(staff_client):
+    inject(make_pairs(6))
+    inject(make_pairs(4, specialization="COACH"), specialization="COACH")
+    listed = {(c.user_id, c.specialization_id, c.kind) for c in DesyncCase.objects.all()}
+    expected = {(v.user_id, v.specialization_id, v.kind) for v in consistency.violations()}
+    assert listed == expected
+    assert len(listed) == 6
+
+
+@pytest.mark.django_db
+def test_desync_page_filters_by_kind_specialization_and_user(staff_client):
+    mismatch, no_licence, _ = inject(make_pairs(5))
+    inject(make_pairs(5, specialization="COACH"), specialization="COACH")
+
+    def listed(query):
+        response = staff_client.get(DESYNCS + query)
+        return [case.pk for case in response.context["cl"].result_list]
+
+    assert listed("?kind=level_mismatch&specialization__code__exact=PLAYER") == [key(mismatch)]
+    assert len(listed("?specialization__code__exact=COACH")) == 3
+    assert listed(f"?q={no_licence.username}") == [key(no_licence)]
+
+
+@pytest.mark.django_db
+def test_repair_asks_for_confirmation_first(staff_client):
+    mismatch, *_ = inject(make_pairs(5))
+    response = staff_client.post(
+        DESYNCS, {"action": "repair_selected", ACTION_CHECKBOX_NAME: [key(mismatch)]}
+    )
+    assert response.status_code == 200
+    assert b"Yes, repair" in response.content
+    assert mismatch.username.encode() in response.content
+    assert len(consistency.violations()) == 3
+
+
+@pytest.mark.django_db
+def test_repair_fixes_the_selected_cases_with_audit_rows(staff_client, staff):
+    mismatch, no_licence, no_progress = inject(make_pairs(5))
+    response = staff_client.post(
+        DESYNCS,
+        {
+            "action": "repair_selected",
+            ACTION_CHECKBOX_NAME: [key(mismatch), key(no_licence)],
+            "post": "yes",
+            "reason": "ticket 42",
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    message = str(next(iter(response.context["messages"])))
+    assert "Repaired 2 desync case(s) (level_mismatch 1, missing_license 1)" in message
+    remaining = consistency.violations()
+    assert [(v.user_id, v.kind) for v in remaining] == [(no_progress.pk, "missing_progress")]
+    assert UserLicense.objects.get(user=mismatch).current_level == 4
+    assert UserLicense.objects.get(user=no_licence).current_level == 2
+    audit = LicenseProgression.objects.filter(license__user__in=[mismatch, no_licence])
+    assert {(row.advanced_by_id, row.reason) for row in audit.exclude(reason="seeded")} == {
+        (staff.pk, "ticket 42")
+    }
+    assert audit.exclude(reason="seeded").count() == 2
+    logged = LogEntry.objects.filter(user=staff)
+    assert {entry.object_id for entry in logged} == {
+        str(UserLicense.objects.get(user=u).pk) for u in (mismatch, no_licence)
+    }
+    run = HealthCheckRun.objects.latest()
+    assert (run.repaired, run.inconsistent, run.triggered_by_id) == (2, 1, staff.pk)
+
+
+@pytest.mark.django_db
+def test_repair_of_all_matching_cases_across_pages(staff_client):
+    inject(make_pairs(5))
+    staff_client.post(
+        DESYNCS + "?kind=missing_progress",
+        {
+            "action": "repair_selected",
+            ACTION_CHECKBOX_NAME: ["x"],
+            "select_across": "1",
+            "post": "yes",
+        },
+    )
+    assert sorted(v.kind for v in consistency.violations()) == ["level_mismatch", "missing_license"]
+
+
+@pytest.mark.django_db
+def test_desync_page_needs_the_view_permission():
+    client = staff_with()
+    assert client.get(DESYNCS).status_code == 403
+
+
+@pytest.mark.django_db
+def test_repair_needs_change_permission_on_licences():
+    mismatch, *_ = inject(make_pairs(5))
+    viewer = staff_with("monitoring.view_desynccase")
+    page = viewer.get(DESYNCS)
+    assert page.status_code == 200
+    assert b"repair_selected" not in page.content
+    viewer.post(
+        DESYNCS, {"action": "repair_selected", ACTION_CHECKBOX_NAME: [key(mismatch)], "post": "yes"}
+    )
+    assert len(consistency.violations()) == 3
+
+    repairer = staff_with(
+        "monitoring.view_desynccase", "licenses.change_userlicense", username="repairer"
+    )
+    assert b"repair_selected" in repairer.get(DESYNCS).content
+    repairer.post(
+        DESYNCS, {"action": "repair_selected", ACTION_CHECKBOX_NAME: [key(mismatch)], "post": "yes"}
+    )
+    assert len(consistency.violations()) == 2
+
+
+@pytest.mark.django_db
+def test_admin_level_edit_moves_both_rows_with_history(staff_client, staff):
+    (user,) = make_pairs(1, specialization="COACH", level=2)
+    licence = UserLicense.objects.get(user=user)
+    url = reverse("admin:licenses_userlicense_change", args=[licence.pk])
+    response = staff_client.post(
+        url, change_form(staff_client, url, current_level=5, reason="transfer from partner academy")
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    licence.refresh_from_db()
+    assert (licence.current_level, licence.max_achieved_level) == (5, 5)
+    assert SpecializationProgress.objects.get(student=user).current_level == 5
+    entry = licence.progressions.first()
+    assert (entry.from_level, entry.to_level, entry.advanced_by, entry.reason) == (
+        2,
+        5,
+        staff,
+        "transfer from partner academy",
+    )
+
+
+@pytest.mark.django_db
+def test_progress_level_edit_in_the_admin_moves_the_licence_too(staff_client, staff):
+    (user,) = make_pairs(1, level=3)
+    progress = SpecializationProgress.objects.get(student=user)
+    url = reverse("admin:specializations_specializationprogress_change", args=[progress.pk])
+    data = change_form(staff_client, url, current_level=1, reason="level set back after audit")
+    assert staff_client.post(url, data).status_code == 302
+    licence = UserLicense.objects.get(user=user)
+    assert (licence.current_level, licence.max_achieved_level) == (1, 3)
+    assert licence.progressions.first().advanced_by == staff
+
+
+@pytest.mark.django_db
+def test_level_edit_needs_a_reason_and_a_level_in_range(staff_client):
+    (user,) = make_pairs(1, specialization="INTERNSHIP", level=1)
+    licence = UserLicense.objects.get(user=user)
+    url = reverse("admin:licenses_userlicense_change", args=[licence.pk])
+    response = staff_client.post(url, change_form(staff_client, url, current_level=2, reason=" "))
+    assert REASON_REQUIRED in response.context["adminform"].form.errors["reason"]
+    response = staff_client.post(url, change_form(staff_client, url, current_level=9, reason="x"))
+    assert "current_level" in response.context["adminform"].form.errors
+    assert SpecializationProgress.objects.get(student=user).current_level == 1
+    assert UserLicense.objects.get(user=user).current_level == 1
+
+
+@pytest.mark.django_db
+def test_licence_history_is_read_only(staff_client):
+    make_pairs(1)
+    entry = LicenseProgression.objects.get()
+    url = reverse("admin:licenses_licenseprogression_change", args=[entry.pk])
+    response = staff_client.get(url)
+    assert response.status_code == 200
+    assert b'name="reason"' not in response.content
+    assert staff_client.post(url, {"reason": "rewritten"}).status_code == 403
+    assert staff_client.get(reverse("admin:licenses_licenseprogression_add")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_sync_state_column_and_filter_use_the_one_definition(staff_client):
+    mismatch, no_licence, _ = inject(make_pairs(5))
+    url = reverse("admin:specializations_specializationprogress_changelist")
+    states = {
+        row.student_id: row.sync_state for row in staff_client.get(url).context["cl"].result_list
+    }
+    assert states[mismatch.pk] == "level_mismatch"
+    assert states[no_licence.pk] == "missing_license"
+    assert list(states.values()).count("ok") == 2
+    filtered = staff_client.get(url + "?sync=missing_license").context["cl"].result_list
+    assert [row.student_id for row in filtered] == [no_licence.pk]
+    assert len(staff_client.get(url + "?sync=ok").context["cl"].result_list) == 2
+
+
+@pytest.mark.django_db
+def test_run_check_now_records_a_run_for_the_staff_user(staff_client, staff):
+    inject(make_pairs(5))
+    response = staff_client.post(RUN_CHECK, follow=True)
+    assert response.redirect_chain[-1][0] == RUNS
+    run = HealthCheckRun.objects.get()
+    assert (run.triggered_by, run.inconsistent, run.total_checked) == (staff, 3, 5)
+    assert "Check recorded: critical" in str(next(iter(response.context["messages"])))
+
+
+@pytest.mark.django_db
+def test_run_check_now_is_post_only_csrf_protected_and_permission_checked(staff):
+    assert staff_with("monitoring.view_healthcheckrun").post(RUN_CHECK).status_code == 403
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(staff)
+    assert csrf_client.post(RUN_CHECK).status_code == 403
+    assert csrf_client.get(RUN_CHECK).status_code == 405
+    assert not HealthCheckRun.objects.exists()
+    viewer = staff_with("monitoring.view_healthcheckrun", username="viewer")
+    assert b'id="run-check"' not in viewer.get(RUNS).content
+
+
+@pytest.mark.django_db
+def test_runs_page_shows_status_and_a_server_side_trend_of_the_last_30_runs(staff_client):
+    users = make_pairs(5)
+    for _ in range(32):
+        services.run_health_check()
+    inject(users)
+    services.run_health_check()
+    html = staff_client.get(RUNS).content.decode()
+    assert "<svg" in html and "<script" not in html.split('id="sync-trend"')[1].split("</div>")[0]
+    assert html.count("<circle") == 30
+    assert "Critical" in html and "Healthy" in html
+    run = HealthCheckRun.objects.latest()
+    detail = staff_client.get(reverse("admin:monitoring_healthcheckrun_change", args=[run.pk]))
+    assert detail.content.decode().count("missing_progress</td>") == 1
+
+
+def _queries(client, url) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", LISTS)
+def test_query_count_per_page_is_constant(staff_client, url):
+    def grow(n):
+        users = make_pairs(n)
+        SpecializationProgress.objects.filter(student__in=users[: n // 2]).update(current_level=3)
+        LicenseProgression.objects.filter(license__user__in=users[-(n // 4) :]).delete()
+        UserLicense.objects.filter(user__in=users[-(n // 4) :]).delete()
+        for _ in range(n // 10):
+            services.run_health_check()
+
+    grow(10)
+    _queries(staff_client, url)  # warm caches (content types, catalogue, session)
+    small = _queries(staff_client, url)
+    grow(290)
+    assert _queries(staff_client, url) == small
