@@ -28,6 +28,13 @@ class LevelChangeForm(forms.ModelForm):
         help_text="Required when the level changes; recorded in the licence history.",
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "current_level" in self.fields:
+            self.fields[
+                "current_level"
+            ].help_text = "Changing it moves the progress row and the licence together."
+
     def clean(self):
         cleaned = super().clean()
         if self.instance.pk and "current_level" in self.changed_data:

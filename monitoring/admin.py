@@ -89,7 +89,7 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
     def rate(self, run):
         return f"{run.consistency_rate}%"
 
-    @admin.display(description="mismatch / no licence / no progress")
+    @admin.display(description="by kind (mismatch / no licence / no progress)")
     def kinds(self, run):
         return f"{run.level_mismatch} / {run.missing_license} / {run.missing_progress}"
 
@@ -153,6 +153,7 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
         runs = recent_runs()
         extra_context = {
             **(extra_context or {}),
+            "title": "Health check runs",
             "trend_svg": trend_svg(runs),
             "trend_count": len(runs),
             "can_run_check": self.has_run_permission(request),

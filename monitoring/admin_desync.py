@@ -39,7 +39,7 @@ def parse_key(key: str) -> tuple[int, str] | None:
 
 @admin.register(DesyncCase)
 class DesyncCaseAdmin(admin.ModelAdmin):
-    list_display = ["user_link", "specialization_id", "progress_link", "licence_link", "kind_col"]
+    list_display = ["user_link", "specialization_code", "progress_link", "licence_link", "kind_col"]
     list_display_links = None
     list_filter = ["kind", "specialization"]
     list_select_related = ["user"]
@@ -66,6 +66,14 @@ class DesyncCaseAdmin(admin.ModelAdmin):
                 ),
             )
         )
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {"title": "Desync cases (live)", **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="specialization", ordering="specialization_id")
+    def specialization_code(self, case):
+        return case.specialization_id
 
     @admin.display(description="user", ordering="user__username")
     def user_link(self, case):
