@@ -4,9 +4,11 @@ The column costs one query per page (``classify`` of the page's pairs); the
 filter is an EXISTS over the same violation query.
 """
 
+from contextlib import contextmanager
+
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 from django.utils.html import format_html
@@ -33,6 +35,35 @@ def kind_badge(kind: str | None):
     return format_html(
         '<strong style="color:{}">{}</strong>', COLOURS.get(kind, "inherit"), LABELS.get(kind, kind)
     )
+
+
+@contextmanager
+def merge_join_plan(using: str = "default"):
+    """PostgreSQL: answer the desync join as a merge over the two covering indexes.
+
+    The health check steers the planner the same way; without it PostgreSQL
+    hashes a whole table first (about four times slower at a million pairs).
+    SET LOCAL keeps the setting inside this transaction.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_hashjoin = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        yield
+
+
+def render_with_merge_join_plan(view, request, *args, **kwargs):
+    """Run an admin GET view and render it (lazy querysets included) under merge_join_plan."""
+    if request.method != "GET":
+        return view(request, *args, **kwargs)
+    with merge_join_plan():
+        response = view(request, *args, **kwargs)
+        if hasattr(response, "render"):
+            response.render()
+    return response
 
 
 def violation_exists(model, user_column: str, kind: str | None = None) -> RawSQL:
@@ -89,6 +120,9 @@ class SyncStateAdminMixin:
 
     def get_changelist(self, request, **kwargs):
         return SyncStateChangeList
+
+    def changelist_view(self, request, extra_context=None):
+        return render_with_merge_join_plan(super().changelist_view, request, extra_context)
 
     @admin.display(description="sync state")
     def sync_state_badge(self, obj):

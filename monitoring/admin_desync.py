@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from licenses import consistency
-from licenses.admin_sync import kind_badge
+from licenses.admin_sync import kind_badge, render_with_merge_join_plan
 from licenses.models import UserLicense
 from specializations.catalogue import all_specializations
 from specializations.models import SpecializationProgress
@@ -69,7 +69,7 @@ class DesyncCaseAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {"title": "Desync cases (live)", **(extra_context or {})}
-        return super().changelist_view(request, extra_context)
+        return render_with_merge_join_plan(super().changelist_view, request, extra_context)
 
     @admin.display(description="specialization", ordering="specialization_id")
     def specialization_code(self, case):

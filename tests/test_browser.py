@@ -68,6 +68,16 @@ def screenshot(driver, name: str) -> None:
     driver.set_window_size(1600, 1000)
 
 
+def click_and_wait(driver, element) -> None:
+    """Click, then wait until the browser has left the page (a click does not wait)."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element("tag name", "html")
+    element.click()
+    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(page))
+
+
 def test_staff_repairs_the_demo_desyncs_in_a_real_browser(
     committed_db, live_server, browser, settings
 ):
@@ -83,7 +93,7 @@ def test_staff_repairs_the_demo_desyncs_in_a_real_browser(
     browser.get(f"{live_server.url}/admin/login/")
     browser.find_element(By.NAME, "username").send_keys(STAFF_USERNAME)
     browser.find_element(By.NAME, "password").send_keys(STAFF_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
     assert "Site administration" in browser.title
 
     browser.get(f"{live_server.url}/admin/monitoring/desynccase/")
@@ -98,10 +108,10 @@ def test_staff_repairs_the_demo_desyncs_in_a_real_browser(
         checkbox.click()
     assert "9 of 9 selected" in browser.find_element(By.CSS_SELECTOR, ".action-counter").text
     Select(browser.find_element(By.NAME, "action")).select_by_value("repair_selected")
-    browser.find_element(By.NAME, "index").click()
+    click_and_wait(browser, browser.find_element(By.NAME, "index"))
     assert "Repair 9 desync cases?" in browser.page_source
     browser.find_element(By.ID, "id_reason").send_keys("demo clean-up")
-    browser.find_element(By.ID, "confirm-repair").click()
+    click_and_wait(browser, browser.find_element(By.ID, "confirm-repair"))
 
     message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li.success").text
     assert message.startswith("Repaired 9 desync case(s)")
@@ -112,7 +122,7 @@ def test_staff_repairs_the_demo_desyncs_in_a_real_browser(
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert len(rows) == runs_before + 1
     assert "Healthy" in rows[0].text and "Degraded" in rows[1].text
-    browser.find_element(By.ID, "run-check").click()
+    click_and_wait(browser, browser.find_element(By.ID, "run-check"))
     assert "Check recorded: healthy" in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
     assert len(browser.find_elements(By.CSS_SELECTOR, "#sync-trend svg circle")) == runs_before + 2
     screenshot(browser, "health-check-runs.png")
