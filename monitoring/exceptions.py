@@ -5,6 +5,7 @@ BAD_THRESHOLDS = (
     "warn_below <= 100"
 )
 UNKNOWN_DATABASE = "database={value!r} is not a configured database alias (have: {aliases})"
+BAD_TIMEOUT = "timeout={value!r} must be a positive number of seconds (0: no limit)"
 TIMED_OUT = "the check did not complete within timeout={value!r} seconds"
 
 
@@ -25,3 +26,8 @@ class UnknownDatabase(MonitoringError, LookupError):
 class CheckTimedOut(MonitoringError, TimeoutError):
     def __init__(self, value):
         super().__init__(TIMED_OUT.format(value=value))
+
+
+class BadTimeout(MonitoringError, ValueError):
+    def __init__(self, value):
+        super().__init__(BAD_TIMEOUT.format(value=value))

@@ -12,7 +12,7 @@ STATES = {Status.HEALTHY: "OK", Status.DEGRADED: "WARNING", Status.CRITICAL: "CR
 
 
 def _number(value: float) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+    return f"{value:g}"  # 99.0 -> "99", 99.999 -> "99.999"
 
 
 def status_line(report) -> str:

@@ -9,7 +9,8 @@ from .models import HealthCheckRun
 
 
 def latest_run() -> HealthCheckRun | None:
-    return HealthCheckRun.objects.order_by("-checked_at", "-id").first()
+    """The latest run over every specialization (a filtered run says nothing of the rest)."""
+    return HealthCheckRun.objects.filter(specialization="").order_by("-checked_at", "-id").first()
 
 
 def run_age_seconds(run: HealthCheckRun, *, now: datetime) -> float:

@@ -7,18 +7,18 @@ count, one capped sample (only when something is out of sync), one insert.
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
-from django.db import OperationalError, connections, transaction
+from django.db import connections
 
 from licenses import consistency
 from licenses.consistency import Violation
 from specializations.catalogue import get_specialization
 
-from .exceptions import BadThresholds, CheckTimedOut, UnknownDatabase
+from .check_scope import check_scope
+from .exceptions import BadThresholds, BadTimeout, UnknownDatabase
 from .models import HealthCheckRun, Status
 from .repair import RepairReport, repair_pairs
 
@@ -95,63 +95,6 @@ def _check_database(using: str) -> None:
         raise UnknownDatabase(using, list(connections))
 
 
-@contextmanager
-def _time_limit(using: str, timeout: float | None):
-    """Abort the check's statements after ``timeout`` seconds (inside its transaction)."""
-    connection = connections[using]
-    if not timeout:
-        yield
-        return
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL statement_timeout = %s", [max(1, int(timeout * 1000))])
-        try:
-            yield
-        except OperationalError as exc:  # QueryCanceled
-            raise CheckTimedOut(timeout) from exc
-        return
-    if connection.vendor == "sqlite":
-        deadline = time.monotonic() + timeout
-        connection.ensure_connection()
-        raw = connection.connection
-        raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
-        try:
-            yield
-        except OperationalError as exc:  # "interrupted"
-            if time.monotonic() > deadline:
-                raise CheckTimedOut(timeout) from exc
-            raise
-        finally:
-            raw.set_progress_handler(None, 0)
-        return
-    yield
-
-
-def _read_transaction(using: str):
-    """PostgreSQL: one snapshot for count and sample, and a scope for SET LOCAL.
-
-    SQLite opens write transactions (BEGIN IMMEDIATE, see settings), which would
-    block writers for the length of the check; its reads run in autocommit.
-    """
-    if connections[using].vendor == "sqlite":
-        return nullcontext()
-    return transaction.atomic(using=using)
-
-
-def _steer_planner(using: str) -> None:
-    """PostgreSQL: prefer a merge full join over the two covering indexes.
-
-    Both sides are read in (user, specialization) order by index-only scans;
-    the default hash full join reads and hashes a whole table first. SET LOCAL
-    confines this to the check's own transaction.
-    """
-    connection = connections[using]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL enable_hashjoin = off")
-            cursor.execute("SET LOCAL enable_sort = off")
-
-
 def run_health_check(
     *,
     specialization: str | None = None,
@@ -170,10 +113,11 @@ def run_health_check(
     thresholds = thresholds or Thresholds.from_settings()
     if sample_size is None:
         sample_size = settings.SYNC_VIOLATION_SAMPLE_SIZE
+    if timeout is not None and timeout < 0:
+        raise BadTimeout(timeout)
 
     started = time.perf_counter()
-    with _read_transaction(using), _time_limit(using, timeout):
-        _steer_planner(using)
+    with check_scope(using, timeout=timeout):
         counts = consistency.count_pairs(specialization=specialization, using=using)
         sample = []
         if counts.inconsistent and sample_size:

@@ -127,6 +127,7 @@ class TestInProcess:
             (["--database", "nowhere"], "database='nowhere' is not a configured database alias"),
             (["--dry-run"], "--dry-run=True needs --repair"),
             (["--warn-below", "90", "--critical-below", "95"], "warn_below=90.0"),
+            (["--timeout", "-1"], "timeout=-1.0 must be a positive number"),
         ],
     )
     def test_bad_input_is_unknown_with_one_line(self, args, message):

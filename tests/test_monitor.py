@@ -1,7 +1,7 @@
 """run_health_check: the one definition, counted in the database."""
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from licenses import consistency
@@ -11,6 +11,7 @@ from monitoring.models import HealthCheckRun
 from monitoring.services import Thresholds, consistency_rate, iter_violations, run_health_check
 from specializations.exceptions import UnknownSpecialization
 from specializations.models import SpecializationProgress
+from tests.conftest import requires_postgres
 from tests.factories import delete_row, make_pairs, set_license_level, set_progress_level
 
 pytestmark = pytest.mark.django_db
@@ -149,3 +150,18 @@ def test_query_count_is_the_same_for_10_and_500_pairs(record):
 def test_consistency_module_is_the_only_classifier():
     # validate_consistency, the monitor and repair all read this one mapping.
     assert consistency.KINDS == ("ok", "level_mismatch", "missing_license", "missing_progress")
+
+
+@requires_postgres
+def test_planner_and_timeout_settings_do_not_leak_into_an_enclosing_transaction():
+    def settings_now():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('statement_timeout'), current_setting('enable_hashjoin')"
+            )
+            return cursor.fetchone()
+
+    with transaction.atomic():
+        before = settings_now()
+        run_health_check(timeout=0.5, record=False)
+        assert settings_now() == before

@@ -69,7 +69,8 @@ class Command(BaseCommand):
             "--timeout",
             type=float,
             default=60.0,
-            help="Give up (exit 3) when the check takes longer than this many seconds.",
+            help="Give up (exit 3) when a check query runs longer than this many seconds "
+            "(0: no limit; repair itself is not limited).",
         )
 
     def handle(self, *args, **options):
