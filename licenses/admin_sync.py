@@ -4,11 +4,9 @@ The column costs one query per page (``classify`` of the page's pairs); the
 filter is an EXISTS over the same violation query.
 """
 
-from contextlib import contextmanager
-
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.db import connection, connections, transaction
+from django.db import connection
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 from django.utils.html import format_html
@@ -37,29 +35,11 @@ def kind_badge(kind: str | None):
     )
 
 
-@contextmanager
-def merge_join_plan(using: str = "default"):
-    """PostgreSQL: answer the desync join as a merge over the two covering indexes.
-
-    The health check steers the planner the same way; without it PostgreSQL
-    hashes a whole table first (about four times slower at a million pairs).
-    SET LOCAL keeps the setting inside this transaction.
-    """
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with transaction.atomic(using=using), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_hashjoin = off")
-        cursor.execute("SET LOCAL enable_sort = off")
-        yield
-
-
 def render_with_merge_join_plan(view, request, *args, **kwargs):
-    """Run an admin GET view and render it (lazy querysets included) under merge_join_plan."""
+    """Run an admin GET view and render it (lazy querysets included) under the merge-join plan."""
     if request.method != "GET":
         return view(request, *args, **kwargs)
-    with merge_join_plan():
+    with consistency.merge_join_scope():
         response = view(request, *args, **kwargs)
         if hasattr(response, "render"):
             response.render()

@@ -64,6 +64,8 @@ class LicenseProgression(models.Model):
     created_at = models.DateTimeField(db_default=Now(), db_index=True)
 
     class Meta:
+        verbose_name = "licence history entry"
+        verbose_name_plural = "licence history"
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(to_level__gte=1), name="progression_to_level_gte_1"),

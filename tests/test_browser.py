@@ -2,7 +2,8 @@
 
 Nothing is downloaded: the driver path is given, so Selenium Manager never runs. Without
 Chromium the test skips, except in CI (CI=true), where it fails. Screenshots of the three
-main pages go to docs/ for the README.
+main pages go to tests/artifacts/ (or $SCREENSHOT_DIR: `SCREENSHOT_DIR=docs` refreshes
+the README's pictures).
 """
 
 import os
@@ -21,7 +22,8 @@ from monitoring.models import HealthCheckRun
 
 pytestmark = pytest.mark.browser
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / os.environ.get("SCREENSHOT_DIR", "tests/artifacts")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 FLAGS = [
@@ -63,8 +65,8 @@ def screenshot(driver, name: str) -> None:
     """A full-page PNG: the window grows to the page's height first."""
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(1600, max(1000, min(height + 150, 2400)))
-    DOCS.mkdir(exist_ok=True)
-    driver.save_screenshot(str(DOCS / name))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / name))
     driver.set_window_size(1600, 1000)
 
 
