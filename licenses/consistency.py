@@ -32,12 +32,14 @@ MISSING_PROGRESS = "missing_progress"
 VIOLATION_KINDS = (LEVEL_MISMATCH, MISSING_LICENSE, MISSING_PROGRESS)
 KINDS = (OK, *VIOLATION_KINDS)
 
-# The classification, once. ``p`` is the progress side, ``l`` the licence side;
-# the conditions are mutually exclusive (a comparison with NULL is never true).
+# The classification, once, over the relation of pairs built below (one row
+# per pair; a side's level is NULL when its row is missing, and ``current_level``
+# is NOT NULL in both tables). The conditions are mutually exclusive: a
+# comparison with NULL is never true.
 _CONDITIONS = {
-    MISSING_LICENSE: "l.user_id IS NULL",
-    MISSING_PROGRESS: "p.student_id IS NULL",
-    LEVEL_MISMATCH: "p.current_level <> l.current_level",
+    MISSING_LICENSE: "license_level IS NULL",
+    MISSING_PROGRESS: "progress_level IS NULL",
+    LEVEL_MISMATCH: "progress_level <> license_level",
 }
 _VIOLATION = " OR ".join(f"({condition})" for condition in _CONDITIONS.values())
 _KIND_CASE = (
@@ -73,64 +75,78 @@ class Counts:
         return self.total - self.inconsistent
 
 
-def _side(table: str, user_column: str, *, specialization, user_ids, after) -> tuple[str, list]:
+_PROGRESS = SpecializationProgress._meta.db_table
+_LICENSE = UserLicense._meta.db_table
+
+
+def _filters(alias: str, user_column: str, *, specialization, user_ids, after) -> tuple[list, list]:
+    """WHERE terms restricting one side, written so its (user, specialization) index applies."""
     where, params = [], []
     if after is not None:
-        where.append(f"{user_column} >= %s")
+        where.append(f"{alias}.{user_column} >= %s")
         params.append(after[0])
     if specialization is not None:
-        where.append("specialization_id = %s")
+        where.append(f"{alias}.specialization_id = %s")
         params.append(specialization)
     if user_ids is not None:
-        where.append(f"{user_column} IN ({', '.join(['%s'] * len(user_ids))})")
+        where.append(f"{alias}.{user_column} IN ({', '.join(['%s'] * len(user_ids))})")
         params.extend(user_ids)
-    sql = f"SELECT {user_column}, specialization_id, current_level FROM {table}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    return sql, params
+    return where, params
 
 
-def _pairs_from(*, specialization=None, user_ids=None, after=None) -> tuple[str, list]:
-    """FROM clause joining both sides; filters go inside each side so indexes apply."""
-    progress_sql, progress_params = _side(
-        SpecializationProgress._meta.db_table,
-        "student_id",
-        specialization=specialization,
-        user_ids=user_ids,
-        after=after,
-    )
-    license_sql, license_params = _side(
-        UserLicense._meta.db_table,
-        "user_id",
-        specialization=specialization,
-        user_ids=user_ids,
-        after=after,
-    )
+def _where(terms: list[str]) -> str:
+    return f" WHERE {' AND '.join(terms)}" if terms else ""
+
+
+def _pairs_sql(using: str, **filters) -> tuple[str, list]:
+    """One row per checked pair: user_id, specialization_id, progress_level, license_level.
+
+    PostgreSQL: a full outer join of the two tables (a merge join over the
+    covering indexes in ``merge_join_scope``). SQLite plans a full join of two
+    filtered sides as nested scans without indexes, so there it is the
+    equivalent union: progress LEFT JOIN licence, plus licences without progress.
+    """
+    p_where, p_params = _filters("p", "student_id", **filters)
+    l_where, l_params = _filters("l", "user_id", **filters)
+    on = "l.user_id = p.student_id AND l.specialization_id = p.specialization_id"
+    if connections[using].vendor == "sqlite":
+        sql = (
+            "SELECT p.student_id AS user_id, p.specialization_id AS specialization_id,"
+            " p.current_level AS progress_level, l.current_level AS license_level"
+            f" FROM {_PROGRESS} p LEFT JOIN {_LICENSE} l ON {on}{_where(p_where)}"
+            " UNION ALL"
+            " SELECT l.user_id, l.specialization_id, NULL, l.current_level"
+            f" FROM {_LICENSE} l"
+            + _where([*l_where, f"NOT EXISTS (SELECT 1 FROM {_PROGRESS} p WHERE {on})"])
+        )
+        return sql, p_params + l_params
+    progress = f"(SELECT * FROM {_PROGRESS} p{_where(p_where)})" if p_where else _PROGRESS
+    license = f"(SELECT * FROM {_LICENSE} l{_where(l_where)})" if l_where else _LICENSE
     sql = (
-        f"FROM ({progress_sql}) p FULL OUTER JOIN ({license_sql}) l"
-        " ON l.user_id = p.student_id AND l.specialization_id = p.specialization_id"
+        "SELECT COALESCE(p.student_id, l.user_id) AS user_id,"
+        " COALESCE(p.specialization_id, l.specialization_id) AS specialization_id,"
+        " p.current_level AS progress_level, l.current_level AS license_level"
+        f" FROM {progress} p FULL OUTER JOIN {license} l ON {on}"
     )
-    return sql, progress_params + license_params
+    return sql, p_params + l_params
 
 
 _SELECT_PAIR = (
-    "SELECT COALESCE(p.student_id, l.user_id) AS user_id,"
-    " COALESCE(p.specialization_id, l.specialization_id) AS specialization_id,"
-    f" p.current_level, l.current_level, {_KIND_CASE} AS kind "
+    f"SELECT user_id, specialization_id, progress_level, license_level, {_KIND_CASE} AS kind"
 )
 
 
-def counts_sql(*, specialization=None) -> tuple[str, list]:
+def counts_sql(*, specialization=None, using="default") -> tuple[str, list]:
     """One aggregate query: the number of pairs and of each violation kind."""
-    from_sql, params = _pairs_from(specialization=specialization)
+    pairs, params = _pairs_sql(using, specialization=specialization, user_ids=None, after=None)
     filters = ", ".join(
         f"COUNT(*) FILTER (WHERE {condition})" for condition in _CONDITIONS.values()
     )
-    return f"SELECT COUNT(*), {filters} {from_sql}", params
+    return f"SELECT COUNT(*), {filters} FROM ({pairs}) pairs", params
 
 
 def violations_sql(
-    *, specialization=None, after=None, limit=None, ordered=True
+    *, specialization=None, after=None, limit=None, ordered=True, using="default"
 ) -> tuple[str, list]:
     """Violations, in (user, specialization) order unless ``ordered`` is False.
 
@@ -138,17 +154,13 @@ def violations_sql(
     Unordered, a LIMIT lets the database stop at the first ``limit`` violations
     instead of finding them all and sorting.
     """
-    from_sql, params = _pairs_from(specialization=specialization, after=after)
-    sql = f"{_SELECT_PAIR}{from_sql} WHERE ({_VIOLATION})"
+    pairs, params = _pairs_sql(using, specialization=specialization, user_ids=None, after=after)
+    sql = f"{_SELECT_PAIR} FROM ({pairs}) pairs WHERE ({_VIOLATION})"
     if after is not None:
-        user, spec = (
-            "COALESCE(p.student_id, l.user_id)",
-            "COALESCE(p.specialization_id, l.specialization_id)",
-        )
-        sql += f" AND ({user} > %s OR ({user} = %s AND {spec} > %s))"
+        sql += " AND (user_id > %s OR (user_id = %s AND specialization_id > %s))"
         params.extend([after[0], after[0], after[1]])
     if ordered:
-        sql += " ORDER BY 1, 2"
+        sql += " ORDER BY user_id, specialization_id"
     if limit is not None:
         sql += " LIMIT %s"
         params.append(limit)
@@ -156,7 +168,7 @@ def violations_sql(
 
 
 def count_pairs(*, specialization=None, using="default") -> Counts:
-    sql, params = counts_sql(specialization=specialization)
+    sql, params = counts_sql(specialization=specialization, using=using)
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         total, *per_kind = cursor.fetchone()
@@ -165,7 +177,9 @@ def count_pairs(*, specialization=None, using="default") -> Counts:
 
 def violations(*, specialization=None, limit=None, using="default") -> list[Violation]:
     """Up to ``limit`` violations (the first the scan meets), sorted by (user, specialization)."""
-    sql, params = violations_sql(specialization=specialization, limit=limit, ordered=False)
+    sql, params = violations_sql(
+        specialization=specialization, limit=limit, ordered=False, using=using
+    )
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         found = [Violation(*row) for row in cursor.fetchall()]
@@ -182,7 +196,9 @@ def stream_violations(
     """
     after = None
     while True:
-        sql, params = violations_sql(specialization=specialization, after=after, limit=chunk_size)
+        sql, params = violations_sql(
+            specialization=specialization, after=after, limit=chunk_size, using=using
+        )
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             page = [Violation(*row) for row in cursor.fetchall()]
@@ -199,9 +215,10 @@ def classify(
     wanted = set(pairs)
     if not wanted:
         return {}
-    from_sql, params = _pairs_from(user_ids=sorted({user_id for user_id, _ in wanted}))
+    user_ids = sorted({user_id for user_id, _ in wanted})
+    pairs_sql, params = _pairs_sql(using, specialization=None, user_ids=user_ids, after=None)
     with connections[using].cursor() as cursor:
-        cursor.execute(f"{_SELECT_PAIR}{from_sql}", params)
+        cursor.execute(f"{_SELECT_PAIR} FROM ({pairs_sql}) pairs", params)
         found = (PairState(*row) for row in cursor.fetchall())
         return {
             (pair.user_id, pair.specialization_id): pair

@@ -31,7 +31,7 @@ def create_views(*, using: str = "default") -> bool:
     needed = {SpecializationProgress._meta.db_table, UserLicense._meta.db_table}
     if not needed <= set(connection.introspection.table_names()):
         return False
-    sql, params = consistency.violations_sql()
+    sql, params = consistency.violations_sql(using=using)
     assert not params, "the unfiltered violation query takes no parameters"
     drop_views(using=using)
     with connection.cursor() as cursor:
