@@ -1,0 +1,51 @@
+"""Configuration from the environment, as an operator starts the product."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage(*args, **env):
+    base = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    base.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_missing_secret_key_without_debug_fails_with_one_line_naming_it():
+    result = manage("check", DATABASE_URL="sqlite:///:memory:")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Configuration error: SECRET_KEY is not set: export SECRET_KEY "
+        "(or set DEBUG=1 for local development)."
+    ]
+
+
+def test_debug_runs_without_a_secret_key():
+    result = manage("check", DEBUG="1", DATABASE_URL="sqlite:///:memory:")
+    assert result.returncode == 0, result.stderr
+
+
+def test_deploy_check_reports_only_the_accepted_warning():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "ERROR",
+        SECRET_KEY="x" * 20 + "-production-like-secret-key-with-enough-entropy-1234567890",
+        ALLOWED_HOSTS="academy.example.org",
+        DATABASE_URL="sqlite:///:memory:",
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    reported = [line.split(")")[0] + ")" for line in lines if line.startswith("?: (")]
+    assert reported == ["?: (security.W021)"]  # HSTS preload is opt-in (README)
