@@ -12,6 +12,7 @@ Results: bench/results/bench-<time>.json and .txt; summary in BENCHMARKS.md.
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ def machine() -> dict:
         "cpu": cpu,
         "memory_gb": round(mem_kb / 1024 / 1024, 1),
         "python": platform.python_version(),
+        "load_average_at_start": os.getloadavg(),  # other work on the machine adds noise
         "platform": platform.platform(),
     }
 
@@ -166,13 +168,19 @@ def main() -> int:
     from bench import on_sqlite, phases
 
     started = datetime.now(UTC)
-    results: dict = {"date": started.isoformat(timespec="seconds"), "machine": machine()}
+    results: dict = {
+        "date": started.isoformat(timespec="seconds"),
+        "commit": subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
+        "machine": machine(),
+    }
     data.recreate_database(admin_url)
     data.migrate(env)
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         results["machine"]["postgresql"] = cursor.fetchone()[0].split(" on ")[0]
-    say(f"bench {results['date']} on {results['machine']}")
+    say(f"bench {results['date']} at {results['commit']} on {results['machine']}")
     try:
         if "scale" in parts:
             results["scale"] = []
@@ -254,16 +262,11 @@ def main() -> int:
             )
             for problem in s["problems"]:
                 say(f"    PROBLEM: {problem}")
-            say(
-                f"  probe: the bare count as licenses.consistency writes it takes"
-                f" {s['probe_as_written_s']:.3f} s at {s['probe_as_written_n']:,} pairs;"
-                f" over the tables directly {s['probe_direct_join_s']:.3f} s at {s['n']:,} pairs"
-                f" (counts agree: {s['probe_direct_join_counts_ok']})"
-            )
     finally:
         connection.close()
         if os.environ.get("BENCH_KEEP_DB") != "1":
             data.drop_database(admin_url)
+    results["machine"]["load_average_at_end"] = os.getloadavg()
     results["goals"] = goals(results)
     say("Goals")
     for name, met, detail in results["goals"]:
