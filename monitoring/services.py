@@ -73,7 +73,7 @@ class HealthReport:
             "by_kind": dict(self.by_kind),
             "consistency_rate": self.consistency_rate,
             "status": str(self.status),
-            "violations": [asdict(v) for v in self.violations],
+            "violations": [v.as_dict() for v in self.violations],
             "duration_ms": self.duration_ms,
             "run": self.run.pk if self.run else None,
             "thresholds": asdict(self.thresholds),
@@ -118,12 +118,9 @@ def run_health_check(
 
     started = time.perf_counter()
     with check_scope(using, timeout=timeout):
-        counts = consistency.count_pairs(specialization=specialization, using=using)
-        sample = []
-        if counts.inconsistent and sample_size:
-            sample = consistency.violations(
-                specialization=specialization, limit=sample_size, using=using
-            )
+        counts, sample = consistency.check_pairs(
+            specialization=specialization, sample_size=sample_size, using=using
+        )
     rate = consistency_rate(counts.consistent, counts.total)
     status = thresholds.status_for(rate)
     duration_ms = round((time.perf_counter() - started) * 1000)
@@ -144,7 +141,7 @@ def run_health_check(
             status=status,
             warn_below=Decimal(str(thresholds.warn_below)),
             critical_below=Decimal(str(thresholds.critical_below)),
-            violations_sample=[asdict(v) for v in sample],
+            violations_sample=[v.as_dict() for v in sample],
             repaired=repaired,
             triggered_by=triggered_by,
         )

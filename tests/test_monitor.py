@@ -165,3 +165,27 @@ def test_planner_and_timeout_settings_do_not_leak_into_an_enclosing_transaction(
         before = settings_now()
         run_health_check(timeout=0.5, record=False)
         assert settings_now() == before
+
+
+def test_specialization_filter_applies_to_counts_and_sample():
+    players = make_pairs(4)
+    coaches = make_pairs(4, specialization="COACH")
+    set_progress_level(players[0], "PLAYER", 2)
+    set_progress_level(coaches[1], "COACH", 3)
+    delete_row(UserLicense, coaches[2], "COACH")
+    report = run_health_check(specialization="COACH", record=False)
+    assert (report.total_checked, report.inconsistent) == (4, 2)
+    assert [(v.user_id, v.specialization_id, v.kind) for v in report.violations] == [
+        (coaches[1].pk, "COACH", "level_mismatch"),
+        (coaches[2].pk, "COACH", "missing_license"),
+    ]
+
+
+def test_sample_is_capped_and_sorted(settings):
+    users = make_pairs(12)
+    for user in reversed(users):
+        set_license_level(user, "PLAYER", 2)
+    report = run_health_check(sample_size=5, record=False)
+    assert report.inconsistent == 12
+    assert [v.user_id for v in report.violations] == sorted(v.user_id for v in report.violations)
+    assert len(report.violations) == 5
