@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def manage(*args, **env):
-    base = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    # Empty, not absent: a developer's .env must not fill them in (it never overrides).
+    base = {**os.environ, "SECRET_KEY": "", "DEBUG": "", "ALLOWED_HOSTS": ""}
     base.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
