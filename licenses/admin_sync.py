@@ -12,6 +12,7 @@ from django.db.models.expressions import RawSQL
 from django.utils.html import format_html
 
 from . import consistency
+from .planner import merge_join_scope
 
 COLOURS = {
     consistency.OK: "#2e7d32",
@@ -39,7 +40,7 @@ def render_with_merge_join_plan(view, request, *args, **kwargs):
     """Run an admin GET view and render it (lazy querysets included) under the merge-join plan."""
     if request.method != "GET":
         return view(request, *args, **kwargs)
-    with consistency.merge_join_scope():
+    with merge_join_scope():
         response = view(request, *args, **kwargs)
         if hasattr(response, "render"):
             response.render()

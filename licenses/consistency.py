@@ -16,14 +16,14 @@ it with index-only scans.
 """
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
-from django.db import connections, transaction
+from django.db import connections
 
 from specializations.models import SpecializationProgress
 
 from .models import UserLicense
+from .planner import merge_join_scope
 
 OK = "ok"
 LEVEL_MISMATCH = "level_mismatch"
@@ -250,7 +250,7 @@ def stream_violations(
         sql, params = violations_sql(
             specialization=specialization, after=after, limit=chunk_size, using=using
         )
-        with connections[using].cursor() as cursor:
+        with merge_join_scope(using), connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             page = [Violation(*row) for row in cursor.fetchall()]
         yield from page
@@ -276,40 +276,3 @@ def classify(
             for pair in found
             if (pair.user_id, pair.specialization_id) in wanted
         }
-
-
-# PostgreSQL answers the full join fastest as a merge over the two covering
-# indexes: both tables read once, in (user, specialization) order, index-only.
-# Left alone it picks a hash full join that reads and hashes a whole table first.
-MERGE_JOIN_PLAN = {"enable_hashjoin": "off", "enable_sort": "off"}
-
-
-def _set_config(cursor, values: dict[str, str]) -> None:
-    calls = ", ".join("set_config(%s, %s, true)" for _ in values)
-    cursor.execute(f"SELECT {calls}", [item for pair in values.items() for item in pair])
-
-
-@contextmanager
-def merge_join_scope(using: str = "default", *, extra: dict[str, str] | None = None):
-    """A transaction on PostgreSQL in which the desync queries get the merge-join plan.
-
-    The settings are transaction-local and, when the caller already had a
-    transaction, put back on the way out so it never inherits them. Elsewhere
-    this does nothing (SQLite's transactions here are BEGIN IMMEDIATE, which
-    would block writers for the length of a read).
-    """
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        yield
-        return
-    values = {**MERGE_JOIN_PLAN, **(extra or {})}
-    nested = connection.in_atomic_block
-    with transaction.atomic(using=using), connection.cursor() as cursor:
-        if nested:
-            names = list(values)
-            cursor.execute("SELECT " + ", ".join("current_setting(%s)" for _ in names), names)
-            previous = dict(zip(names, cursor.fetchone(), strict=True))
-        _set_config(cursor, values)
-        yield
-        if nested:
-            _set_config(cursor, previous)

@@ -10,11 +10,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from specializations.catalogue import get_specialization
-from specializations.exceptions import LevelOutOfRange, NegativeAmount, NotEnrolled
+from specializations.exceptions import (
+    InvalidReason,
+    LevelOutOfRange,
+    NegativeAmount,
+    NotEnrolled,
+)
 from specializations.models import SpecializationProgress
 from specializations.services import (
     lock_progress,
     require_amount,
+    require_existing_user,
     require_saved_user,
 )
 
@@ -55,6 +61,15 @@ class Consistency:
         return self.kind in (consistency.OK, ABSENT)
 
 
+def require_reason(reason: str | None) -> str:
+    """The audit reason, stripped; refused when it would not fit its column."""
+    reason = (reason or "").strip()
+    max_length = LicenseProgression._meta.get_field("reason").max_length
+    if len(reason) > max_length:
+        raise InvalidReason(reason, max_length=max_length)
+    return reason
+
+
 def lock_license(user_id: int, specialization: str) -> UserLicense | None:
     return (
         UserLicense.objects.select_for_update()
@@ -63,35 +78,69 @@ def lock_license(user_id: int, specialization: str) -> UserLicense | None:
     )
 
 
-def issue_license(
-    user_id: int, specialization: str, *, level: int, by=None, reason: str
-) -> tuple[UserLicense, LicenseProgression]:
-    license = UserLicense.objects.create(
+def new_license(user_id: int, specialization: str, *, level: int) -> UserLicense:
+    """An unsaved licence at ``level`` (``started_at`` comes from the database)."""
+    return UserLicense(
         user_id=user_id,
         specialization_id=specialization,
         current_level=level,
         max_achieved_level=level,
     )
-    progression = LicenseProgression.objects.create(
-        license=license, from_level=None, to_level=level, advanced_by=by, reason=reason
+
+
+def issuance(license: UserLicense, *, by=None, reason: str) -> LicenseProgression:
+    """The unsaved audit row of a licence created at its current level."""
+    return LicenseProgression(
+        license=license,
+        from_level=None,
+        to_level=license.current_level,
+        advanced_by=by,
+        reason=reason,
     )
+
+
+def advance(license: UserLicense, *, to_level: int, by=None, reason: str) -> LicenseProgression:
+    """Apply a level change to a locked licence in memory; return its unsaved audit row.
+
+    The licence rules live here, for ``move_license`` and for repair's bulk
+    writes alike: ``max_achieved_level`` never drops, ``last_advanced_at`` is now.
+    """
+    entry = LicenseProgression(
+        license=license,
+        from_level=license.current_level,
+        to_level=to_level,
+        advanced_by=by,
+        reason=reason,
+    )
+    license.current_level = to_level
+    license.max_achieved_level = max(license.max_achieved_level, to_level)
+    license.last_advanced_at = timezone.now()
+    return entry
+
+
+ADVANCED_FIELDS = ["current_level", "max_achieved_level", "last_advanced_at"]
+
+
+def issue_license(
+    user_id: int, specialization: str, *, level: int, by=None, reason: str
+) -> tuple[UserLicense, LicenseProgression]:
+    license = new_license(user_id, specialization, level=level)
+    license.save(force_insert=True)
+    progression = issuance(license, by=by, reason=reason)
+    progression.save(force_insert=True)
     return license, progression
 
 
 def move_license(
     license: UserLicense, *, to_level: int, by=None, reason: str
 ) -> LicenseProgression | None:
-    """Set a locked licence to ``to_level`` with an audit row; max_achieved_level never drops."""
+    """Set a locked licence to ``to_level`` with an audit row (None when already there)."""
     if license.current_level == to_level:
         return None
-    from_level = license.current_level
-    license.current_level = to_level
-    license.max_achieved_level = max(license.max_achieved_level, to_level)
-    license.last_advanced_at = timezone.now()
-    license.save(update_fields=["current_level", "max_achieved_level", "last_advanced_at"])
-    return LicenseProgression.objects.create(
-        license=license, from_level=from_level, to_level=to_level, advanced_by=by, reason=reason
-    )
+    entry = advance(license, to_level=to_level, by=by, reason=reason)
+    license.save(update_fields=ADVANCED_FIELDS)
+    entry.save(force_insert=True)
+    return entry
 
 
 def license_follow_progress(progress: SpecializationProgress, *, created: bool) -> None:
@@ -104,9 +153,11 @@ def license_follow_progress(progress: SpecializationProgress, *, created: bool) 
             level=progress.current_level,
             reason=ISSUED_REASON if created else AUTO_SYNC_REASON,
         )
-    elif created and license.current_level > progress.current_level:
-        # Re-enrolment beside a surviving licence: an earned level is never taken
-        # away, so the new progress row starts at the licence's level.
+    elif license.current_level > progress.current_level:
+        # The licence is ahead (a re-enrolment beside a surviving licence, or a
+        # desync made behind the hook's back): as in repair, the lower side moves
+        # up and an earned level is never taken away. Only update_level_atomic,
+        # which bypasses this hook, may lower a level.
         SpecializationProgress.objects.filter(pk=progress.pk).update(
             current_level=license.current_level
         )
@@ -120,7 +171,7 @@ def sync_progress_to_license(student, specialization: str, *, synced_by=None) ->
     info = get_specialization(specialization, require_active=False)
     require_saved_user(student)
     if synced_by is not None:
-        require_saved_user(synced_by, field="synced_by")
+        require_existing_user(synced_by, field="synced_by")
     with transaction.atomic():
         progress = lock_progress(student, info.code, enrol=False)
         if progress is None:
@@ -188,14 +239,14 @@ def update_level_atomic(
     info = get_specialization(specialization)
     require_saved_user(student)
     if advanced_by is not None:
-        require_saved_user(advanced_by, field="advanced_by")
+        require_existing_user(advanced_by, field="advanced_by")
     if isinstance(new_level, bool) or not isinstance(new_level, int):
         raise LevelOutOfRange(new_level, specialization=info.code, max_level=info.max_level)
     if not 1 <= new_level <= info.max_level:
         raise LevelOutOfRange(new_level, specialization=info.code, max_level=info.max_level)
     xp_change = require_amount("xp_change", xp_change, allow_negative=True)
     sessions_change = require_amount("sessions_change", sessions_change, allow_negative=True)
-    reason = (reason or "").strip() or MANUAL_LEVEL_REASON
+    reason = require_reason(reason) or MANUAL_LEVEL_REASON
 
     with transaction.atomic():
         progress = lock_progress(student, info.code, enrol=True)  # the hook issues a licence

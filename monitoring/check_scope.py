@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from django.db import OperationalError, connections
 
-from licenses.consistency import merge_join_scope
+from licenses.planner import merge_join_scope
 
 from .exceptions import CheckTimedOut
 

@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.utils import timezone
 
 from licenses import consistency
 from licenses.models import LicenseProgression, UserLicense
+from licenses.services import ADVANCED_FIELDS, advance, issuance, new_license
 from specializations.models import SpecializationProgress
 
 RAISE_LICENSE = "raise_licence"
@@ -37,6 +37,9 @@ class RepairAction:
     progress_level: int | None
     license_level: int | None
     target_level: int
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(slots=True)
@@ -77,91 +80,101 @@ def plan(state: consistency.PairState) -> RepairAction | None:
     return RepairAction(state.user_id, state.specialization_id, state.kind, action, p, lic, target)
 
 
-def _repair_batch(keys: list[tuple[int, str]], *, repaired_by, reason: str) -> list[RepairAction]:
-    """Lock the batch's rows (progress, then licences, in id order), re-check, fix."""
-    user_ids = sorted({user_id for user_id, _ in keys})
+def _locked(model, user_column: str, keys: set[tuple[int, str]]) -> dict:
+    """Rows of ``model`` for ``keys``, locked FOR UPDATE in id order (batches never deadlock)."""
+    rows = (
+        model.objects.select_for_update()
+        .filter(**{f"{user_column}__in": sorted({user_id for user_id, _ in keys})})
+        .order_by("pk")
+    )
+    return {
+        key: row
+        for row in rows
+        if (key := (getattr(row, user_column), row.specialization_id)) in keys
+    }
+
+
+def _create_missing_progress(keys: set[tuple[int, str]]) -> list[RepairAction]:
+    """Create the progress rows of licences that have none, before any licence is locked.
+
+    Lock order stays progress, then licence, as in update_progress and its hook.
+    A first enrolment racing us for the same row wins or loses on the unique
+    constraint (ignore_conflicts); either way the pair has its progress row.
+    """
+    levels = {
+        (user_id, specialization): level
+        for user_id, specialization, level in UserLicense.objects.filter(
+            user_id__in=sorted({user_id for user_id, _ in keys})
+        ).values_list("user_id", "specialization_id", "current_level")
+        if (user_id, specialization) in keys
+    }
+    SpecializationProgress.objects.bulk_create(
+        [
+            SpecializationProgress(student_id=u, specialization_id=s, current_level=level)
+            for (u, s), level in levels.items()
+        ],
+        ignore_conflicts=True,
+    )
+    return [
+        RepairAction(u, s, consistency.MISSING_PROGRESS, CREATE_PROGRESS, None, level, level)
+        for (u, s), level in levels.items()
+    ]
+
+
+def _repair_batch(
+    keys: list[tuple[int, str]],
+    *,
+    repaired_by,
+    reason: str,
+    on_batch: Callable[[list[RepairAction]], None] | None,
+) -> list[RepairAction]:
+    """One short transaction: lock the batch's rows, re-check them, write in bulk."""
     wanted = set(keys)
     with transaction.atomic():
-        progress = {
-            (row.student_id, row.specialization_id): row
-            for row in SpecializationProgress.objects.select_for_update()
-            .filter(student_id__in=user_ids)
-            .order_by("pk")
-            if (row.student_id, row.specialization_id) in wanted
-        }
-        licences = {
-            (row.user_id, row.specialization_id): row
-            for row in UserLicense.objects.select_for_update()
-            .filter(user_id__in=user_ids)
-            .order_by("pk")
-            if (row.user_id, row.specialization_id) in wanted
-        }
-        # Re-check under the locks with the one definition: a pair fixed since
-        # it was listed is left alone.
+        progress = _locked(SpecializationProgress, "student_id", wanted)
+        created = _create_missing_progress(wanted - progress.keys())
+        if created:
+            new_keys = {(a.user_id, a.specialization_id) for a in created}
+            progress |= _locked(SpecializationProgress, "student_id", new_keys)
+        licences = _locked(UserLicense, "user_id", wanted)
+        # Re-check under the locks with the one definition: a pair fixed since it
+        # was listed is left alone.
         actions = [a for s in consistency.classify(keys).values() if (a := plan(s))]
-        now = timezone.now()
-        raised_progress, moved, new_licences, new_progress, entries = [], [], [], [], []
+        raised_progress, moved, new_licences, entries = [], [], [], []
         for a in actions:
             key = (a.user_id, a.specialization_id)
             if a.action == RAISE_PROGRESS:
                 progress[key].current_level = a.target_level
                 raised_progress.append(progress[key])
-            elif a.action == CREATE_PROGRESS:
-                new_progress.append(
-                    SpecializationProgress(
-                        student_id=a.user_id,
-                        specialization_id=a.specialization_id,
-                        current_level=a.target_level,
-                    )
-                )
             elif a.action == CREATE_LICENSE:
-                new_licences.append(
-                    UserLicense(
-                        user_id=a.user_id,
-                        specialization_id=a.specialization_id,
-                        current_level=a.target_level,
-                        max_achieved_level=a.target_level,
-                        started_at=now,
-                    )
-                )
-            else:  # RAISE_LICENSE
-                licence = licences[key]
+                licence = new_license(a.user_id, a.specialization_id, level=a.target_level)
+                new_licences.append(licence)
+            elif a.action == RAISE_LICENSE:
                 entries.append(
-                    LicenseProgression(
-                        license=licence,
-                        from_level=licence.current_level,
+                    advance(
+                        licences[key],
                         to_level=a.target_level,
-                        advanced_by=repaired_by,
+                        by=repaired_by,
                         reason=reason or REASONS[RAISE_LICENSE],
                     )
                 )
-                licence.current_level = a.target_level
-                licence.max_achieved_level = max(licence.max_achieved_level, a.target_level)
-                licence.last_advanced_at = now
-                moved.append(licence)
+                moved.append(licences[key])
         # Bulk writes bypass the auto-sync hook on purpose: both sides are set here.
         if raised_progress:
             SpecializationProgress.objects.bulk_update(raised_progress, ["current_level"])
-        if new_progress:
-            SpecializationProgress.objects.bulk_create(new_progress)
         if moved:
-            UserLicense.objects.bulk_update(
-                moved, ["current_level", "max_achieved_level", "last_advanced_at"]
-            )
+            UserLicense.objects.bulk_update(moved, ADVANCED_FIELDS)
         if new_licences:
             UserLicense.objects.bulk_create(new_licences)
-            entries.extend(
-                LicenseProgression(
-                    license=licence,
-                    from_level=None,
-                    to_level=licence.current_level,
-                    advanced_by=repaired_by,
-                    reason=reason or REASONS[CREATE_LICENSE],
-                )
-                for licence in new_licences
-            )
+            entries += [
+                issuance(lic, by=repaired_by, reason=reason or REASONS[CREATE_LICENSE])
+                for lic in new_licences
+            ]
         if entries:
             LicenseProgression.objects.bulk_create(entries)
+        actions = created + actions
+        if on_batch and actions:
+            on_batch(actions)  # inside the transaction: its records commit with the repair
     return actions
 
 
@@ -173,6 +186,7 @@ def repair_pairs(
     reason: str = "",
     batch_size: int = 500,
     on_progress: Callable[[int], None] | None = None,
+    on_batch: Callable[[list[RepairAction]], None] | None = None,
 ) -> RepairReport:
     started = time.perf_counter()
     report = RepairReport(dry_run=dry_run)
@@ -182,7 +196,9 @@ def repair_pairs(
         if dry_run:
             actions = [a for s in consistency.classify(batch).values() if (a := plan(s))]
         else:
-            actions = _repair_batch(batch, repaired_by=repaired_by, reason=reason)
+            actions = _repair_batch(
+                batch, repaired_by=repaired_by, reason=reason, on_batch=on_batch
+            )
         report.examined += len(batch)
         report.repaired += len(actions)
         report.skipped += len(batch) - len(actions)

@@ -15,12 +15,14 @@ from django.db import connections
 
 from licenses import consistency
 from licenses.consistency import Violation
+from licenses.services import require_reason
 from specializations.catalogue import get_specialization
+from specializations.services import require_existing_user
 
 from .check_scope import check_scope
 from .exceptions import BadThresholds, BadTimeout, UnknownDatabase
 from .models import HealthCheckRun, Status
-from .repair import RepairReport, repair_pairs
+from .repair import RepairAction, RepairReport, repair_pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,27 +184,29 @@ def repair(
     reason: str = "",
     batch_size: int = 500,
     on_progress: Callable[[int], None] | None = None,
+    on_batch: Callable[[list[RepairAction]], None] | None = None,
 ) -> RepairReport:
     """Repair every violation (or only ``pairs``): the lower side moves up.
 
-    Works on the primary database. Violations are re-checked under row locks,
-    batch by batch, each batch in its own short transaction: running it twice,
-    or while students earn XP, is safe.
+    Works on the primary database, in batches of ``batch_size`` pairs, each
+    one short transaction that locks its rows (progress, then licences) and
+    re-checks them with the one desync definition: running it twice, or while
+    students earn XP, is safe. ``on_batch(actions)`` runs inside each batch's
+    transaction (the admin writes its log entries there).
     """
-    if specialization is not None:
-        specialization = get_specialization(specialization, require_active=False).code
+    if repaired_by is not None:
+        require_existing_user(repaired_by, field="repaired_by")
+    reason = require_reason(reason)
     if pairs is None:
-        keys = (
-            (v.user_id, v.specialization_id)
-            for v in consistency.stream_violations(specialization=specialization)
+        pairs = (
+            (v.user_id, v.specialization_id) for v in iter_violations(specialization=specialization)
         )
-    else:
-        keys = iter(pairs)
     return repair_pairs(
-        keys,
+        pairs,
         dry_run=dry_run,
         repaired_by=repaired_by,
         reason=reason,
         batch_size=batch_size,
         on_progress=on_progress,
+        on_batch=on_batch,
     )

@@ -14,6 +14,7 @@ NEGATIVE_AMOUNT = "{field}={value!r} must not be negative"
 NEGATIVE_TOTAL = "{field}={value!r} would make the total negative ({total})"
 INVALID_AMOUNT = "{field}={value!r} must be a whole number"
 UNKNOWN_USER = "{field}={value!r} is not a saved user"
+REASON_TOO_LONG = "reason={value!r} is longer than {max_length} characters"
 NOT_ENROLLED = "{field}={value!r} has no {row} row in {specialization}"
 
 
@@ -73,3 +74,10 @@ class NotEnrolled(ProgressionError, LookupError):
             NOT_ENROLLED.format(field=field, value=user, row=row, specialization=specialization)
         )
         self.field, self.value = field, user
+
+
+class InvalidReason(ProgressionError, ValueError):
+    def __init__(self, value, *, max_length: int):
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        super().__init__(REASON_TOO_LONG.format(value=shown, max_length=max_length))
+        self.field, self.value = "reason", value

@@ -32,6 +32,13 @@ def require_saved_user(user, *, field: str = "student") -> None:
         raise UnknownUser(user, field=field)
 
 
+def require_existing_user(user, *, field: str) -> None:
+    """A saved user whose row still exists (one query): a clear error, not a foreign-key one."""
+    require_saved_user(user, field=field)
+    if not get_user_model()._default_manager.filter(pk=user.pk).exists():
+        raise UnknownUser(user, field=field)
+
+
 def require_amount(field: str, value, *, allow_negative: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidAmount(field, value)

@@ -131,7 +131,7 @@ class Command(BaseCommand):
         if repair_report is not None:
             data["repair"] = repair_report.as_dict()
             data["repair"]["actions"] = [
-                vars_of(a) for a in repair_report.actions[: limit if limit is not None else None]
+                a.as_dict() for a in repair_report.actions[: limit if limit is not None else None]
             ]
         self.stdout.write(json.dumps(data, indent=2))
 
@@ -198,7 +198,3 @@ class Command(BaseCommand):
         super().run_from_argv(argv)
         # The exit status is the product here (monitoring-plugin convention).
         sys.exit(self.exit_code)
-
-
-def vars_of(action) -> dict:
-    return {name: getattr(action, name) for name in action.__slots__}
