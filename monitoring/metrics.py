@@ -14,13 +14,14 @@ from django.http import HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from licenses.consistency import VIOLATION_KINDS
+
 from .models import HealthCheckRun, Status
 from .selectors import latest_run, total_repairs
 from .views import staff_or_token
 
 CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 STATUS_VALUES = {Status.HEALTHY: 0, Status.DEGRADED: 1, Status.CRITICAL: 2}
-DESYNC_KINDS = ("level_mismatch", "missing_license", "missing_progress")
 BAD_PREFIX = "SYNC_METRICS_PREFIX={value!r} is not a valid metric name prefix"
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
@@ -50,7 +51,7 @@ def _labels(labels: dict[str, str]) -> str:
 
 def families(run: HealthCheckRun | None, *, repairs_total: int) -> list[Family]:
     """The metric families for one run (None: no check recorded yet)."""
-    by_kind = run.by_kind if run else dict.fromkeys(DESYNC_KINDS, 0)
+    by_kind = run.by_kind if run else dict.fromkeys(VIOLATION_KINDS, 0)
     result = [
         Family(
             "consistency_ratio",
@@ -63,7 +64,7 @@ def families(run: HealthCheckRun | None, *, repairs_total: int) -> list[Family]:
             "desync_pairs",
             "gauge",
             "Pairs out of sync at the latest check, by kind.",
-            [({"kind": kind}, by_kind[kind]) for kind in DESYNC_KINDS],
+            [({"kind": kind}, by_kind[kind]) for kind in VIOLATION_KINDS],
         ),
         Family(
             "checked_pairs",

@@ -3,6 +3,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
 
+from licenses.consistency import VIOLATION_KINDS
+
 
 class Status(models.TextChoices):
     HEALTHY = "healthy", "Healthy"
@@ -61,11 +63,8 @@ class HealthCheckRun(models.Model):
 
     @property
     def by_kind(self) -> dict[str, int]:
-        return {
-            "level_mismatch": self.level_mismatch,
-            "missing_license": self.missing_license,
-            "missing_progress": self.missing_progress,
-        }
+        # One counter field per violation kind, named after it.
+        return {kind: getattr(self, kind) for kind in VIOLATION_KINDS}
 
 
 class DesyncCase(models.Model):

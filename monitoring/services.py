@@ -136,9 +136,7 @@ def run_health_check(
             total_checked=counts.total,
             consistent=counts.consistent,
             inconsistent=counts.inconsistent,
-            level_mismatch=counts.by_kind[consistency.LEVEL_MISMATCH],
-            missing_license=counts.by_kind[consistency.MISSING_LICENSE],
-            missing_progress=counts.by_kind[consistency.MISSING_PROGRESS],
+            **counts.by_kind,  # one counter field per kind
             consistency_rate=Decimal(str(rate)),
             status=status,
             warn_below=Decimal(str(thresholds.warn_below)),

@@ -4,7 +4,6 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from licenses import consistency
 from licenses.models import UserLicense
 from monitoring.exceptions import BadThresholds, UnknownDatabase
 from monitoring.models import HealthCheckRun
@@ -145,11 +144,6 @@ def test_query_count_is_the_same_for_10_and_500_pairs(record):
         return len(ctx.captured_queries)
 
     assert queries_with(10) == queries_with(500)
-
-
-def test_consistency_module_is_the_only_classifier():
-    # validate_consistency, the monitor and repair all read this one mapping.
-    assert consistency.KINDS == ("ok", "level_mismatch", "missing_license", "missing_progress")
 
 
 @requires_postgres

@@ -2,7 +2,7 @@ import json
 import sys
 
 from django.core.management.base import BaseCommand
-from django.db import DatabaseError
+from django.db import DatabaseError, OperationalError
 
 from monitoring import plugin, services
 from monitoring.exceptions import MonitoringError
@@ -76,6 +76,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["dry_run"] and not options["repair"]:
             return self.unknown("--dry-run=True needs --repair")
+        if options["limit"] is not None and options["limit"] < 0:
+            return self.unknown(f"--limit={options['limit']} must be 0 or more")
         if options["repair"] and options["database"] != "default":
             return self.unknown(
                 f"--database={options['database']!r} with --repair: repair writes to the primary"
@@ -86,7 +88,8 @@ class Command(BaseCommand):
             self.unknown(str(exc))
         except DatabaseError as exc:
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            self.unknown(f"database {options['database']!r} unavailable: {first_line}")
+            problem = "unavailable" if isinstance(exc, OperationalError) else "error"
+            self.unknown(f"database {options['database']!r} {problem}: {first_line}")
 
     def unknown(self, reason: str) -> None:
         """Could not check: the UNKNOWN status line, one line on stderr, exit 3."""
@@ -106,11 +109,10 @@ class Command(BaseCommand):
         }
         repair_report = None
         if options["repair"]:
-            before = services.run_health_check(record=False, **common)
             repair_report = services.repair(
                 specialization=options["specialization"],
                 dry_run=options["dry_run"],
-                on_progress=self.progress_bar(before.inconsistent),
+                on_progress=self.progress_bar(common),
             )
             self.end_progress_bar()
         report = services.run_health_check(
@@ -171,10 +173,14 @@ class Command(BaseCommand):
     def limit(options) -> int:
         return 20 if options["limit"] is None else options["limit"]
 
-    def progress_bar(self, total: int):
-        """A bar on stderr when it is a terminal; silent under cron."""
+    def progress_bar(self, check_options: dict):
+        """A bar on stderr when it is a terminal; silent (and free) under cron."""
         stream = getattr(self.stderr, "_out", self.stderr)
-        if not (total and hasattr(stream, "isatty") and stream.isatty()):
+        if not (hasattr(stream, "isatty") and stream.isatty()):
+            return None
+        total = services.run_health_check(record=False, sample_size=0, **check_options)
+        total = total.inconsistent
+        if not total:
             return None
         self._bar_stream = stream
 
