@@ -8,7 +8,9 @@ import pytest
 from django.db import connection
 
 from licenses.consistency import count_pairs
+from licenses.models import LicenseProgression, UserLicense
 from licenses.services import sync_license_to_progress, update_level_atomic
+from monitoring.services import repair
 from specializations.models import SpecializationProgress
 from specializations.services import enroll, update_progress
 from tests.conftest import requires_postgres
@@ -128,3 +130,77 @@ def test_restoring_a_missing_progress_row_races_a_first_update_without_deadlock(
         (3, 100)
     }
     assert count_pairs().inconsistent == 0
+
+
+def earn(users, *, seed, sent, errors, barrier) -> None:
+    """Students earning XP (first updates included) while repair runs."""
+    rng = random.Random(seed)
+    mine = Counter()
+    try:
+        barrier.wait()
+        for _ in range(CALLS_PER_THREAD):
+            user = rng.choice(users)
+            xp = rng.randint(0, 9_000)
+            update_progress(user, "PLAYER", xp_gained=xp, sessions_completed=1)
+            mine[user.pk] += xp
+    except Exception as error:  # every failure is reported by the test
+        errors.append(error)
+    finally:
+        with sent_lock:
+            sent.update(mine)
+        connection.close()
+
+
+def repair_repeatedly(*, errors, barrier, reports) -> None:
+    try:
+        barrier.wait()
+        for _ in range(5):
+            reports.append(repair(batch_size=7))
+    except Exception as error:  # a deadlock would surface here
+        errors.append(error)
+    finally:
+        connection.close()
+
+
+def test_repair_runs_safely_while_students_earn_xp(committed_db, make_user):
+    users = [make_user() for _ in range(24)]
+    for user in users:
+        update_level_atomic(user, "PLAYER", new_level=2)
+    ids = [user.pk for user in users]
+    # Every kind of desync, made behind the hook's back.
+    SpecializationProgress.objects.filter(student_id__in=ids[0:8]).update(current_level=4)
+    UserLicense.objects.filter(user_id__in=ids[8:12]).update(current_level=5, max_achieved_level=5)
+    LicenseProgression.objects.filter(license__user_id__in=ids[12:16]).delete()
+    UserLicense.objects.filter(user_id__in=ids[12:16]).delete()
+    SpecializationProgress.objects.filter(student_id__in=ids[16:20]).delete()
+    assert count_pairs().inconsistent == 20
+    sent, errors, reports = Counter(), [], []
+    barrier = threading.Barrier(THREADS + 1, timeout=JOIN_TIMEOUT)
+    threads = [
+        threading.Thread(
+            target=earn,
+            args=(users,),
+            kwargs={"seed": seed, "sent": sent, "errors": errors, "barrier": barrier},
+        )
+        for seed in range(THREADS)
+    ]
+    threads.append(
+        threading.Thread(
+            target=repair_repeatedly,
+            kwargs={"errors": errors, "barrier": barrier, "reports": reports},
+        )
+    )
+
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(JOIN_TIMEOUT)
+
+    assert not [thread for thread in threads if thread.is_alive()], "deadlock: threads hung"
+    assert errors == []
+    repair()  # whatever the students' updates left behind the last pass
+    assert count_pairs().inconsistent == 0
+    for user in users:
+        progress = SpecializationProgress.objects.get(student=user)
+        assert progress.total_xp == sent[user.pk]  # the restored rows started at 0 XP
+        assert progress.current_level >= 2  # never lowered

@@ -294,3 +294,14 @@ def test_the_services_still_work_after_a_failed_licence_write(student):
 
     assert result.new_level == 2
     assert validate_consistency(student, "PLAYER").kind == "ok"
+
+
+def test_hook_raises_a_lagging_progress_instead_of_lowering_the_licence(student):
+    update_progress(student, "PLAYER")
+    UserLicense.objects.filter(user=student).update(current_level=6, max_achieved_level=6)
+    result = update_progress(student, "PLAYER", xp_gained=25_000, sessions_completed=12)
+    licence = UserLicense.objects.get(user=student)
+    assert (result.new_level, licence.current_level, licence.max_achieved_level) == (6, 6, 6)
+    assert SpecializationProgress.objects.get(student=student).current_level == 6
+    assert not licence.progressions.filter(to_level__lt=6, from_level=6).exists()
+    assert validate_consistency(student, "PLAYER").consistent

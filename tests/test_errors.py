@@ -14,6 +14,7 @@ from licenses.services import (
 from specializations.exceptions import (
     InactiveSpecialization,
     InvalidAmount,
+    InvalidReason,
     LevelOutOfRange,
     NegativeAmount,
     NotEnrolled,
@@ -236,6 +237,18 @@ BAD_INPUT = [
         NotEnrolled,
         "student=<User: ",
     ),
+    (
+        "advanced-by-a-vanished-user",
+        lambda s: update_level_atomic(s, "PLAYER", new_level=3, advanced_by=missing_user(s)),
+        UnknownUser,
+        "advanced_by=<User: vanished>",
+    ),
+    (
+        "reason-too-long",
+        lambda s: update_level_atomic(s, "PLAYER", new_level=3, reason="x" * 256),
+        InvalidReason,
+        "reason='xxxxxxxxxx",
+    ),
 ]
 
 
@@ -309,3 +322,13 @@ def test_a_reactivated_specialization_accepts_progress_again(student, internship
     spec.save()
 
     assert enroll(student, "INTERNSHIP").current_level == 1
+
+
+def test_sync_by_a_vanished_user_is_refused_before_anything_changes(student):
+    enroll(student, "PLAYER")
+    SpecializationProgress.objects.filter(student=student).update(current_level=3)
+    before = row_counts()
+    with pytest.raises(UnknownUser, match="synced_by=<User: vanished>"):
+        sync_progress_to_license(student, "PLAYER", synced_by=missing_user(student))
+    assert row_counts() == before
+    assert UserLicense.objects.get(user=student).current_level == 1

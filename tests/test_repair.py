@@ -1,10 +1,14 @@
 """repair(): the lower side moves up, missing rows are created, everything audited."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from licenses.models import LicenseProgression, UserLicense
 from monitoring.services import repair, run_health_check
+from specializations.exceptions import InvalidReason, UnknownUser
 from specializations.models import SpecializationProgress
+from tests.conftest import requires_postgres
 from tests.factories import delete_row, make_pairs, set_license_level, set_progress_level
 
 pytestmark = pytest.mark.django_db
@@ -142,3 +146,70 @@ def test_repair_query_count_does_not_grow_per_pair(django_assert_max_num_queries
     with django_assert_max_num_queries(15):
         report = repair(batch_size=500)
     assert report.repaired == 200
+
+
+def test_on_batch_sees_every_action_inside_the_batch_transaction(monkeypatch):
+    monkeypatch.setattr("monitoring.repair.ACTIONS_SAMPLE", 3)  # the report's sample only
+    users = make_pairs(12, level=2)
+    for user in users:
+        set_progress_level(user, "PLAYER", 3)
+    seen, atomic = [], []
+
+    def on_batch(actions):
+        seen.extend(actions)
+        atomic.append(connection.in_atomic_block)
+
+    report = repair(batch_size=5, on_batch=on_batch)
+    assert report.repaired == len(seen) == 12
+    assert len(report.actions) == 3
+    assert len(atomic) == 3 and all(atomic)
+
+
+def test_a_failing_on_batch_rolls_its_batch_back():
+    users = make_pairs(4, level=2)
+    for user in users:
+        set_progress_level(user, "PLAYER", 3)
+
+    def on_batch(actions):
+        raise RuntimeError("log write failed")
+
+    with pytest.raises(RuntimeError):
+        repair(on_batch=on_batch)
+    assert run_health_check(record=False).inconsistent == 4
+    assert not LicenseProgression.objects.exists()
+
+
+def test_repair_by_a_vanished_user_is_refused(make_user):
+    (user,) = make_pairs(1, level=2)
+    set_progress_level(user, "PLAYER", 3)
+    ghost = make_user()
+    ghost_copy = type(ghost)(pk=ghost.pk, username=ghost.username)
+    ghost.delete()
+    with pytest.raises(UnknownUser, match="repaired_by="):
+        repair(repaired_by=ghost_copy)
+    assert levels(user) == (3, 2)
+
+
+def test_an_over_long_reason_is_refused_before_any_write():
+    (user,) = make_pairs(1, level=2)
+    set_progress_level(user, "PLAYER", 3)
+    with pytest.raises(InvalidReason, match="reason="):
+        repair(reason="r" * 300)
+    assert levels(user) == (3, 2)
+
+
+@requires_postgres
+def test_a_missing_progress_row_is_created_before_any_licence_is_locked():
+    # update_progress inserts the progress row, then its hook locks the licence;
+    # repair must take the same order or the two can deadlock.
+    (user,) = make_pairs(1, level=4)
+    delete_row(SpecializationProgress, user, "PLAYER")
+    with CaptureQueriesContext(connection) as ctx:
+        repair()
+    sql = [q["sql"] for q in ctx.captured_queries]
+    insert = next(i for i, q in enumerate(sql) if q.startswith('INSERT INTO "specializations_'))
+    licence_lock = next(
+        i for i, q in enumerate(sql) if 'FROM "licenses_userlicense"' in q and "FOR UPDATE" in q
+    )
+    assert insert < licence_lock
+    assert levels(user) == (4, 4)
