@@ -8,10 +8,12 @@ count, one capped sample (only when something is out of sync), one insert.
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 from django.db import connections
+from django.utils import timezone
 
 from licenses import consistency
 from licenses.consistency import Violation
@@ -145,6 +147,7 @@ def run_health_check(
             repaired=repaired,
             triggered_by=triggered_by,
         )
+        prune_samples()
     return HealthReport(
         total_checked=counts.total,
         consistent=counts.consistent,
@@ -158,6 +161,20 @@ def run_health_check(
         thresholds=thresholds,
         specialization=specialization,
         database=using,
+    )
+
+
+def prune_samples() -> int:
+    """Empty the violation samples of runs older than SYNC_SAMPLE_RETENTION_DAYS.
+
+    Cron records a run every few minutes; the totals stay (the trend and
+    repairs_total read them), the samples of up to 1,000 rows each do not.
+    """
+    cutoff = timezone.now() - timedelta(days=settings.SYNC_SAMPLE_RETENTION_DAYS)
+    return (
+        HealthCheckRun.objects.filter(checked_at__lt=cutoff)
+        .exclude(violations_sample=[])
+        .update(violations_sample=[])
     )
 
 

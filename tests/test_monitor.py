@@ -1,8 +1,11 @@
 """run_health_check: the one definition, counted in the database."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from licenses.models import UserLicense
 from monitoring.exceptions import BadThresholds, UnknownDatabase
@@ -183,3 +186,17 @@ def test_sample_is_capped_and_sorted(settings):
     assert report.inconsistent == 12
     assert [v.user_id for v in report.violations] == sorted(v.user_id for v in report.violations)
     assert len(report.violations) == 5
+
+
+def test_old_runs_keep_their_totals_but_lose_their_samples(settings):
+    settings.SYNC_SAMPLE_RETENTION_DAYS = 30
+    inject_one_of_each()
+    old = run_health_check().run
+    HealthCheckRun.objects.filter(pk=old.pk).update(
+        checked_at=timezone.now() - timedelta(days=31)
+    )
+    recent = run_health_check().run
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert old.violations_sample == [] and old.inconsistent == 4
+    assert len(recent.violations_sample) == 4
