@@ -5,11 +5,14 @@ a constant number of queries whatever the number of pairs: one aggregate
 count, one capped sample (only when something is out of sync), one insert.
 """
 
+from __future__ import annotations
+
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connections
@@ -17,14 +20,14 @@ from django.utils import timezone
 
 from licenses import consistency
 from licenses.consistency import Violation
-from licenses.services import require_reason
 from specializations.catalogue import get_specialization
-from specializations.services import require_existing_user
 
 from .check_scope import check_scope
 from .exceptions import BadThresholds, BadTimeout, UnknownDatabase
 from .models import HealthCheckRun, Status
-from .repair import RepairAction, RepairReport, repair_pairs
+
+if TYPE_CHECKING:
+    from .repair import RepairAction, RepairReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +40,7 @@ class Thresholds:
             raise BadThresholds(self.warn_below, self.critical_below)
 
     @classmethod
-    def from_settings(cls, *, warn_below=None, critical_below=None) -> "Thresholds":
+    def from_settings(cls, *, warn_below=None, critical_below=None) -> Thresholds:
         return cls(
             warn_below=float(settings.SYNC_WARN_BELOW if warn_below is None else warn_below),
             critical_below=float(
@@ -209,6 +212,13 @@ def repair(
     students earn XP, is safe. ``on_batch(actions)`` runs inside each batch's
     transaction (the admin writes its log entries there).
     """
+    # Imported here: the check alone (cron's every-five-minutes job) never loads
+    # the write side, which keeps check_sync's start-up short.
+    from licenses.services import require_reason
+    from specializations.services import require_existing_user
+
+    from .repair import repair_pairs
+
     if repaired_by is not None:
         require_existing_user(repaired_by, field="repaired_by")
     reason = require_reason(reason)
