@@ -6,6 +6,7 @@ together and the licence history names the staff user and the reason.
 
 from django import forms
 from django.contrib import admin
+from django.db import transaction
 
 from specializations.catalogue import all_specializations, get_specialization
 from specializations.exceptions import ProgressionError
@@ -37,18 +38,28 @@ class LevelChangeForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if self.instance.pk and "current_level" in self.changed_data:
-            if not (cleaned.get("reason") or "").strip():
-                self.add_error("reason", REASON_REQUIRED)
-            level = cleaned.get("current_level")
-            if level is not None:
-                try:
-                    info = get_specialization(self.instance.specialization_id)
-                except ProgressionError as exc:
-                    raise forms.ValidationError(str(exc)) from exc
-                if not 1 <= level <= info.max_level:
-                    self.add_error("current_level", f"Choose a level from 1 to {info.max_level}.")
+        level_changed = "current_level" in self.changed_data
+        if self.instance.pk and level_changed and not (cleaned.get("reason") or "").strip():
+            self.add_error("reason", REASON_REQUIRED)
+        # On add too: a new progress row issues its licence at this level (the hook).
+        if level_changed or not self.instance.pk:
+            self._check_level_range(cleaned)
         return cleaned
+
+    def _check_level_range(self, cleaned) -> None:
+        level = cleaned.get("current_level")
+        if self.instance.pk:
+            specialization = self.instance.specialization_id
+        else:
+            specialization = getattr(cleaned.get("specialization"), "pk", None)
+        if level is None or specialization is None:
+            return  # the field's own error is already reported
+        try:
+            info = get_specialization(specialization)
+        except ProgressionError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        if not 1 <= level <= info.max_level:
+            self.add_error("current_level", f"Choose a level from 1 to {info.max_level}.")
 
 
 class LevelFilter(admin.SimpleListFilter):
@@ -71,23 +82,31 @@ class LevelChangeAdminMixin:
     """save_model for a row of the pair: a level change moves both rows atomically."""
 
     def save_model(self, request, obj, form, change):
-        if not (change and "current_level" in form.changed_data):
+        if not change:
             return super().save_model(request, obj, form, change)
+        # Only the fields the form changed: a stale current_level loaded with the
+        # form must not be written back over a level earned since.
         others = [
             name
             for name in form.changed_data
             if name not in ("current_level", "reason") and name in form._meta.fields
         ]
-        if others:
+        if "current_level" not in form.changed_data:
             # A save without current_level does not fire the auto-sync hook.
-            obj.save(update_fields=others)
-        result = services.update_level_atomic(
-            self.pair_user(obj),
-            obj.specialization_id,
-            new_level=obj.current_level,
-            advanced_by=request.user,
-            reason=form.cleaned_data["reason"],
-        )
+            return obj.save(update_fields=others)
+        with transaction.atomic():
+            # update_level_atomic locks progress, then the licence; the other fields
+            # are saved after it, on rows already locked, so this path keeps the lock
+            # order of every other writer (licence first would risk a deadlock).
+            result = services.update_level_atomic(
+                self.pair_user(obj),
+                obj.specialization_id,
+                new_level=obj.current_level,
+                advanced_by=request.user,
+                reason=form.cleaned_data["reason"],
+            )
+            if others:
+                obj.save(update_fields=others)
         obj.refresh_from_db()
         return result
 
@@ -127,6 +146,11 @@ class SpecializationProgressAdmin(SyncStateAdminMixin, LevelChangeAdminMixin, ad
 
     def get_readonly_fields(self, request, obj=None):
         return ["student", "specialization"] if obj else []
+
+    def get_fields(self, request, obj=None):
+        # The reason is recorded with a level change; a new row has none to record.
+        fields = super().get_fields(request, obj)
+        return fields if obj else [name for name in fields if name != "reason"]
 
     @staticmethod
     def pair_user(obj):

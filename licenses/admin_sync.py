@@ -14,12 +14,7 @@ from django.utils.html import format_html
 from . import consistency
 from .planner import merge_join_scope
 
-COLOURS = {
-    consistency.OK: "#2e7d32",
-    consistency.LEVEL_MISMATCH: "#c62828",
-    consistency.MISSING_LICENSE: "#c62828",
-    consistency.MISSING_PROGRESS: "#c62828",
-}
+COLOURS = {consistency.OK: "#2e7d32", **dict.fromkeys(consistency.VIOLATION_KINDS, "#c62828")}
 LABELS = {
     consistency.OK: "in sync",
     consistency.LEVEL_MISMATCH: "level mismatch",
@@ -80,6 +75,11 @@ class SyncStateFilter(admin.SimpleListFilter):
     title = "sync state"
     parameter_name = "sync"
 
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        # The admin names the row's user attribute (``student_id`` or ``user_id``).
+        self.user_column = model._meta.get_field(model_admin.sync_user_attr).column
+
     def lookups(self, request, model_admin):
         return [(kind, LABELS[kind]) for kind in model_admin.sync_kinds]
 
@@ -87,10 +87,9 @@ class SyncStateFilter(admin.SimpleListFilter):
         value = self.value()
         if value not in consistency.KINDS:
             return queryset
-        column = "student_id" if hasattr(queryset.model, "student_id") else "user_id"
         if value == consistency.OK:
-            return queryset.exclude(violation_exists(queryset.model, column))
-        return queryset.filter(violation_exists(queryset.model, column, value))
+            return queryset.exclude(violation_exists(queryset.model, self.user_column))
+        return queryset.filter(violation_exists(queryset.model, self.user_column, value))
 
 
 class SyncStateAdminMixin:

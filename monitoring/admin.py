@@ -7,6 +7,8 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from licenses import consistency
+from licenses.admin_sync import LABELS
 from specializations.paginator import EstimatedCountPaginator
 
 from . import services
@@ -15,6 +17,8 @@ from .admin_trend import STATUS_COLOURS, recent_runs, trend_svg
 from .models import HealthCheckRun
 
 RUN_PERMISSION = "monitoring.add_healthcheckrun"
+# HealthCheckRun keeps one count column per violation kind, named after the kind.
+KIND_COUNTS = consistency.VIOLATION_KINDS
 
 
 @admin.register(HealthCheckRun)
@@ -47,9 +51,7 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
                     "total_checked",
                     "consistent",
                     "inconsistent",
-                    "level_mismatch",
-                    "missing_license",
-                    "missing_progress",
+                    *KIND_COUNTS,
                 ]
             },
         ),
@@ -65,9 +67,7 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
         "total_checked",
         "consistent",
         "inconsistent",
-        "level_mismatch",
-        "missing_license",
-        "missing_progress",
+        *KIND_COUNTS,
         "scope",
         "database",
         "duration",
@@ -89,9 +89,9 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
     def rate(self, run):
         return f"{run.consistency_rate}%"
 
-    @admin.display(description="by kind (mismatch / no licence / no progress)")
+    @admin.display(description=f"by kind ({' / '.join(LABELS[k] for k in KIND_COUNTS)})")
     def kinds(self, run):
-        return f"{run.level_mismatch} / {run.missing_license} / {run.missing_progress}"
+        return " / ".join(str(getattr(run, kind)) for kind in KIND_COUNTS)
 
     @admin.display(description="duration", ordering="duration_ms")
     def duration(self, run):

@@ -5,11 +5,14 @@ permission on licences. A repair writes licence history with the staff user,
 an admin log entry per repaired pair and a new health check run.
 """
 
+from collections.abc import Iterator
+
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -20,13 +23,17 @@ from licenses import consistency
 from licenses.admin_sync import kind_badge, render_with_merge_join_plan
 from licenses.models import UserLicense
 from specializations.catalogue import all_specializations
+from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress
 
 from . import services
 from .models import DesyncCase
+from .repair import RepairAction
 
 REPAIR_PERMISSION = "licenses.change_userlicense"
 CONFIRMATION_SAMPLE = 100
+STREAM_CHUNK_SIZE = 2000  # keys fetched per round trip when every matching case is repaired
+REPAIR_BATCH_SIZE = 500  # pairs per repair transaction (and per batch of log entries)
 
 
 def parse_key(key: str) -> tuple[int, str] | None:
@@ -123,16 +130,20 @@ class DesyncCaseAdmin(admin.ModelAdmin):
     @admin.action(description="Repair selected desync cases", permissions=["repair"])
     def repair_selected(self, request, queryset):
         if request.POST.get("select_across") == "1":
-            pairs = list(queryset.order_by().values_list("user_id", "specialization_id"))
+            # Every matching case, possibly millions: counted and sampled in the
+            # database and streamed into repair, never loaded into memory at once.
+            keys = queryset.order_by().values_list("user_id", "specialization_id")
+            count, stream = keys.count, lambda: keys.iterator(chunk_size=STREAM_CHUNK_SIZE)
         else:
-            keys = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-            pairs = [pair for key in keys if (pair := parse_key(key))]
+            checked = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+            keys = [pair for key in checked if (pair := parse_key(key))]
+            count, stream = lambda: len(keys), lambda: iter(keys)
         if request.POST.get("post") == "yes":
-            return self._repair(request, pairs, reason=request.POST.get("reason", "").strip())
-        return self._confirmation(request, pairs)
+            return self._repair(request, stream(), reason=request.POST.get("reason", ""))
+        return self._confirmation(request, sample=list(keys[:CONFIRMATION_SAMPLE]), count=count())
 
-    def _confirmation(self, request, pairs):
-        shown = consistency.classify(pairs[:CONFIRMATION_SAMPLE])
+    def _confirmation(self, request, *, sample: list[tuple[int, str]], count: int):
+        shown = consistency.classify(sample)
         users = get_user_model().objects.in_bulk({user_id for user_id, _ in shown})
         cases = [
             {"user": users.get(state.user_id), "state": state, "badge": kind_badge(state.kind)}
@@ -143,8 +154,8 @@ class DesyncCaseAdmin(admin.ModelAdmin):
             "title": "Repair desync cases",
             "opts": self.opts,
             "cases": cases,
-            "count": len(pairs),
-            "more": max(0, len(pairs) - len(cases)),
+            "count": count,
+            "more": max(0, count - len(cases)),
             "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
             "select_across": request.POST.get("select_across", "0"),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
@@ -153,9 +164,34 @@ class DesyncCaseAdmin(admin.ModelAdmin):
             request, "admin/monitoring/desynccase/repair_confirmation.html", context
         )
 
-    def _repair(self, request, pairs, *, reason: str):
-        report = services.repair(pairs=pairs, repaired_by=request.user, reason=reason)
-        self._log_repairs(request, report.actions)
+    def _repair(self, request, pairs: Iterator[tuple[int, str]], *, reason: str):
+        committed = []  # batch sizes, for the message if a later batch fails
+
+        def log_batch(actions: list[RepairAction]) -> None:
+            log_repairs(request.user, actions)
+            transaction.on_commit(lambda: committed.append(len(actions)))
+
+        try:
+            report = services.repair(
+                pairs=pairs,
+                repaired_by=request.user,
+                reason=reason,
+                batch_size=REPAIR_BATCH_SIZE,
+                on_batch=log_batch,
+            )
+        except ProgressionError as exc:
+            # Bad input (an over-long reason, a vanished staff user) is refused before
+            # the first batch, so nothing is written; batches committed before a later
+            # failure stay, with their log entries, and the message says so.
+            done = sum(committed)
+            self.message_user(
+                request,
+                f"Repair stopped: {exc}. {done} case(s) repaired before the error are kept."
+                if done
+                else f"Repair refused, nothing was changed: {exc}",
+                messages.ERROR,
+            )
+            return None
         check = services.run_health_check(repaired=report.repaired, triggered_by=request.user)
         kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(report.by_kind.items()))
         self.message_user(
@@ -168,28 +204,30 @@ class DesyncCaseAdmin(admin.ModelAdmin):
         )
         return None  # back to the list
 
-    @staticmethod
-    def _log_repairs(request, actions) -> None:
-        """One admin log entry per repaired pair, on its licence (which exists after repair)."""
-        if not actions:
-            return
-        wanted = {(a.user_id, a.specialization_id): a for a in actions}
-        licences = UserLicense.objects.filter(user_id__in={a.user_id for a in actions}).only(
-            "pk", "user_id", "specialization_id", "current_level"
+
+def log_repairs(user, actions: list[RepairAction]) -> None:
+    """One admin log entry per repaired pair, on its licence (which exists after repair).
+
+    Runs as repair's ``on_batch``, inside the batch's transaction, so the entries
+    commit or roll back with the batch: two queries per batch, whatever its size.
+    """
+    wanted = {(a.user_id, a.specialization_id): a for a in actions}
+    licences = UserLicense.objects.filter(user_id__in={a.user_id for a in actions}).only(
+        "pk", "user_id", "specialization_id", "current_level"
+    )
+    content_type = ContentType.objects.get_for_model(UserLicense)
+    LogEntry.objects.bulk_create(
+        LogEntry(
+            user_id=user.pk,
+            content_type=content_type,
+            object_id=str(licence.pk),
+            object_repr=str(licence)[:200],
+            action_flag=CHANGE,
+            change_message=(
+                f"Repaired desync ({a.kind}): {a.action.replace('_', ' ')} to level "
+                f"{a.target_level} (progress {a.progress_level}, licence {a.license_level})"
+            ),
         )
-        content_type = ContentType.objects.get_for_model(UserLicense)
-        LogEntry.objects.bulk_create(
-            LogEntry(
-                user_id=request.user.pk,
-                content_type=content_type,
-                object_id=str(licence.pk),
-                object_repr=str(licence)[:200],
-                action_flag=CHANGE,
-                change_message=(
-                    f"Repaired desync ({a.kind}): {a.action.replace('_', ' ')} to level "
-                    f"{a.target_level} (progress {a.progress_level}, licence {a.license_level})"
-                ),
-            )
-            for licence in licences
-            if (a := wanted.get((licence.user_id, licence.specialization_id)))
-        )
+        for licence in licences
+        if (a := wanted.get((licence.user_id, licence.specialization_id)))
+    )

@@ -13,7 +13,7 @@ from django.urls import reverse
 from licenses import consistency
 from licenses.admin import REASON_REQUIRED
 from licenses.models import LicenseProgression, UserLicense
-from monitoring import services
+from monitoring import admin_desync, repair, services
 from monitoring.models import DesyncCase, HealthCheckRun
 from specializations.models import SpecializationProgress
 
@@ -248,6 +248,109 @@ def test_repair_of_all_matching_cases_across_pages(staff_client):
     assert sorted(v.kind for v in consistency.violations()) == ["level_mismatch", "missing_license"]
 
 
+def _repair_all(client, query="", **extra):
+    return client.post(
+        DESYNCS + query,
+        {
+            "action": "repair_selected",
+            ACTION_CHECKBOX_NAME: ["x"],
+            "select_across": "1",
+            "post": "yes",
+            **extra,
+        },
+        follow=True,
+    )
+
+
+def _log_inserts(queries) -> int:
+    return sum(q["sql"].startswith('INSERT INTO "django_admin_log"') for q in queries)
+
+
+@pytest.mark.django_db
+def test_repair_of_more_cases_than_the_actions_sample_logs_every_repaired_pair(staff_client, staff):
+    users = make_pairs(1005)
+    SpecializationProgress.objects.filter(student__in=users).update(current_level=3)
+    confirmation = staff_client.post(
+        DESYNCS, {"action": "repair_selected", ACTION_CHECKBOX_NAME: ["x"], "select_across": "1"}
+    )
+    assert b"Repair 1005 desync cases?" in confirmation.content
+    assert "and 905 more" in confirmation.content.decode()
+
+    with CaptureQueriesContext(connection) as queries:
+        response = _repair_all(staff_client)
+    assert "Repaired 1005 desync case(s)" in str(next(iter(response.context["messages"])))
+    assert repair.ACTIONS_SAMPLE < 1005
+    logged = LogEntry.objects.filter(user=staff)
+    assert logged.count() == 1005
+    assert set(logged.values_list("object_id", flat=True)) == {
+        str(pk) for pk in UserLicense.objects.values_list("pk", flat=True)
+    }
+    # One bulk insert of log entries per repair batch (of 500), not one per pair.
+    assert _log_inserts(queries) == 3
+
+
+@pytest.mark.django_db
+def test_repair_log_entries_do_not_depend_on_the_actions_sample(staff_client, staff, monkeypatch):
+    monkeypatch.setattr(repair, "ACTIONS_SAMPLE", 5)
+    monkeypatch.setattr(admin_desync, "REPAIR_BATCH_SIZE", 7)
+    monkeypatch.setattr(admin_desync, "STREAM_CHUNK_SIZE", 4)  # streamed across the batches
+    player = make_pairs(30)
+    SpecializationProgress.objects.filter(student__in=player[:20]).update(current_level=5)
+    UserLicense.objects.filter(user__in=player[20:]).update(current_level=4, max_achieved_level=4)
+    inject(make_pairs(5, specialization="COACH"), specialization="COACH")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = _repair_all(staff_client, "?specialization__code__exact=PLAYER")
+    assert "Repaired 30 desync case(s)" in str(next(iter(response.context["messages"])))
+    assert LogEntry.objects.filter(user=staff).count() == 30
+    assert _log_inserts(queries) == 5  # ceil(30 / 7) batches
+    assert {v.specialization_id for v in consistency.violations()} == {"COACH"}
+    assert HealthCheckRun.objects.latest().repaired == 30
+
+
+def test_repair_of_all_streams_the_keys_across_committed_batches(committed_db, monkeypatch):
+    # Committed for real: the key stream (a server-side cursor on PostgreSQL) is read
+    # between batches that each commit, as in production.
+    monkeypatch.setattr(admin_desync, "REPAIR_BATCH_SIZE", 6)
+    monkeypatch.setattr(admin_desync, "STREAM_CHUNK_SIZE", 4)
+    staff = get_user_model().objects.create_user(
+        username="committed-staff", is_staff=True, is_superuser=True
+    )
+    client = Client()
+    client.force_login(staff)
+    users = make_pairs(40)
+    SpecializationProgress.objects.filter(student__in=users[:25]).update(current_level=3)
+    UserLicense.objects.filter(user__in=users[25:]).update(current_level=5, max_achieved_level=5)
+
+    response = _repair_all(client)
+    assert "Repaired 40 desync case(s)" in str(next(iter(response.context["messages"])))
+    assert consistency.count_pairs().inconsistent == 0
+    assert LogEntry.objects.filter(user=staff).count() == 40
+
+
+@pytest.mark.django_db
+def test_repair_with_an_over_long_reason_shows_an_error_and_writes_nothing(staff_client):
+    mismatch, no_licence, _ = inject(make_pairs(5))
+    history = LicenseProgression.objects.count()
+    response = staff_client.post(
+        DESYNCS,
+        {
+            "action": "repair_selected",
+            ACTION_CHECKBOX_NAME: [key(mismatch), key(no_licence)],
+            "post": "yes",
+            "reason": "x" * 256,
+        },
+        follow=True,
+    )
+    (message,) = response.context["messages"]
+    assert message.level_tag == "error"
+    assert "nothing was changed" in str(message) and "reason=" in str(message)
+    assert len(consistency.violations()) == 3
+    assert LicenseProgression.objects.count() == history
+    assert not LogEntry.objects.exists()
+    assert not HealthCheckRun.objects.exists()
+
+
 @pytest.mark.django_db
 def test_desync_page_needs_the_view_permission():
     client = staff_with()
@@ -295,6 +398,59 @@ def test_admin_level_edit_moves_both_rows_with_history(staff_client, staff):
         staff,
         "transfer from partner academy",
     )
+
+
+@pytest.mark.django_db
+def test_admin_edit_of_level_and_is_active_together_locks_progress_first(staff_client, staff):
+    (user,) = make_pairs(1, level=2)
+    licence = UserLicense.objects.get(user=user)
+    url = reverse("admin:licenses_userlicense_change", args=[licence.pk])
+    data = change_form(staff_client, url, current_level=4, reason="suspended after promotion")
+    del data["is_active"]  # an unchecked box is not posted
+    with CaptureQueriesContext(connection) as queries:
+        response = staff_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    licence.refresh_from_db()
+    assert (licence.current_level, licence.is_active) == (4, False)
+    assert SpecializationProgress.objects.get(student=user).current_level == 4
+    assert licence.progressions.first().reason == "suspended after promotion"
+
+    sql = [q["sql"] for q in queries]
+
+    def first(prefix, table):
+        return next(i for i, q in enumerate(sql) if q.startswith(prefix) and table in q)
+
+    # Same lock order as every other writer: progress, then the licence.
+    progress_table = SpecializationProgress._meta.db_table
+    licence_table = UserLicense._meta.db_table
+    assert first("UPDATE", progress_table) < first("UPDATE", licence_table)
+    if connection.vendor == "postgresql":
+        locks = [q for q in sql if q.rstrip().endswith("FOR UPDATE")]
+        assert progress_table in locks[0].split(" WHERE ")[0]
+
+
+@pytest.mark.django_db
+def test_progress_add_checks_the_level_range(staff_client, student):
+    url = reverse("admin:specializations_specializationprogress_add")
+    form = {
+        "student": student.pk,
+        "specialization": "INTERNSHIP",
+        "total_xp": 0,
+        "completed_sessions": 0,
+        "completed_projects": 0,
+        "theory_hours_completed": 0,
+        "practice_hours_completed": 0,
+    }
+    response = staff_client.post(url, {**form, "current_level": 9})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["current_level"] == [
+        "Choose a level from 1 to 3."
+    ]
+    assert not SpecializationProgress.objects.exists() and not UserLicense.objects.exists()
+
+    assert staff_client.post(url, {**form, "current_level": 2}).status_code == 302
+    assert SpecializationProgress.objects.get(student=student).current_level == 2
+    assert UserLicense.objects.get(user=student).current_level == 2
 
 
 @pytest.mark.django_db

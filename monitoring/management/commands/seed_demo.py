@@ -8,7 +8,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from licenses import consistency
 from licenses.models import LicenseProgression, UserLicense
+from licenses.services import AUTO_SYNC_REASON, ISSUED_REASON
 from specializations.catalogue import all_specializations
 from specializations.models import SpecializationProgress
 
@@ -156,9 +158,7 @@ class Command(BaseCommand):
                         license=licence,
                         from_level=None if to == 1 else to - 1,
                         to_level=to,
-                        reason="Licence issued on enrolment"
-                        if to == 1
-                        else "Auto-sync from progress",
+                        reason=ISSUED_REASON if to == 1 else AUTO_SYNC_REASON,
                         created_at=started + timedelta(days=10 * (to - 1)),
                     )
                     for to in range(1, level + 1)
@@ -199,7 +199,7 @@ class Command(BaseCommand):
                 )
         SpecializationProgress.objects.bulk_create(new_rows)
         return {
-            "level_mismatch": len(mismatch),
-            "missing_license": len(new_rows),
-            "missing_progress": len(missing_progress),
+            consistency.LEVEL_MISMATCH: len(mismatch),
+            consistency.MISSING_LICENSE: len(new_rows),
+            consistency.MISSING_PROGRESS: len(missing_progress),
         }
