@@ -192,9 +192,7 @@ def test_old_runs_keep_their_totals_but_lose_their_samples(settings):
     settings.SYNC_SAMPLE_RETENTION_DAYS = 30
     inject_one_of_each()
     old = run_health_check().run
-    HealthCheckRun.objects.filter(pk=old.pk).update(
-        checked_at=timezone.now() - timedelta(days=31)
-    )
+    HealthCheckRun.objects.filter(pk=old.pk).update(checked_at=timezone.now() - timedelta(days=31))
     recent = run_health_check().run
     old.refresh_from_db()
     recent.refresh_from_db()
