@@ -224,6 +224,8 @@ def subprocess_env(database_url: str) -> dict:
         DATABASE_URL=database_url,
         SECRET_KEY=env.get("SECRET_KEY") or "bench-only-secret-key-not-for-production",
         DJANGO_SETTINGS_MODULE="config.settings",
+        # Production-like and explicit: a developer's .env (DEBUG=1 keeps a
+        # log of every query) must not leak into the figures.
+        DEBUG="",
     )
-    env.pop("DEBUG", None)
     return env
