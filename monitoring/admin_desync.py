@@ -12,7 +12,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import OuterRef, Subquery
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -179,10 +179,11 @@ class DesyncCaseAdmin(admin.ModelAdmin):
                 batch_size=REPAIR_BATCH_SIZE,
                 on_batch=log_batch,
             )
-        except ProgressionError as exc:
+        except (ProgressionError, DatabaseError) as exc:
             # Bad input (an over-long reason, a vanished staff user) is refused before
-            # the first batch, so nothing is written; batches committed before a later
-            # failure stay, with their log entries, and the message says so.
+            # the first batch, so nothing is written. A database error (a deadlock, a
+            # lost connection) rolls back its own batch only: batches committed before
+            # it stay, with their log entries, and the message says so.
             done = sum(committed)
             self.message_user(
                 request,

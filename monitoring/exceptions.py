@@ -5,7 +5,9 @@ BAD_THRESHOLDS = (
     "warn_below <= 100"
 )
 UNKNOWN_DATABASE = "database={value!r} is not a configured database alias (have: {aliases})"
+BAD_SAMPLE_SIZE = "sample_size={value!r} must be 0 or more (SYNC_VIOLATION_SAMPLE_SIZE)"
 BAD_TIMEOUT = "timeout={value!r} must be a positive number of seconds (0: no limit)"
+REPAIR_INTERRUPTED = "repair stopped after {done} repaired pair(s), which are kept: {error}"
 TIMED_OUT = "the check did not complete within timeout={value!r} seconds"
 
 
@@ -31,3 +33,14 @@ class CheckTimedOut(MonitoringError, TimeoutError):
 class BadTimeout(MonitoringError, ValueError):
     def __init__(self, value):
         super().__init__(BAD_TIMEOUT.format(value=value))
+
+
+class BadSampleSize(MonitoringError, ValueError):
+    def __init__(self, value):
+        super().__init__(BAD_SAMPLE_SIZE.format(value=value))
+
+
+class RepairInterrupted(MonitoringError):
+    def __init__(self, done: int, error: str):
+        super().__init__(REPAIR_INTERRUPTED.format(done=done, error=error))
+        self.done = done

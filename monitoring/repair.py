@@ -4,13 +4,16 @@ to the higher level, a missing row is created from the one that exists,
 LicenseProgression row naming who (empty: the system) and why.
 """
 
+import functools
 import itertools
+import operator
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Q
 
 from licenses import consistency
 from licenses.models import LicenseProgression, UserLicense
@@ -80,18 +83,20 @@ def plan(state: consistency.PairState) -> RepairAction | None:
     return RepairAction(state.user_id, state.specialization_id, state.kind, action, p, lic, target)
 
 
+def _exactly(user_column: str, keys: set[tuple[int, str]]) -> Q:
+    """The rows of exactly these (user, specialization) pairs, not their neighbours."""
+    return functools.reduce(
+        operator.or_,
+        (Q(**{user_column: user_id, "specialization_id": spec}) for user_id, spec in sorted(keys)),
+    )
+
+
 def _locked(model, user_column: str, keys: set[tuple[int, str]]) -> dict:
     """Rows of ``model`` for ``keys``, locked FOR UPDATE in id order (batches never deadlock)."""
-    rows = (
-        model.objects.select_for_update()
-        .filter(**{f"{user_column}__in": sorted({user_id for user_id, _ in keys})})
-        .order_by("pk")
-    )
-    return {
-        key: row
-        for row in rows
-        if (key := (getattr(row, user_column), row.specialization_id)) in keys
-    }
+    if not keys:
+        return {}
+    rows = model.objects.select_for_update().filter(_exactly(user_column, keys)).order_by("pk")
+    return {(getattr(row, user_column), row.specialization_id): row for row in rows}
 
 
 def _create_missing_progress(keys: set[tuple[int, str]]) -> list[RepairAction]:
@@ -101,13 +106,16 @@ def _create_missing_progress(keys: set[tuple[int, str]]) -> list[RepairAction]:
     A first enrolment racing us for the same row wins or loses on the unique
     constraint (ignore_conflicts); either way the pair has its progress row.
     """
-    levels = {
-        (user_id, specialization): level
-        for user_id, specialization, level in UserLicense.objects.filter(
-            user_id__in=sorted({user_id for user_id, _ in keys})
-        ).values_list("user_id", "specialization_id", "current_level")
-        if (user_id, specialization) in keys
-    }
+    if not keys:
+        return []
+    levels = dict(
+        sorted(  # inserted in key order, so two repairs never wait on each other crosswise
+            ((u, s), level)
+            for u, s, level in UserLicense.objects.filter(_exactly("user_id", keys)).values_list(
+                "user_id", "specialization_id", "current_level"
+            )
+        )
+    )
     SpecializationProgress.objects.bulk_create(
         [
             SpecializationProgress(student_id=u, specialization_id=s, current_level=level)
@@ -119,6 +127,17 @@ def _create_missing_progress(keys: set[tuple[int, str]]) -> list[RepairAction]:
         RepairAction(u, s, consistency.MISSING_PROGRESS, CREATE_PROGRESS, None, level, level)
         for (u, s), level in levels.items()
     ]
+
+
+def _rows_locked(action: RepairAction, progress: dict, licences: dict) -> bool:
+    """The rows this action writes were locked above (a row inserted behind our back since
+    is left for the next run, not written unlocked)."""
+    key = (action.user_id, action.specialization_id)
+    if action.action == RAISE_PROGRESS:
+        return key in progress
+    if action.action == RAISE_LICENSE:
+        return key in licences
+    return action.action == CREATE_LICENSE and key in progress
 
 
 def _repair_batch(
@@ -139,7 +158,11 @@ def _repair_batch(
         licences = _locked(UserLicense, "user_id", wanted)
         # Re-check under the locks with the one definition: a pair fixed since it
         # was listed is left alone.
-        actions = [a for s in consistency.classify(keys).values() if (a := plan(s))]
+        actions = [
+            a
+            for s in consistency.classify(keys).values()
+            if (a := plan(s)) and _rows_locked(a, progress, licences)
+        ]
         raised_progress, moved, new_licences, entries = [], [], [], []
         for a in actions:
             key = (a.user_id, a.specialization_id)

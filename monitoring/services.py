@@ -23,7 +23,7 @@ from licenses.consistency import Violation
 from specializations.catalogue import get_specialization
 
 from .check_scope import check_scope
-from .exceptions import BadThresholds, BadTimeout, UnknownDatabase
+from .exceptions import BadSampleSize, BadThresholds, BadTimeout, UnknownDatabase
 from .models import HealthCheckRun, Status
 
 if TYPE_CHECKING:
@@ -120,6 +120,8 @@ def run_health_check(
     thresholds = thresholds or Thresholds.from_settings()
     if sample_size is None:
         sample_size = settings.SYNC_VIOLATION_SAMPLE_SIZE
+    if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 0:
+        raise BadSampleSize(sample_size)
     if timeout is not None and timeout < 0:
         raise BadTimeout(timeout)
 

@@ -17,6 +17,10 @@ from .models import SpecializationProgress
 
 @dataclass(frozen=True, slots=True)
 class ProgressUpdate:
+    """``new_level`` is the level the progress row ended at: the levels these
+    amounts earned, or, when its licence was ahead, the licence's level (the
+    auto-sync hook raises a lagging progress row)."""
+
     progress: SpecializationProgress
     old_level: int
     new_level: int

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import OperationalError
 
 from licenses.models import LicenseProgression, UserLicense
+from monitoring import repair as repair_module
 from monitoring.management.commands.check_sync import Command
 from monitoring.models import HealthCheckRun
 from specializations.models import SpecializationProgress
@@ -257,3 +259,25 @@ def test_process_unreachable_database_exits_3_with_one_line():
     assert result.stdout.startswith("SYNC UNKNOWN - database 'default' unavailable")
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_interrupted_repair_keeps_and_records_its_committed_batches(committed_db, monkeypatch):
+    make_pairs(600, level=2)
+    SpecializationProgress.objects.update(current_level=3)
+    real_batch, calls = repair_module._repair_batch, []
+
+    def second_batch_fails(keys, **kwargs):
+        calls.append(len(keys))
+        if len(calls) == 2:
+            raise OperationalError("deadlock detected")
+        return real_batch(keys, **kwargs)
+
+    monkeypatch.setattr(repair_module, "_repair_batch", second_batch_fails)
+    exit_code, out, err = check_sync("--repair")
+    assert exit_code == 3
+    assert out.startswith("SYNC UNKNOWN - repair stopped after 500 repaired pair(s), which are")
+    assert "kept: deadlock detected" in out
+    assert len(err.splitlines()) == 1
+    assert HealthCheckRun.objects.get().repaired == 500
+    assert UserLicense.objects.filter(current_level=3).count() == 500

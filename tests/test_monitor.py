@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from licenses.models import UserLicense
-from monitoring.exceptions import BadThresholds, UnknownDatabase
+from monitoring.exceptions import BadSampleSize, BadThresholds, UnknownDatabase
 from monitoring.models import HealthCheckRun
 from monitoring.services import Thresholds, consistency_rate, iter_violations, run_health_check
 from specializations.exceptions import UnknownSpecialization
@@ -198,3 +198,9 @@ def test_old_runs_keep_their_totals_but_lose_their_samples(settings):
     recent.refresh_from_db()
     assert old.violations_sample == [] and old.inconsistent == 4
     assert len(recent.violations_sample) == 4
+
+
+def test_a_negative_sample_size_is_refused_naming_the_setting(settings):
+    settings.SYNC_VIOLATION_SAMPLE_SIZE = -1
+    with pytest.raises(BadSampleSize, match="sample_size=-1 .*SYNC_VIOLATION_SAMPLE_SIZE"):
+        run_health_check()

@@ -1,11 +1,12 @@
 import json
 import sys
+from contextlib import suppress
 
 from django.core.management.base import BaseCommand
-from django.db import DatabaseError, OperationalError
+from django.db import DatabaseError, OperationalError, transaction
 
 from monitoring import plugin, services
-from monitoring.exceptions import MonitoringError
+from monitoring.exceptions import MonitoringError, RepairInterrupted
 from specializations.exceptions import ProgressionError
 
 
@@ -109,12 +110,7 @@ class Command(BaseCommand):
         }
         repair_report = None
         if options["repair"]:
-            repair_report = services.repair(
-                specialization=options["specialization"],
-                dry_run=options["dry_run"],
-                on_progress=self.progress_bar(common),
-            )
-            self.end_progress_bar()
+            repair_report = self.repair(options, common)
         report = services.run_health_check(
             record=not options["no_record"] and not options["dry_run"],
             repaired=repair_report.repaired if repair_report and not options["dry_run"] else 0,
@@ -125,6 +121,31 @@ class Command(BaseCommand):
         else:
             self.write_human(report, repair_report, options)
         return plugin.EXIT_CODES[report.status]
+
+    def repair(self, options, common):
+        committed = []  # pairs per committed batch
+
+        def count(actions):
+            transaction.on_commit(lambda: committed.append(len(actions)))
+
+        try:
+            return services.repair(
+                specialization=options["specialization"],
+                dry_run=options["dry_run"],
+                on_progress=self.progress_bar(common),
+                on_batch=count,
+            )
+        except DatabaseError as exc:
+            # Batches before the failure are committed: record them (repairs_total
+            # counts them), then report the interruption as "could not complete".
+            done = sum(committed)
+            if done and not options["no_record"]:
+                with suppress(DatabaseError):
+                    services.run_health_check(repaired=done, **common)
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RepairInterrupted(done, first_line) from exc
+        finally:
+            self.end_progress_bar()
 
     def write_json(self, report, repair_report, limit):
         data = report.as_dict()
