@@ -5,7 +5,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -14,6 +14,7 @@ from licenses import consistency
 from licenses.admin import REASON_REQUIRED
 from licenses.models import LicenseProgression, UserLicense
 from monitoring import admin_desync, repair, services
+from monitoring import repair as repair_module
 from monitoring.models import DesyncCase, HealthCheckRun
 from specializations.models import SpecializationProgress
 
@@ -326,6 +327,34 @@ def test_repair_of_all_streams_the_keys_across_committed_batches(committed_db, m
     assert "Repaired 40 desync case(s)" in str(next(iter(response.context["messages"])))
     assert consistency.count_pairs().inconsistent == 0
     assert LogEntry.objects.filter(user=staff).count() == 40
+
+
+def test_a_database_error_mid_repair_keeps_the_committed_batches_and_says_so(
+    committed_db, monkeypatch
+):
+    monkeypatch.setattr(admin_desync, "REPAIR_BATCH_SIZE", 6)
+    staff = get_user_model().objects.create_user(
+        username="interrupted-staff", is_staff=True, is_superuser=True
+    )
+    client = Client()
+    client.force_login(staff)
+    users = make_pairs(15)
+    SpecializationProgress.objects.filter(student__in=users).update(current_level=3)
+    real_batch, calls = repair._repair_batch, []
+
+    def second_batch_fails(keys, **kwargs):
+        calls.append(keys)
+        if len(calls) == 2:
+            raise OperationalError("deadlock detected")
+        return real_batch(keys, **kwargs)
+
+    monkeypatch.setattr(repair, "_repair_batch", second_batch_fails)
+    response = _repair_all(client)
+    (message,) = response.context["messages"]
+    assert message.level_tag == "error"
+    assert "6 case(s) repaired before the error are kept" in str(message)
+    assert LogEntry.objects.filter(user=staff).count() == 6
+    assert consistency.count_pairs().inconsistent == 9
 
 
 @pytest.mark.django_db
