@@ -14,7 +14,6 @@ from licenses import consistency
 from licenses.admin import REASON_REQUIRED
 from licenses.models import LicenseProgression, UserLicense
 from monitoring import admin_desync, repair, services
-from monitoring import repair as repair_module
 from monitoring.models import DesyncCase, HealthCheckRun
 from specializations.models import SpecializationProgress
 
