@@ -4,16 +4,13 @@ to the higher level, a missing row is created from the one that exists,
 LicenseProgression row naming who (empty: the system) and why.
 """
 
-import functools
 import itertools
-import operator
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Q
 
 from licenses import consistency
 from licenses.models import LicenseProgression, UserLicense
@@ -83,20 +80,30 @@ def plan(state: consistency.PairState) -> RepairAction | None:
     return RepairAction(state.user_id, state.specialization_id, state.kind, action, p, lic, target)
 
 
-def _exactly(user_column: str, keys: set[tuple[int, str]]) -> Q:
-    """The rows of exactly these (user, specialization) pairs, not their neighbours."""
-    return functools.reduce(
-        operator.or_,
-        (Q(**{user_column: user_id, "specialization_id": spec}) for user_id, spec in sorted(keys)),
-    )
+def _around(user_column: str, keys: set[tuple[int, str]]) -> dict:
+    """A filter for the rows of ``keys``: their users crossed with their specializations.
+
+    A superset (a user's row in another of the batch's specializations comes
+    too) that PostgreSQL answers from the unique index in a few milliseconds;
+    an exact OR of 500 pairs costs ten times more to plan. Callers keep only
+    the keys they asked for.
+    """
+    return {
+        f"{user_column}__in": sorted({user_id for user_id, _ in keys}),
+        "specialization_id__in": sorted({spec for _, spec in keys}),
+    }
 
 
 def _locked(model, user_column: str, keys: set[tuple[int, str]]) -> dict:
     """Rows of ``model`` for ``keys``, locked FOR UPDATE in id order (batches never deadlock)."""
     if not keys:
         return {}
-    rows = model.objects.select_for_update().filter(_exactly(user_column, keys)).order_by("pk")
-    return {(getattr(row, user_column), row.specialization_id): row for row in rows}
+    rows = model.objects.select_for_update().filter(**_around(user_column, keys)).order_by("pk")
+    return {
+        key: row
+        for row in rows
+        if (key := (getattr(row, user_column), row.specialization_id)) in keys
+    }
 
 
 def _create_missing_progress(keys: set[tuple[int, str]]) -> list[RepairAction]:
@@ -111,9 +118,10 @@ def _create_missing_progress(keys: set[tuple[int, str]]) -> list[RepairAction]:
     levels = dict(
         sorted(  # inserted in key order, so two repairs never wait on each other crosswise
             ((u, s), level)
-            for u, s, level in UserLicense.objects.filter(_exactly("user_id", keys)).values_list(
+            for u, s, level in UserLicense.objects.filter(**_around("user_id", keys)).values_list(
                 "user_id", "specialization_id", "current_level"
             )
+            if (u, s) in keys
         )
     )
     SpecializationProgress.objects.bulk_create(
