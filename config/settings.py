@@ -132,4 +132,7 @@ SYNC_VIOLATION_SAMPLE_SIZE = env.int("SYNC_VIOLATION_SAMPLE_SIZE", default=1000)
 SYNC_SAMPLE_RETENTION_DAYS = env.int("SYNC_SAMPLE_RETENTION_DAYS", default=30)
 SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=900)
 SYNC_HEALTH_TOKEN = env.str("SYNC_HEALTH_TOKEN", default="")
+# How long another process may keep a cached level catalogue after an edit
+# (this process clears its cache on every change).
+SYNC_CATALOGUE_CACHE_SECONDS = env.int("SYNC_CATALOGUE_CACHE_SECONDS", default=300)
 SYNC_METRICS_PREFIX = env.str("SYNC_METRICS_PREFIX", default="academy_sync")

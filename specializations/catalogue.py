@@ -112,7 +112,7 @@ def _load() -> dict[str, SpecializationInfo]:
 
 def all_specializations() -> dict[str, SpecializationInfo]:
     global _cache, _loaded_at
-    ttl = getattr(settings, "SYNC_CATALOGUE_CACHE_SECONDS", 300)
+    ttl = settings.SYNC_CATALOGUE_CACHE_SECONDS
     with _lock:
         if _cache is None or time.monotonic() - _loaded_at > ttl:
             _cache, _loaded_at = _load(), time.monotonic()
