@@ -67,3 +67,11 @@ def test_migrations_apply_from_zero_and_back(committed_db):
     call_command("migrate", "specializations", "zero", verbosity=0)
     call_command("migrate", verbosity=0)
     assert Level.objects.count() == 19
+
+
+def test_an_edit_made_by_another_process_is_picked_up_after_the_cache_age(settings):
+    settings.SYNC_CATALOGUE_CACHE_SECONDS = 0
+    assert catalogue.get_specialization("PLAYER").levels[1].required_xp == 25_000
+    # A queryset update sends no signal, like an edit in another process.
+    Level.objects.filter(specialization_id="PLAYER", number=2).update(required_xp=26_000)
+    assert catalogue.get_specialization("PLAYER").levels[1].required_xp == 26_000
