@@ -3,6 +3,7 @@ import itertools
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from model_bakery import baker
@@ -11,6 +12,18 @@ from specializations import catalogue
 
 requires_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL row locks"
+)
+
+# Who may read the monitor's endpoints: (who, bearer token, expected status).
+ACCESS_MATRIX = pytest.mark.parametrize(
+    "who, token, status",
+    [
+        ("anonymous", None, 401),
+        ("anonymous", "wrong-token", 403),
+        ("member", None, 403),
+        ("staff", None, 200),
+        ("anonymous", settings.SYNC_HEALTH_TOKEN, 200),
+    ],
 )
 
 
@@ -56,3 +69,16 @@ def student(make_user):
 @pytest.fixture
 def staff(make_user):
     return make_user(is_staff=True, is_superuser=True, username="staff-admin")
+
+
+@pytest.fixture
+def fetch_as(client, make_user):
+    """GET ``url`` as ``who`` ("anonymous", "member" or "staff"), with an optional token."""
+
+    def fetch(url, who, token=None):
+        if who != "anonymous":
+            client.force_login(make_user(is_staff=(who == "staff")))
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return client.get(url, headers=headers)
+
+    return fetch

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from monitoring.models import HealthCheckRun
 from monitoring.services import run_health_check
+from tests.conftest import ACCESS_MATRIX
 from tests.factories import make_pairs, set_progress_level
 
 pytestmark = pytest.mark.django_db
@@ -25,20 +26,9 @@ def get(client, token=None):
     return client.get(URL, headers=headers)
 
 
-@pytest.mark.parametrize(
-    "who, token, status",
-    [
-        ("anonymous", None, 401),
-        ("anonymous", "wrong-token", 403),
-        ("member", None, 403),
-        ("staff", None, 200),
-        ("anonymous", TOKEN, 200),
-    ],
-)
-def test_access_matrix(client, make_user, healthy_run, who, token, status):
-    if who != "anonymous":
-        client.force_login(make_user(is_staff=(who == "staff")))
-    response = get(client, token)
+@ACCESS_MATRIX
+def test_access_matrix(fetch_as, healthy_run, who, token, status):
+    response = fetch_as(URL, who, token)
     assert response.status_code == status
     data = response.json()
     if status == 200:

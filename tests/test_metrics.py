@@ -15,6 +15,7 @@ from monitoring.metrics import CONTENT_TYPE, openmetrics_text
 from monitoring.models import HealthCheckRun
 from monitoring.services import run_health_check
 from specializations.models import SpecializationProgress
+from tests.conftest import ACCESS_MATRIX
 
 pytestmark = pytest.mark.django_db
 URL = "/health/sync/metrics"
@@ -178,20 +179,9 @@ def test_an_invalid_prefix_is_refused_with_its_value():
         openmetrics_text(None, repairs_total=0, prefix="bad-prefix")
 
 
-@pytest.mark.parametrize(
-    "who, token, status",
-    [
-        ("anonymous", None, 401),
-        ("anonymous", "wrong-token", 403),
-        ("member", None, 403),
-        ("staff", None, 200),
-        ("anonymous", TOKEN, 200),
-    ],
-)
-def test_access_matrix(client, make_user, mixed_run, who, token, status):
-    if who != "anonymous":
-        client.force_login(make_user(is_staff=(who == "staff")))
-    response = get(client, token)
+@ACCESS_MATRIX
+def test_access_matrix(fetch_as, mixed_run, who, token, status):
+    response = fetch_as(URL, who, token)
     assert response.status_code == status
     if status == 200:
         assert response["Content-Type"] == CONTENT_TYPE
