@@ -1,16 +1,19 @@
 """Contention: many workers calling ``update_progress`` on the same few students.
 
-Each worker is a thread with its own database connection (Django's are
-per-thread), closed when the worker ends. Import after ``django.setup()``.
+Each worker has its own database connection, closed when it ends. Workers are
+processes by default (forked after ``django.setup()``, as gunicorn's workers
+are), or threads of this process with ``BENCH_WORKERS=threads``, where they
+also share one GIL with each other. Import after ``django.setup()``.
 """
 
+import multiprocessing
 import random
 import statistics
 import threading
 import time
 
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Count, Sum
 
 from licenses import consistency
@@ -78,12 +81,32 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
-def contention(*, workers: int, seconds: float, students: int = 100) -> dict:
-    """Run the load; check nothing was lost and no desync appeared."""
-    users = list(get_user_model().objects.order_by("id")[:students])
-    ids = [user.id for user in users]
-    before = _totals(ids)
-    progressions_before = LicenseProgression.objects.count()
+def _process_worker(number, students, seconds, barrier, queue) -> None:
+    out: dict[int, dict] = {}
+    _worker(number, students, seconds, barrier, out)
+    queue.put(out[number])
+
+
+def _run_processes(workers, users, seconds) -> tuple[dict, float]:
+    context = multiprocessing.get_context("fork")
+    barrier, queue = context.Barrier(workers + 1), context.Queue()
+    connections.close_all()  # a forked child must open its own connection
+    processes = [
+        context.Process(target=_process_worker, args=(number, users, seconds, barrier, queue))
+        for number in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    barrier.wait()
+    started = time.perf_counter()
+    results = [queue.get() for _ in processes]
+    elapsed = time.perf_counter() - started
+    for process in processes:
+        process.join()
+    return dict(enumerate(results)), elapsed
+
+
+def _run_threads(workers, users, seconds) -> tuple[dict, float]:
     out: dict[int, dict] = {}
     barrier = threading.Barrier(workers + 1)  # all workers start together
     threads = [
@@ -96,7 +119,17 @@ def contention(*, workers: int, seconds: float, students: int = 100) -> dict:
     started = time.perf_counter()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - started
+    return out, time.perf_counter() - started
+
+
+def contention(*, workers: int, seconds: float, students: int = 100, kind="processes") -> dict:
+    """Run the load; check nothing was lost and no desync appeared."""
+    users = list(get_user_model().objects.order_by("id")[:students])
+    ids = [user.id for user in users]
+    before = _totals(ids)
+    progressions_before = LicenseProgression.objects.count()
+    run = _run_processes if kind == "processes" else _run_threads
+    out, elapsed = run(workers, users, seconds)
 
     latencies = sorted(lat for result in out.values() for lat in result["latencies"])
     errors = [error for result in out.values() for error in result["errors"]]
@@ -112,6 +145,7 @@ def contention(*, workers: int, seconds: float, students: int = 100) -> dict:
     )
     return {
         "workers": workers,
+        "kind": kind,
         "seconds": round(elapsed, 2),
         "calls": len(latencies),
         "throughput_per_s": round(len(latencies) / elapsed, 1),

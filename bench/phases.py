@@ -5,6 +5,7 @@ Import after ``django.setup()``.
 """
 
 import json
+import os
 import statistics
 
 from django.db import connection
@@ -194,12 +195,21 @@ def rare(n: int, *, rounds: int, env: dict, admin_url: str, keep_every: int = 70
 
 
 def contention(*, seconds: float, workers: tuple[int, ...], admin_url: str) -> list[dict]:
-    """update_progress from many threads on the same 100 students (all starting at level 1)."""
+    """update_progress from many workers on the same 100 students (all starting at level 1).
+
+    BENCH_WORKERS: "processes" (default), "threads", or "both" (each size twice).
+    """
     _fill(30_000, data.CLEAN, admin_url)
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {data.PROGRESS} SET current_level = 1 WHERE student_id <= 100")
         cursor.execute(f"UPDATE {data.LICENSE} SET current_level = 1 WHERE user_id <= 100")
-    return [load.contention(workers=count, seconds=seconds) for count in workers]
+    setting = os.environ.get("BENCH_WORKERS", "processes")
+    kinds = ("processes", "threads") if setting == "both" else (setting,)
+    return [
+        load.contention(workers=count, seconds=seconds, kind=kind)
+        for kind in kinds
+        for count in workers
+    ]
 
 
 def repair(*, n: int, env: dict, admin_url: str, startup_s: float) -> dict:

@@ -131,7 +131,7 @@ def goals(results: dict) -> list[tuple[str, bool | None, str]]:
         ok = clean and c["audit_rows_match"] and (c["workers"] < 64 or c["p95_ms"] < 200)
         out.append(
             (
-                f"contention {c['workers']} workers: 0 errors/deadlocks/desyncs, conserved"
+                f"contention {c['workers']} {c['kind']}: 0 errors/deadlocks/desyncs, conserved"
                 + (", p95 < 200 ms" if c["workers"] >= 64 else ""),
                 ok,
                 f"{c['errors']} errors, {c['deadlocks']} deadlocks, {c['desyncs']} desyncs,"
@@ -219,7 +219,7 @@ def main() -> int:
             say("Contention: update_progress on the same 100 students")
             for c in results["contention"]:
                 say(
-                    f"  {c['workers']:>2} workers, {c['seconds']} s: {c['calls']} calls,"
+                    f"  {c['workers']:>2} {c['kind']}, {c['seconds']} s: {c['calls']} calls,"
                     f" {c['throughput_per_s']}/s, p50 {c['p50_ms']} ms, p95 {c['p95_ms']} ms,"
                     f" p99 {c['p99_ms']} ms, max {c['max_ms']} ms; errors {c['errors']},"
                     f" deadlocks {c['deadlocks']}, desyncs {c['desyncs']},"
