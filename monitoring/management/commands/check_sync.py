@@ -46,7 +46,11 @@ class Command(BaseCommand):
             action="store_true",
             help="With --repair: show what would change and change nothing.",
         )
-        parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="Print the report as JSON (indented on a terminal, compact otherwise).",
+        )
         parser.add_argument(
             "--no-record", action="store_true", help="Do not store a HealthCheckRun."
         )
@@ -156,7 +160,11 @@ class Command(BaseCommand):
             data["repair"]["actions"] = [
                 a.as_dict() for a in repair_report.actions[: limit if limit is not None else None]
             ]
-        self.stdout.write(json.dumps(data, indent=2))
+        # Indented for a person at a terminal; compact for programs (json's C
+        # encoder only serves compact output, and a 1,000-row sample costs
+        # ~15 ms indented, which is half the check at 100k pairs).
+        indent = 2 if self._is_terminal(self.stdout) else None
+        self.stdout.write(json.dumps(data, indent=indent))
 
     def write_human(self, report, repair_report, options):
         self.stdout.write(plugin.status_line(report))
@@ -194,10 +202,15 @@ class Command(BaseCommand):
     def limit(options) -> int:
         return 20 if options["limit"] is None else options["limit"]
 
+    @staticmethod
+    def _is_terminal(wrapper) -> bool:
+        stream = getattr(wrapper, "_out", wrapper)
+        return hasattr(stream, "isatty") and stream.isatty()
+
     def progress_bar(self, check_options: dict):
         """A bar on stderr when it is a terminal; silent (and free) under cron."""
         stream = getattr(self.stderr, "_out", self.stderr)
-        if not (hasattr(stream, "isatty") and stream.isatty()):
+        if not self._is_terminal(self.stderr):
             return None
         total = services.run_health_check(record=False, sample_size=0, **check_options)
         total = total.inconsistent
