@@ -4,7 +4,8 @@ Environment: BENCH_N (sizes, default 10000,100000,1000000), DATABASE_URL (the
 PostgreSQL server; the benchmark creates and drops its own database `bench`
 there), BENCH_ROUNDS (5), BENCH_SAMPLE (pair-by-pair sample, 2000),
 BENCH_CONTENTION_SECONDS (10), BENCH_REPAIR_N (100000: 10k desyncs),
-BENCH_SQLITE_N (100000), BENCH_PARTS (scale,contention,repair,sqlite),
+BENCH_SQLITE_N (100000), BENCH_ADMIN_N (1000000: pairs behind the admin pages),
+BENCH_PARTS (scale,contention,repair,sqlite,admin),
 BENCH_KEEP_DB=1 to keep the `bench` database afterwards.
 Results: bench/results/bench-<time>.json and .txt; summary in BENCHMARKS.md.
 """
@@ -156,7 +157,7 @@ def goals(results: dict) -> list[tuple[str, bool | None, str]]:
 def main() -> int:
     sizes = [int(n) for n in os.environ.get("BENCH_N", "10000,100000,1000000").split(",") if n]
     rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
-    parts = os.environ.get("BENCH_PARTS", "scale,contention,repair,sqlite").split(",")
+    parts = os.environ.get("BENCH_PARTS", "scale,contention,repair,sqlite,admin").split(",")
     admin_url, bench_url = data.bench_urls(os.environ.get("DATABASE_URL", ""))
     env = data.subprocess_env(bench_url)
     os.environ.update(env)
@@ -165,7 +166,7 @@ def main() -> int:
     django.setup()
     from django.db import connection
 
-    from bench import on_sqlite, phases
+    from bench import admin_pages, on_sqlite, phases
 
     started = datetime.now(UTC)
     results: dict = {
@@ -247,6 +248,17 @@ def main() -> int:
             )
             for problem in r["problems"]:
                 say(f"    PROBLEM: {problem}")
+        if "admin" in parts:
+            a = admin_pages.admin_pages(
+                int(os.environ.get("BENCH_ADMIN_N", "1000000")), admin_url=admin_url
+            )
+            results["admin"] = a
+            say(f"Admin list pages over {a['n']:,} pairs (median of 3, staff user):")
+            for name, page in a["pages"].items():
+                say(
+                    f"  {name:<30} {page['median_s'] * 1000:7.0f} ms"
+                    f" {'/'.join(map(str, page['queries'])):>5} queries  HTTP {page['status']}"
+                )
         if "sqlite" in parts:
             s = on_sqlite.sqlite(
                 n=int(os.environ.get("BENCH_SQLITE_N", "100000")),
