@@ -12,7 +12,6 @@ from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db import DatabaseError, transaction
 from django.db.models import OuterRef, Subquery
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -27,6 +26,7 @@ from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress
 
 from . import services
+from .exceptions import RepairInterrupted
 from .models import DesyncCase
 from .repair import RepairAction
 
@@ -165,32 +165,31 @@ class DesyncCaseAdmin(admin.ModelAdmin):
         )
 
     def _repair(self, request, pairs: Iterator[tuple[int, str]], *, reason: str):
-        committed = []  # batch sizes, for the message if a later batch fails
-
-        def log_batch(actions: list[RepairAction]) -> None:
-            log_repairs(request.user, actions)
-            transaction.on_commit(lambda: committed.append(len(actions)))
-
         try:
             report = services.repair(
                 pairs=pairs,
                 repaired_by=request.user,
                 reason=reason,
                 batch_size=REPAIR_BATCH_SIZE,
-                on_batch=log_batch,
+                on_batch=lambda actions: log_repairs(request.user, actions),
             )
-        except (ProgressionError, DatabaseError) as exc:
-            # Bad input (an over-long reason, a vanished staff user) is refused before
-            # the first batch, so nothing is written. A database error (a deadlock, a
-            # lost connection) rolls back its own batch only: batches committed before
-            # it stay, with their log entries, and the message says so.
-            done = sum(committed)
+        except RepairInterrupted as exc:
+            # A database error (a deadlock, a lost connection) rolls back its own
+            # batch only: the batches before it stay, with their log entries.
             self.message_user(
                 request,
-                f"Repair stopped: {exc}. {done} case(s) repaired before the error are kept."
-                if done
-                else f"Repair refused, nothing was changed: {exc}",
+                f"Repair stopped: {exc.error}. {exc.done} case(s) repaired before the error"
+                " are kept."
+                if exc.done
+                else f"Repair refused, nothing was changed: {exc.error}",
                 messages.ERROR,
+            )
+            return None
+        except ProgressionError as exc:
+            # Bad input (an over-long reason, a vanished staff user) is refused
+            # before the first batch: nothing is written.
+            self.message_user(
+                request, f"Repair refused, nothing was changed: {exc}", messages.ERROR
             )
             return None
         check = services.run_health_check(repaired=report.repaired, triggered_by=request.user)

@@ -41,6 +41,13 @@ class BadSampleSize(MonitoringError, ValueError):
 
 
 class RepairInterrupted(MonitoringError):
+    """A database error stopped repair; the batches before it are committed and kept."""
+
     def __init__(self, done: int, error: str):
         super().__init__(REPAIR_INTERRUPTED.format(done=done, error=error))
-        self.done = done
+        self.done, self.error = done, error
+
+
+def first_line(exc: BaseException) -> str:
+    """A database error's first line (psycopg2's messages run over several)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

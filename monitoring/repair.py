@@ -10,12 +10,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from licenses import consistency
 from licenses.models import LicenseProgression, UserLicense
 from licenses.services import ADVANCED_FIELDS, advance, issuance, new_license
 from specializations.models import SpecializationProgress
+
+from .exceptions import RepairInterrupted, first_line
 
 RAISE_LICENSE = "raise_licence"
 RAISE_PROGRESS = "raise_progress"
@@ -224,12 +226,16 @@ def repair_pairs(
     keys = iter(keys)
     while batch := list(itertools.islice(keys, batch_size)):
         batch = list(dict.fromkeys(batch))  # a pair listed twice is repaired once
-        if dry_run:
-            actions = [a for s in consistency.classify(batch).values() if (a := plan(s))]
-        else:
-            actions = _repair_batch(
-                batch, repaired_by=repaired_by, reason=reason, on_batch=on_batch
-            )
+        try:
+            if dry_run:
+                actions = [a for s in consistency.classify(batch).values() if (a := plan(s))]
+            else:
+                actions = _repair_batch(
+                    batch, repaired_by=repaired_by, reason=reason, on_batch=on_batch
+                )
+        except DatabaseError as exc:
+            # This batch rolled back; the ones before it are committed and stay.
+            raise RepairInterrupted(report.repaired, first_line(exc)) from exc
         report.examined += len(batch)
         report.repaired += len(actions)
         report.skipped += len(batch) - len(actions)

@@ -97,9 +97,13 @@ def consistency_rate(consistent: int, total: int) -> float:
     return float(rate.quantize(Decimal("0.01"), rounding=ROUND_DOWN))
 
 
-def _check_database(using: str) -> None:
+def _check_target(specialization: str | None, using: str) -> str | None:
+    """Refuse an unknown specialization or database alias; return the code to filter on."""
     if using not in connections:
         raise UnknownDatabase(using, list(connections))
+    if specialization is None:
+        return None
+    return get_specialization(specialization, require_active=False).code
 
 
 def run_health_check(
@@ -114,9 +118,7 @@ def run_health_check(
     triggered_by=None,
 ) -> HealthReport:
     """Count every pair by kind in the database and keep a capped sample of violations."""
-    if specialization is not None:
-        specialization = get_specialization(specialization, require_active=False).code
-    _check_database(using)
+    specialization = _check_target(specialization, using)
     thresholds = thresholds or Thresholds.from_settings()
     if sample_size is None:
         sample_size = settings.SYNC_VIOLATION_SAMPLE_SIZE
@@ -187,9 +189,7 @@ def iter_violations(
     *, specialization: str | None = None, using: str = "default", chunk_size: int = 2000
 ) -> Iterator[Violation]:
     """Every current violation, streamed page by page; memory stays at one page."""
-    if specialization is not None:
-        specialization = get_specialization(specialization, require_active=False).code
-    _check_database(using)
+    specialization = _check_target(specialization, using)
     return consistency.stream_violations(
         specialization=specialization, using=using, chunk_size=chunk_size
     )

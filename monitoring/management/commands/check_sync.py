@@ -3,10 +3,10 @@ import sys
 from contextlib import suppress
 
 from django.core.management.base import BaseCommand
-from django.db import DatabaseError, OperationalError, transaction
+from django.db import DatabaseError, OperationalError
 
 from monitoring import plugin, services
-from monitoring.exceptions import MonitoringError, RepairInterrupted
+from monitoring.exceptions import MonitoringError, RepairInterrupted, first_line
 from specializations.exceptions import ProgressionError
 
 
@@ -92,9 +92,8 @@ class Command(BaseCommand):
         except (MonitoringError, ProgressionError) as exc:
             self.unknown(str(exc))
         except DatabaseError as exc:
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             problem = "unavailable" if isinstance(exc, OperationalError) else "error"
-            self.unknown(f"database {options['database']!r} {problem}: {first_line}")
+            self.unknown(f"database {options['database']!r} {problem}: {first_line(exc)}")
 
     def unknown(self, reason: str) -> None:
         """Could not check: the UNKNOWN status line, one line on stderr, exit 3."""
@@ -127,27 +126,19 @@ class Command(BaseCommand):
         return plugin.EXIT_CODES[report.status]
 
     def repair(self, options, common):
-        committed = []  # pairs per committed batch
-
-        def count(actions):
-            transaction.on_commit(lambda: committed.append(len(actions)))
-
         try:
             return services.repair(
                 specialization=options["specialization"],
                 dry_run=options["dry_run"],
                 on_progress=self.progress_bar(common),
-                on_batch=count,
             )
-        except DatabaseError as exc:
-            # Batches before the failure are committed: record them (repairs_total
-            # counts them), then report the interruption as "could not complete".
-            done = sum(committed)
-            if done and not options["no_record"]:
+        except RepairInterrupted as exc:
+            # The batches before the failure are committed: record them
+            # (repairs_total counts them), then report "could not complete".
+            if exc.done and not options["no_record"]:
                 with suppress(DatabaseError):
-                    services.run_health_check(repaired=done, **common)
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise RepairInterrupted(done, first_line) from exc
+                    services.run_health_check(repaired=exc.done, **common)
+            raise
         finally:
             self.end_progress_bar()
 
