@@ -203,8 +203,7 @@ class Command(BaseCommand):
         stream = getattr(self.stderr, "_out", self.stderr)
         if not self._is_terminal(self.stderr):
             return None
-        total = services.run_health_check(record=False, sample_size=0, **check_options)
-        total = total.inconsistent
+        total = services.run_health_check(record=False, sample_size=0, **check_options).inconsistent
         if not total:
             return None
         self._bar_stream = stream
