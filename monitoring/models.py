@@ -18,6 +18,11 @@ class HealthCheckRun(models.Model):
     checked_at = models.DateTimeField(db_default=Now(), db_index=True)
     duration_ms = models.PositiveIntegerField()
     database = models.CharField(max_length=100, default="default")
+    replica_lag_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="How far the checked replica was behind its primary (empty: the primary).",
+    )
     specialization = models.CharField(
         max_length=20, blank=True, help_text="Empty: every specialization."
     )
