@@ -7,17 +7,20 @@ SECURE_SSL_REDIRECT, SYNC_* (see README "Configuration").
 import sys
 from pathlib import Path
 
-import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from config import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# ACADEMY_ENV_FILE locates the file outside the code (an installed wheel's BASE_DIR is
+# site-packages); set, it must exist. Unset, the checkout's optional .env is read.
+ENV_FILE = env.string("ACADEMY_ENV_FILE")
+env.read_env_file(Path(ENV_FILE) if ENV_FILE else BASE_DIR / ".env", required=bool(ENV_FILE))
 
-DEBUG = env.bool("DEBUG", default=False)
+DEBUG = env.boolean("DEBUG", default=False)
 
-SECRET_KEY = env.str("SECRET_KEY", default="")
+SECRET_KEY = env.string("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         # One clear line instead of Django's generic message deep in a traceback.
@@ -26,8 +29,8 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-development-key-only-used-with-DEBUG"
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+ALLOWED_HOSTS = env.strings("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.strings("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     # SimpleAdminConfig: admin modules load with the URLconf (urls.py autodiscovers),
@@ -45,6 +48,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves collectstatic's output (compressed, hashed, cached forever) from the app.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -73,18 +78,23 @@ TEMPLATES = [
 WSGI_APPLICATION = "config.wsgi.application"
 
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+    "default": env.database("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 # An optional read replica for `check_sync --database replica`.
-if env.str("REPLICA_DATABASE_URL", default=""):
-    DATABASES["replica"] = env.db("REPLICA_DATABASE_URL")
+if replica := env.database("REPLICA_DATABASE_URL"):
+    DATABASES["replica"] = replica
+# Connections are reused (a new PostgreSQL connection per request costs more than
+# most pages) and checked before reuse, so a restarted server costs one error-free retry.
+CONN_MAX_AGE = env.integer("CONN_MAX_AGE", default=60, minimum=0)
+CONN_HEALTH_CHECKS = env.boolean("CONN_HEALTH_CHECKS", default=True)
 for _db in DATABASES.values():
     if _db["ENGINE"] == "django.db.backends.sqlite3":
         # Wait for a competing writer instead of failing with "database is locked".
         _db.setdefault("OPTIONS", {}).setdefault("timeout", 20)
         _db["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
     else:
-        _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+        _db["CONN_MAX_AGE"] = CONN_MAX_AGE
+        _db["CONN_HEALTH_CHECKS"] = CONN_HEALTH_CHECKS
 
 # The covering (INCLUDE) indexes serve PostgreSQL's index-only desync scan; on
 # SQLite they are plain indexes on the same keys, which is all it needs.
@@ -105,34 +115,56 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Outside site-packages in an installed deployment: set STATIC_ROOT (README "Production").
+STATIC_ROOT = env.string("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # Security: strict unless DEBUG; each exception is listed in the README.
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_SECONDS = env.integer(
+    "SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000, minimum=0
+)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Plain-HTTP probes inside the network get the health JSON (200/503/401), not a 301.
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler", "stream": sys.stderr}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+    "root": {"handlers": ["console"], "level": env.choice("LOG_LEVEL", "WARNING", LOG_LEVELS)},
 }
 
 # --- The sync monitor (see DESIGN.md, README "Configuration") ---
-SYNC_WARN_BELOW = env.float("SYNC_WARN_BELOW", default=99.0)
-SYNC_CRITICAL_BELOW = env.float("SYNC_CRITICAL_BELOW", default=95.0)
-SYNC_VIOLATION_SAMPLE_SIZE = env.int("SYNC_VIOLATION_SAMPLE_SIZE", default=1000)
-SYNC_SAMPLE_RETENTION_DAYS = env.int("SYNC_SAMPLE_RETENTION_DAYS", default=30)
-SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=900)
-SYNC_HEALTH_TOKEN = env.str("SYNC_HEALTH_TOKEN", default="")
+SYNC_WARN_BELOW = env.number("SYNC_WARN_BELOW", 99.0, minimum=0, maximum=100)
+SYNC_CRITICAL_BELOW = env.number("SYNC_CRITICAL_BELOW", 95.0, minimum=0, maximum=100)
+if SYNC_CRITICAL_BELOW > SYNC_WARN_BELOW:
+    raise ImproperlyConfigured(
+        f"SYNC_CRITICAL_BELOW={SYNC_CRITICAL_BELOW:g} must not be above "
+        f"SYNC_WARN_BELOW={SYNC_WARN_BELOW:g} (critical is the lower rate)"
+    )
+SYNC_VIOLATION_SAMPLE_SIZE = env.integer(
+    "SYNC_VIOLATION_SAMPLE_SIZE", 1000, minimum=0, maximum=1_000_000
+)
+# At most a century: the cut-off date must stay a date.
+SYNC_SAMPLE_RETENTION_DAYS = env.integer(
+    "SYNC_SAMPLE_RETENTION_DAYS", 30, minimum=1, maximum=36_500
+)
+SYNC_STALE_AFTER_SECONDS = env.integer("SYNC_STALE_AFTER_SECONDS", 900, minimum=1)
+# A replica further behind its primary than this is not believed: the check says UNKNOWN.
+SYNC_MAX_REPLICA_LAG_SECONDS = env.number("SYNC_MAX_REPLICA_LAG_SECONDS", 60.0, minimum=0)
+SYNC_HEALTH_TOKEN = env.string("SYNC_HEALTH_TOKEN")
 # How long another process may keep a cached level catalogue after an edit
 # (this process clears its cache on every change).
-SYNC_CATALOGUE_CACHE_SECONDS = env.int("SYNC_CATALOGUE_CACHE_SECONDS", default=300)
-SYNC_METRICS_PREFIX = env.str("SYNC_METRICS_PREFIX", default="academy_sync")
+SYNC_CATALOGUE_CACHE_SECONDS = env.integer("SYNC_CATALOGUE_CACHE_SECONDS", 300, minimum=0)
+SYNC_METRICS_PREFIX = env.metric_prefix("SYNC_METRICS_PREFIX", "academy_sync")

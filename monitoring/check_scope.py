@@ -1,11 +1,15 @@
 """The scope the desync check runs in: one snapshot, the merge-join plan, a time limit.
 
-PostgreSQL: ``consistency.merge_join_scope`` with a local ``statement_timeout``.
-SQLite: reads in autocommit with a progress handler as the time limit.
+PostgreSQL: ``consistency.merge_join_scope`` with a local ``statement_timeout``
+(which also bounds waiting for locks), and ``connect_timeout`` for a connection
+opened inside the scope, so a server that accepts and never answers cannot
+hold the check past its limit. SQLite: reads in autocommit with a progress
+handler as the time limit.
 """
 
+import math
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from django.db import OperationalError, connections
 
@@ -48,13 +52,29 @@ def _sqlite(connection, timeout: float | None):
 
 
 @contextmanager
+def connect_within(using: str, timeout: float | None):
+    """A PostgreSQL connection opened in this scope gives up after ``timeout`` seconds."""
+    connection = connections[using]
+    options = connection.settings_dict.setdefault("OPTIONS", {})
+    if not timeout or connection.vendor != "postgresql" or "connect_timeout" in options:
+        yield
+        return
+    options["connect_timeout"] = max(2, math.ceil(timeout))  # libpq counts whole seconds, >= 2
+    try:
+        yield
+    finally:
+        options.pop("connect_timeout", None)
+
+
+@contextmanager
 def check_scope(using: str, *, timeout: float | None):
     connection = connections[using]
-    if connection.vendor == "postgresql":
-        with _postgresql(using, timeout):
-            yield
-    elif connection.vendor == "sqlite":
-        with _sqlite(connection, timeout):
-            yield
-    else:
+    with ExitStack() as stack:
+        # The run is recorded on default; a replica check also asks it for its position.
+        for alias in dict.fromkeys([using, "default"]):
+            stack.enter_context(connect_within(alias, timeout))
+        if connection.vendor == "postgresql":
+            stack.enter_context(_postgresql(using, timeout))
+        elif connection.vendor == "sqlite":
+            stack.enter_context(_sqlite(connection, timeout))
         yield

@@ -3,12 +3,11 @@
 from django.conf import settings
 from django.core import checks
 from django.db import DatabaseError, transaction
-from django.utils import timezone
 
 from licenses.models import UserLicense
 from specializations.models import SpecializationProgress
 
-from .selectors import is_stale, latest_run
+from .health import current_health
 
 NO_RECENT_CHECK = "No sync check has been recorded for more than {limit} seconds."
 NO_RECENT_CHECK_HINT = (
@@ -22,7 +21,7 @@ def recent_sync_check(app_configs=None, **kwargs):
     try:
         # A savepoint, so that a missing table (before migrate) spoils nothing around it.
         with transaction.atomic():
-            if not is_stale(latest_run(), now=timezone.now()):
+            if not current_health().stale:
                 return []
             has_pairs = SpecializationProgress.objects.exists() or UserLicense.objects.exists()
     except DatabaseError:

@@ -9,6 +9,9 @@ BAD_SAMPLE_SIZE = "sample_size={value!r} must be 0 or more (SYNC_VIOLATION_SAMPL
 BAD_TIMEOUT = "timeout={value!r} must be a positive number of seconds (0: no limit)"
 REPAIR_INTERRUPTED = "repair stopped after {done} repaired pair(s), which are kept: {error}"
 TIMED_OUT = "the check did not complete within timeout={value!r} seconds"
+REPLICA_BEHIND = "replica {alias!r} is {seconds:.0f} s behind the primary ({detail})"
+REPLICA_LAG_UNKNOWN = "replica {alias!r} cannot tell how far it is behind: {why}"
+BAD_MAX_LAG = "max_replica_lag={value!r} must be a number of seconds, 0 or more"
 
 
 class MonitoringError(Exception):
@@ -38,6 +41,25 @@ class BadTimeout(MonitoringError, ValueError):
 class BadSampleSize(MonitoringError, ValueError):
     def __init__(self, value):
         super().__init__(BAD_SAMPLE_SIZE.format(value=value))
+
+
+class ReplicaBehind(MonitoringError):
+    """A replica further behind than allowed: its answer would be stale, so none is given."""
+
+    def __init__(self, alias: str, seconds: float, *, limit: float, paused: bool):
+        detail = ("replay paused; " if paused else "") + f"allowed {limit:g} s"
+        super().__init__(REPLICA_BEHIND.format(alias=alias, seconds=seconds, detail=detail))
+        self.alias, self.seconds = alias, seconds
+
+
+class ReplicaLagUnknown(MonitoringError):
+    def __init__(self, alias: str, why: str):
+        super().__init__(REPLICA_LAG_UNKNOWN.format(alias=alias, why=why))
+
+
+class BadMaxReplicaLag(MonitoringError, ValueError):
+    def __init__(self, value):
+        super().__init__(BAD_MAX_LAG.format(value=value))
 
 
 class RepairInterrupted(MonitoringError):

@@ -1,18 +1,21 @@
 """Monitoring-plugin output (Nagios/Icinga): one status line with performance data.
 
 Format: ``SYNC <STATE> - <text> | 'label'=value[uom];[warn];[crit];[min];[max] ...``.
-Thresholds use the plugin range syntax: ``99:`` means "alert below 99".
+The consistency rate carries its thresholds in the range syntax (``99:`` means
+"alert below 99"), which Nagios graphers read; Icinga 2 drops ranges, so the
+same thresholds also come as plain numbers on ``desync_percent`` (alert above).
+Importable before Django is set up: ``monitoring.bootstrap`` needs ``unknown_line``.
 """
 
-from .models import Status
+from .health import CRITICAL, DEGRADED, HEALTHY
 
-EXIT_CODES = {Status.HEALTHY: 0, Status.DEGRADED: 1, Status.CRITICAL: 2}
+EXIT_CODES = {HEALTHY: 0, DEGRADED: 1, CRITICAL: 2}
 UNKNOWN = 3
-STATES = {Status.HEALTHY: "OK", Status.DEGRADED: "WARNING", Status.CRITICAL: "CRITICAL"}
+STATES = {HEALTHY: "OK", DEGRADED: "WARNING", CRITICAL: "CRITICAL"}
 
 
 def _number(value: float) -> str:
-    return f"{value:g}"  # 99.0 -> "99", 99.999 -> "99.999"
+    return f"{round(value, 6):g}"  # 99.0 -> "99", 99.999 -> "99.999", 100 - 99.9 -> "0.1"
 
 
 def status_line(report) -> str:
@@ -23,11 +26,14 @@ def status_line(report) -> str:
     )
     if report.specialization:
         text += f" in {report.specialization}"
-    warn = _number(report.thresholds.warn_below)
-    crit = _number(report.thresholds.critical_below)
+    warn_below, critical_below = report.thresholds.warn_below, report.thresholds.critical_below
+    desync_percent = 100 - report.consistency_rate  # the complement of the rate shown
     perfdata = " ".join(
         [
-            f"'consistency'={report.consistency_rate:.2f}%;{warn}:;{crit}:;0;100",
+            f"'consistency'={report.consistency_rate:.2f}%;{_number(warn_below)}:;"
+            f"{_number(critical_below)}:;0;100",
+            f"'desync_percent'={desync_percent:.2f}%;{_number(100 - warn_below)};"
+            f"{_number(100 - critical_below)};0;100",
             f"'desync'={report.inconsistent};;;0;{report.total_checked}",
             *(f"'{kind}'={count};;;0;" for kind, count in report.by_kind.items()),
             f"'checked'={report.total_checked};;;0;",
@@ -38,4 +44,5 @@ def status_line(report) -> str:
 
 
 def unknown_line(reason: str) -> str:
-    return f"SYNC UNKNOWN - {reason}"
+    """The could-not-check line: one line whatever the reason holds."""
+    return f"SYNC UNKNOWN - {' '.join(reason.split())}"

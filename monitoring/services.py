@@ -7,6 +7,7 @@ count, one capped sample (only when something is out of sync), one insert.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -23,37 +24,19 @@ from licenses.consistency import Violation
 from specializations.catalogue import get_specialization
 
 from .check_scope import check_scope
-from .exceptions import BadSampleSize, BadThresholds, BadTimeout, UnknownDatabase
-from .models import HealthCheckRun, Status
+from .exceptions import (
+    BadMaxReplicaLag,
+    BadSampleSize,
+    BadTimeout,
+    ReplicaBehind,
+    UnknownDatabase,
+)
+from .health import Thresholds
+from .models import HealthCheckRun
+from .replica import replica_lag
 
 if TYPE_CHECKING:
     from .repair import RepairAction, RepairReport
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    warn_below: float
-    critical_below: float
-
-    def __post_init__(self):
-        if not 0 <= self.critical_below <= self.warn_below <= 100:
-            raise BadThresholds(self.warn_below, self.critical_below)
-
-    @classmethod
-    def from_settings(cls, *, warn_below=None, critical_below=None) -> Thresholds:
-        return cls(
-            warn_below=float(settings.SYNC_WARN_BELOW if warn_below is None else warn_below),
-            critical_below=float(
-                settings.SYNC_CRITICAL_BELOW if critical_below is None else critical_below
-            ),
-        )
-
-    def status_for(self, rate: float) -> str:
-        if rate >= self.warn_below:
-            return Status.HEALTHY
-        if rate >= self.critical_below:
-            return Status.DEGRADED
-        return Status.CRITICAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +53,7 @@ class HealthReport:
     thresholds: Thresholds = field(default_factory=Thresholds.from_settings)
     specialization: str | None = None
     database: str = "default"
+    replica_lag_seconds: float | None = None  # a replica check: how far it was behind
 
     def as_dict(self) -> dict:
         """The JSON shape of ``check_sync --json`` (DESIGN.md field names)."""
@@ -86,6 +70,7 @@ class HealthReport:
             "thresholds": asdict(self.thresholds),
             "specialization": self.specialization,
             "database": self.database,
+            "replica_lag_seconds": self.replica_lag_seconds,
         }
 
 
@@ -116,19 +101,32 @@ def run_health_check(
     timeout: float | None = None,
     repaired: int = 0,
     triggered_by=None,
+    max_replica_lag: float | None = None,
 ) -> HealthReport:
-    """Count every pair by kind in the database and keep a capped sample of violations."""
+    """Count every pair by kind in the database and keep a capped sample of violations.
+
+    On a replica, first measure how far it is behind its primary: beyond
+    ``max_replica_lag`` seconds (default SYNC_MAX_REPLICA_LAG_SECONDS) its answer
+    would be stale, so ``ReplicaBehind`` is raised and nothing is recorded.
+    """
     specialization = _check_target(specialization, using)
     thresholds = thresholds or Thresholds.from_settings()
     if sample_size is None:
         sample_size = settings.SYNC_VIOLATION_SAMPLE_SIZE
     if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 0:
         raise BadSampleSize(sample_size)
-    if timeout is not None and timeout < 0:
+    if timeout is not None and not _non_negative(timeout):
         raise BadTimeout(timeout)
+    if max_replica_lag is None:
+        max_replica_lag = settings.SYNC_MAX_REPLICA_LAG_SECONDS
+    if not _non_negative(max_replica_lag):
+        raise BadMaxReplicaLag(max_replica_lag)
 
     started = time.perf_counter()
     with check_scope(using, timeout=timeout):
+        lag = replica_lag(using)
+        if lag is not None and lag.seconds > max_replica_lag:
+            raise ReplicaBehind(using, lag.seconds, limit=max_replica_lag, paused=lag.paused)
         counts, sample = consistency.check_pairs(
             specialization=specialization, sample_size=sample_size, using=using
         )
@@ -141,6 +139,7 @@ def run_health_check(
         run = HealthCheckRun.objects.create(
             duration_ms=duration_ms,
             database=using,
+            replica_lag_seconds=None if lag is None else lag.seconds,
             specialization=specialization or "",
             total_checked=counts.total,
             consistent=counts.consistent,
@@ -168,6 +167,16 @@ def run_health_check(
         thresholds=thresholds,
         specialization=specialization,
         database=using,
+        replica_lag_seconds=None if lag is None else lag.seconds,
+    )
+
+
+def _non_negative(value) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
     )
 
 

@@ -1,19 +1,23 @@
-"""GET /health/sync/: the latest recorded run, for load balancers and uptime checks.
+"""GET /health/sync/: the health decision on the latest recorded run, for probes.
 
 Reads only (the check itself runs from cron). Access: a staff session or
-``Authorization: Bearer <SYNC_HEALTH_TOKEN>``.
+``Authorization: Bearer <SYNC_HEALTH_TOKEN>``. 200 while healthy or degraded,
+503 otherwise; without a database, a 503 with the reason and one log line.
 """
 
 import hmac
+import logging
 from functools import wraps
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpResponse, JsonResponse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
-from .selectors import latest_run, run_summary
+from .health import Health, current_health, unreadable
+
+logger = logging.getLogger(__name__)
 
 
 def _bearer_token(request) -> str | None:
@@ -45,11 +49,64 @@ def staff_or_token(view):
     return wrapper
 
 
+def unavailable_without_database(render_unknown):
+    """Turn a database failure anywhere in the view (the session's user lookup included)
+    into ``render_unknown(health)``, logged as one line: a probe reads the 503, and a
+    load balancer polling every second must not fill the log with tracebacks."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            try:
+                return view(request, *args, **kwargs)
+            except DatabaseError as exc:
+                health = unreadable(exc)
+                logger.error("%s %s: %s", request.method, request.path, health.reason)
+                response = render_unknown(health)
+                # This line is the log entry; django.request would add a second, reasonless one.
+                response._has_been_logged = True
+                return response
+
+        return wrapper
+
+    return decorator
+
+
+def summary(health: Health) -> dict:
+    """The JSON body: the decision, its reason and the run it rests on."""
+    data = {
+        "status": health.state,
+        "reason": health.reason,
+        "stale": health.stale,
+        "stale_after_seconds": settings.SYNC_STALE_AFTER_SECONDS,
+        "last_check": None,
+    }
+    run = health.run
+    if run is not None:
+        data.update(
+            consistency_rate=float(run.consistency_rate),
+            total_checked=run.total_checked,
+            consistent=run.consistent,
+            inconsistent=run.inconsistent,
+            by_kind=run.by_kind,
+            database=run.database,
+            replica_lag_seconds=run.replica_lag_seconds,
+            last_check=run.checked_at.isoformat(),
+            age_seconds=round(health.age_seconds, 1),
+            duration_ms=run.duration_ms,
+            run=run.pk,
+        )
+    return data
+
+
+def _unknown_json(health: Health) -> JsonResponse:
+    return JsonResponse({"status": health.state, "reason": health.reason}, status=503)
+
+
 @never_cache
-@require_GET
+@require_safe
+@unavailable_without_database(_unknown_json)
 @staff_or_token
 def sync_health(request) -> HttpResponse:
-    run = latest_run()
-    summary = run_summary(run, now=timezone.now())
-    healthy = run is not None and not summary["stale"] and summary["status"] != "critical"
-    return JsonResponse(summary, status=200 if healthy else 503)
+    health = current_health()
+    return JsonResponse(summary(health), status=200 if health.up else 503)

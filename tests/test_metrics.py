@@ -1,5 +1,8 @@
-"""GET /health/sync/metrics: the latest run in the OpenMetrics text format."""
+"""GET /health/sync/metrics: the latest run, in OpenMetrics or the classic text format."""
 
+import os
+import shutil
+import subprocess
 from datetime import timedelta
 
 import pytest
@@ -11,7 +14,7 @@ from prometheus_client.parser import (
 )
 
 from licenses.models import UserLicense
-from monitoring.metrics import CONTENT_TYPE, openmetrics_text
+from monitoring.metrics import CLASSIC, OPENMETRICS, openmetrics_text, wants_openmetrics
 from monitoring.models import HealthCheckRun
 from monitoring.services import run_health_check
 from specializations.models import SpecializationProgress
@@ -21,6 +24,11 @@ pytestmark = pytest.mark.django_db
 URL = "/health/sync/metrics"
 TOKEN = "test-token-0123456789"  # tests/settings.py
 PREFIX = "academy_sync"
+# What Prometheus 2.42 sends when it scrapes.
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
 
 
 def make_pairs(n: int, *, prefix: str) -> list:
@@ -36,16 +44,18 @@ def make_pairs(n: int, *, prefix: str) -> list:
     return users
 
 
-def get(client, token=TOKEN):
+def get(client, token=TOKEN, accept=PROMETHEUS_ACCEPT):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if accept:
+        headers["Accept"] = accept
     return client.get(URL, headers=headers)
 
 
 def scrape(client) -> dict:
-    """{family name: (type, unit, {(sample name, labels): value})} of a token scrape."""
+    """{family name: (type, unit, {(sample name, labels): value})} of a Prometheus scrape."""
     response = get(client)
     assert response.status_code == 200
-    assert response["Content-Type"] == CONTENT_TYPE
+    assert response["Content-Type"] == OPENMETRICS
     text = response.content.decode()
     assert text.endswith("# EOF\n")
     return {
@@ -75,7 +85,7 @@ def test_every_family_with_its_type_and_the_latest_run_values(client, mixed_run)
         f"{PREFIX}_consistency_ratio": (
             "gauge",
             "ratio",
-            {(f"{PREFIX}_consistency_ratio", ()): 0.6},
+            {(f"{PREFIX}_consistency_ratio", ()): 6 / 10},
         ),
         f"{PREFIX}_desync_pairs": (
             "gauge",
@@ -93,7 +103,18 @@ def test_every_family_with_its_type_and_the_latest_run_values(client, mixed_run)
             {(f"{PREFIX}_check_duration_seconds", ()): mixed_run.duration_ms / 1000},
         ),
         f"{PREFIX}_status": ("gauge", "", {(f"{PREFIX}_status", ()): 2}),
+        f"{PREFIX}_health": ("gauge", "", health_samples("critical")),
         f"{PREFIX}_repairs": ("counter", "", {(f"{PREFIX}_repairs_total", ()): 7}),
+        f"{PREFIX}_stale_after_seconds": (
+            "gauge",
+            "seconds",
+            {(f"{PREFIX}_stale_after_seconds", ()): 900},
+        ),
+        f"{PREFIX}_max_replica_lag_seconds": (
+            "gauge",
+            "seconds",
+            {(f"{PREFIX}_max_replica_lag_seconds", ()): 60.0},
+        ),
         f"{PREFIX}_last_check_timestamp_seconds": (
             "gauge",
             "seconds",
@@ -102,13 +123,24 @@ def test_every_family_with_its_type_and_the_latest_run_values(client, mixed_run)
     }
 
 
-def test_before_the_first_run_every_series_is_zero_except_the_missing_timestamp(client):
+def health_samples(state: str) -> dict:
+    states = ["healthy", "degraded", "critical", "stale", "unknown"]
+    return {(f"{PREFIX}_health", (("state", s),)): int(s == state) for s in states}
+
+
+def test_before_the_first_run_every_series_is_there_except_the_missing_timestamp(client):
     metrics = scrape(client)
     assert f"{PREFIX}_last_check_timestamp_seconds" not in metrics
-    assert len(metrics) == 6
+    assert f"{PREFIX}_replica_lag_seconds" not in metrics
+    assert len(metrics) == 9
     samples = {key: value for _, _, family in metrics.values() for key, value in family.items()}
-    assert len(samples) == 8  # three kinds of desync
-    assert set(samples.values()) == {0}
+    assert len(samples) == 15  # three kinds of desync, five health states
+    settings_given = {
+        (f"{PREFIX}_stale_after_seconds", ()): 900,
+        (f"{PREFIX}_max_replica_lag_seconds", ()): 60.0,
+    }
+    expected = {key: 0 for key in samples} | health_samples("unknown") | settings_given
+    assert samples == expected
 
 
 @pytest.mark.parametrize(
@@ -129,8 +161,9 @@ def test_status_is_a_number_and_the_ratio_a_fraction(client, status, rate, value
     )
     metrics = scrape(client)
     assert metrics[f"{PREFIX}_status"][2] == {(f"{PREFIX}_status", ()): value}
+    assert metrics[f"{PREFIX}_health"][2] == health_samples(status)
     assert metrics[f"{PREFIX}_consistency_ratio"][2] == {
-        (f"{PREFIX}_consistency_ratio", ()): float(rate) / 100
+        (f"{PREFIX}_consistency_ratio", ()): 197 / 200  # the counts, not the rounded rate
     }
     assert metrics[f"{PREFIX}_check_duration_seconds"][2] == {
         (f"{PREFIX}_check_duration_seconds", ()): 1.5
@@ -152,20 +185,108 @@ def test_only_the_latest_run_counts_but_repairs_add_up_over_all_runs(client):
 def test_no_label_names_a_student(client, mixed_run):
     families = text_string_to_metric_families(get(client).content.decode())
     labels = {name: value for f in families for s in f.samples for name, value in s.labels.items()}
-    assert set(labels) == {"kind"}
+    assert set(labels) == {"kind", "state"}
 
 
-def test_the_prometheus_text_parser_reads_the_same_values(client, mixed_run):
-    # Prometheus servers that fall back to the 0.0.4 text format still see every sample.
-    text = get(client).content.decode()
+@pytest.mark.parametrize("accept", [None, "*/*", "text/plain", "text/plain;version=0.0.4"])
+def test_without_asking_for_openmetrics_the_classic_format_reads_the_same_values(
+    client, mixed_run, accept
+):
+    response = get(client, accept=accept)
+    assert response["Content-Type"] == CLASSIC
+    text = response.content.decode()
+    assert "# EOF" not in text and "# UNIT" not in text
+    families = list(prometheus_text_to_metric_families(text))
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in prometheus_text_to_metric_families(text)
+        for family in families
         for s in family.samples
     }
     assert samples[(f"{PREFIX}_repairs_total", ())] == 7
     assert samples[(f"{PREFIX}_desync_pairs", (("kind", "missing_progress"),))] == 1
-    assert len(samples) == 9
+    assert samples[(f"{PREFIX}_consistency_ratio", ())] == 0.6
+    assert len(samples) == 16
+    # The classic parser names a family as its samples: the counter carries its help.
+    repairs = next(f for f in families if f.name == f"{PREFIX}_repairs")
+    assert (repairs.type, repairs.documentation) == (
+        "counter",
+        "Pairs repaired, summed over every recorded run.",
+    )
+
+
+@pytest.mark.parametrize(
+    "accept, openmetrics",
+    [
+        (PROMETHEUS_ACCEPT, True),
+        ("application/openmetrics-text; version=1.0.0", True),
+        ("text/plain;q=1, application/openmetrics-text;q=0.5", False),
+        ("application/openmetrics-text;q=0, text/plain", False),
+        ("*/*", False),
+        ("", False),
+        ("application/json", False),
+    ],
+)
+def test_openmetrics_only_when_preferred(accept, openmetrics):
+    assert wants_openmetrics(accept) is openmetrics
+
+
+def test_promtool_accepts_the_classic_output(client, mixed_run):
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool is missing in CI (.ci/run installs Debian's prometheus)")
+        pytest.skip("promtool (Debian's prometheus) is not installed")
+    text = get(client, accept=None).content
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=30
+    )
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+def test_the_ratio_is_exact_where_the_rate_is_rounded(client):
+    HealthCheckRun.objects.create(
+        duration_ms=10,
+        total_checked=362,
+        consistent=353,
+        inconsistent=9,
+        level_mismatch=9,
+        consistency_rate="97.51",
+        status="degraded",
+        warn_below=99,
+        critical_below=95,
+    )
+    samples = scrape(client)[f"{PREFIX}_consistency_ratio"][2]
+    assert samples == {(f"{PREFIX}_consistency_ratio", ()): 353 / 362}
+    assert f"{PREFIX}_consistency_ratio 0.9751381215469613\n" in get(client).content.decode()
+
+
+def test_a_replica_check_exports_its_lag(client):
+    HealthCheckRun.objects.create(
+        duration_ms=10,
+        database="replica",
+        replica_lag_seconds=2.5,
+        total_checked=10,
+        consistent=10,
+        inconsistent=0,
+        consistency_rate="100.00",
+        status="healthy",
+        warn_below=99,
+        critical_below=95,
+    )
+    samples = scrape(client)[f"{PREFIX}_replica_lag_seconds"][2]
+    assert samples == {(f"{PREFIX}_replica_lag_seconds", (("database", "replica"),)): 2.5}
+
+
+def test_the_stale_age_follows_the_setting(client, settings):
+    settings.SYNC_STALE_AFTER_SECONDS = 120
+    samples = scrape(client)[f"{PREFIX}_stale_after_seconds"][2]
+    assert samples == {(f"{PREFIX}_stale_after_seconds", ()): 120}
+
+
+def test_a_stale_run_reads_as_stale(client, settings, mixed_run):
+    settings.SYNC_STALE_AFTER_SECONDS = 60
+    HealthCheckRun.objects.update(checked_at=timezone.now() - timedelta(seconds=61))
+    assert scrape(client)[f"{PREFIX}_health"][2] == health_samples("stale")
 
 
 def test_the_prefix_comes_from_settings(client, settings, mixed_run):
@@ -184,14 +305,25 @@ def test_access_matrix(fetch_as, mixed_run, who, token, status):
     response = fetch_as(URL, who, token)
     assert response.status_code == status
     if status == 200:
-        assert response["Content-Type"] == CONTENT_TYPE
+        assert response["Content-Type"] == CLASSIC  # fetch_as sends no Accept header
     else:
         assert PREFIX not in response.content.decode()  # no data for the refused
 
 
-def test_never_cached_and_get_only(client):
-    assert "no-cache" in get(client)["Cache-Control"]
+def test_never_cached_varies_on_accept_and_reads_only(client):
+    response = get(client)
+    assert "no-cache" in response["Cache-Control"]
+    assert "Accept" in response["Vary"]
     assert client.post(URL, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 405
+
+
+def test_head_answers_like_get_without_a_body(client):
+    response = client.head(URL, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert (response.status_code, response["Content-Type"], response.content) == (
+        200,
+        CLASSIC,
+        b"",
+    )
 
 
 @pytest.mark.parametrize("pairs, runs", [(3, 1), (300, 25)])

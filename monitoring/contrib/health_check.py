@@ -13,19 +13,11 @@ load balancer.
 import dataclasses
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.db import DatabaseError
-from django.utils import timezone
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
 
-from monitoring.models import Status
-from monitoring.selectors import is_stale, latest_run, run_age_seconds
-
-NO_RUN = "no sync check has been recorded yet"
-STALE = "the latest sync check is {age:.0f} s old (stale after {limit} s)"
-CRITICAL = "{inconsistent} of {total} pairs out of sync ({rate}%)"
-UNREADABLE = "the sync check history cannot be read"
+from monitoring.health import current_health, unreadable
 
 
 @dataclasses.dataclass
@@ -39,23 +31,8 @@ class SyncHealth(HealthCheck):
 
     def check_latest_run(self) -> None:
         try:
-            run = latest_run()
+            health = current_health()
         except DatabaseError as exc:
-            raise ServiceUnavailable(UNREADABLE) from exc
-        now = timezone.now()
-        if run is None:
-            raise ServiceUnavailable(NO_RUN)
-        if is_stale(run, now=now):
-            raise ServiceUnavailable(
-                STALE.format(
-                    age=run_age_seconds(run, now=now), limit=settings.SYNC_STALE_AFTER_SECONDS
-                )
-            )
-        if run.status == Status.CRITICAL:
-            raise ServiceUnavailable(
-                CRITICAL.format(
-                    inconsistent=run.inconsistent,
-                    total=run.total_checked,
-                    rate=run.consistency_rate,
-                )
-            )
+            raise ServiceUnavailable(unreadable(exc).reason) from exc
+        if not health.up:
+            raise ServiceUnavailable(health.reason)

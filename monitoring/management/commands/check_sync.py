@@ -1,6 +1,11 @@
+import argparse
 import json
+import math
+import os
 import sys
-from contextlib import suppress
+import threading
+import traceback
+from contextlib import contextmanager, suppress
 
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, OperationalError
@@ -10,10 +15,27 @@ from monitoring.exceptions import MonitoringError, RepairInterrupted, first_line
 from specializations.exceptions import ProgressionError
 
 
+def seconds(value: str) -> float:
+    """A finite number of seconds, 0 or more (argparse's float takes nan and inf)."""
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds (0 or more)")
+    return number
+
+
+def rate(value: str) -> float:
+    """A consistency rate in percent, 0 to 100."""
+    number = float(value)
+    if not math.isfinite(number) or not 0 <= number <= 100:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a rate between 0 and 100")
+    return number
+
+
 class Command(BaseCommand):
     help = (
         "Find every progress/licence desync with one set-based query, record the run and "
-        "optionally repair. Exit codes: 0 healthy, 1 degraded, 2 critical, 3 could not check."
+        "optionally repair. Exit codes: 0 healthy, 1 degraded, 2 critical, 3 could not check "
+        "(the first line is then 'SYNC UNKNOWN - <reason>')."
     )
     requires_system_checks = []  # a monitoring probe must answer even when checks would fail
 
@@ -28,7 +50,6 @@ class Command(BaseCommand):
             if not parser.called_from_command_line:
                 argparse_error(message)  # raises CommandError for call_command()
             self.stdout.write(plugin.unknown_line(f"bad arguments: {message}"))
-            self.stderr.write(f"check_sync: error: {message}")
             sys.exit(plugin.UNKNOWN)
 
         parser.error = error
@@ -63,24 +84,33 @@ class Command(BaseCommand):
             "--limit", type=int, default=None, help="Violations to print (default 20; JSON: all)."
         )
         parser.add_argument(
-            "--warn-below", type=float, help="Degraded below this rate (default SYNC_WARN_BELOW)."
+            "--warn-below",
+            type=rate,
+            help="Degraded below this rate, 0-100 (default SYNC_WARN_BELOW).",
         )
         parser.add_argument(
             "--critical-below",
-            type=float,
-            help="Critical below this rate (default SYNC_CRITICAL_BELOW).",
+            type=rate,
+            help="Critical below this rate, 0-100 (default SYNC_CRITICAL_BELOW).",
         )
         parser.add_argument(
             "--timeout",
-            type=float,
+            type=seconds,
             default=60.0,
-            help="Give up (exit 3) when a check query runs longer than this many seconds "
-            "(0: no limit; repair itself is not limited).",
+            help="Deadline in seconds for the whole check, connecting and waiting for locks "
+            "included: past it, exit 3 (0: no limit).",
+        )
+        parser.add_argument(
+            "--max-replica-lag",
+            type=seconds,
+            default=None,
+            help="With --database: a replica further behind its primary than this many "
+            "seconds is not believed, exit 3 (default SYNC_MAX_REPLICA_LAG_SECONDS).",
         )
 
     def handle(self, *args, **options):
         if options["dry_run"] and not options["repair"]:
-            return self.unknown("--dry-run=True needs --repair")
+            return self.unknown("--dry-run needs --repair")
         if options["limit"] is not None and options["limit"] < 0:
             return self.unknown(f"--limit={options['limit']} must be 0 or more")
         if options["repair"] and options["database"] != "default":
@@ -94,11 +124,13 @@ class Command(BaseCommand):
         except DatabaseError as exc:
             problem = "unavailable" if isinstance(exc, OperationalError) else "error"
             self.unknown(f"database {options['database']!r} {problem}: {first_line(exc)}")
+        except Exception as exc:  # a bug must still read as UNKNOWN, not as WARNING (exit 1)
+            self.unknown(f"internal error: {type(exc).__name__}: {first_line(exc)}")
+            self.stderr.write(traceback.format_exc())
 
     def unknown(self, reason: str) -> None:
-        """Could not check: the UNKNOWN status line, one line on stderr, exit 3."""
+        """Could not check: the UNKNOWN status line (the reason once, on stdout), exit 3."""
         self.stdout.write(plugin.unknown_line(reason))
-        self.stderr.write(f"check_sync: {reason}")
         self.exit_code = plugin.UNKNOWN
 
     def check(self, options) -> int:
@@ -114,11 +146,13 @@ class Command(BaseCommand):
         repair_report = None
         if options["repair"]:
             repair_report = self.repair(options, common)
-        report = services.run_health_check(
-            record=not options["no_record"] and not options["dry_run"],
-            repaired=repair_report.repaired if repair_report and not options["dry_run"] else 0,
-            **common,
-        )
+        with self.deadline(options["timeout"]):
+            report = services.run_health_check(
+                record=not options["no_record"] and not options["dry_run"],
+                repaired=repair_report.repaired if repair_report and not options["dry_run"] else 0,
+                max_replica_lag=options["max_replica_lag"],
+                **common,
+            )
         if options["json"]:
             self.write_json(report, repair_report, options["limit"])
         else:
@@ -195,8 +229,42 @@ class Command(BaseCommand):
 
     @staticmethod
     def _is_terminal(wrapper) -> bool:
-        stream = getattr(wrapper, "_out", wrapper)
-        return hasattr(stream, "isatty") and stream.isatty()
+        return wrapper.isatty()
+
+    @contextmanager
+    def deadline(self, timeout: float):
+        """The last resort behind ``--timeout`` when run by cron or a monitoring system.
+
+        connect_timeout and statement_timeout bound what the server does; a
+        server that stops answering mid-query (or a disk that hangs SQLite)
+        answers nothing at all, so a watchdog prints the UNKNOWN line one
+        second past the deadline and ends the process. Not armed under
+        ``call_command``, where ending the process would end the caller.
+        """
+        if not timeout or not self._from_command_line:
+            yield
+            return
+        lock, finished = threading.Lock(), []
+
+        def expire():
+            with lock:
+                if finished:
+                    return
+                line = plugin.unknown_line(
+                    f"the check did not complete within timeout={timeout:g} seconds"
+                )
+                os.write(sys.stdout.fileno(), (line + "\n").encode())
+                os._exit(plugin.UNKNOWN)
+
+        watchdog = threading.Timer(timeout + 1, expire)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            yield
+        finally:
+            with lock:
+                finished.append(True)
+            watchdog.cancel()
 
     def progress_bar(self, check_options: dict):
         """A bar on stderr when it is a terminal; silent (and free) under cron."""
@@ -220,11 +288,14 @@ class Command(BaseCommand):
         if getattr(self, "_bar_stream", None):
             self._bar_stream.write("\n")
 
+    _from_command_line = False
+
     def execute(self, *args, **options):
         self.exit_code = 0
         return super().execute(*args, **options)
 
     def run_from_argv(self, argv):
+        self._from_command_line = True
         super().run_from_argv(argv)
         # The exit status is the product here (monitoring-plugin convention).
         sys.exit(self.exit_code)

@@ -1,0 +1,105 @@
+"""The one health decision: healthy, degraded, critical, stale or unknown.
+
+A live check turns a consistency rate into healthy / degraded / critical with
+``Thresholds.status_for``. Everything that reads the recorded runs (the
+``/health/sync/`` endpoint, the metrics, the django-health-check check and the
+system check) asks ``current_health()``, which adds the two states a record
+can be in besides its status: *stale* (the latest run is older than
+``SYNC_STALE_AFTER_SECONDS``: cron has stopped) and *unknown* (no run yet, or
+the history cannot be read).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+
+from .exceptions import BadThresholds, first_line
+
+HEALTHY, DEGRADED, CRITICAL = "healthy", "degraded", "critical"
+STALE, UNKNOWN = "stale", "unknown"
+STATES = (HEALTHY, DEGRADED, CRITICAL, STALE, UNKNOWN)
+# What a load balancer or uptime probe treats as up: a degraded run pages
+# through check_sync, not by taking the application out of rotation.
+UP_STATES = (HEALTHY, DEGRADED)
+
+NO_RUN = "no sync check has been recorded yet"
+STALE_RUN = "the latest sync check is {age:.0f} s old (stale after {limit} s)"
+RUN_STATUS = "{inconsistent} of {total} pairs out of sync ({rate}%)"
+UNREADABLE = "database unavailable: {error}"
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    warn_below: float
+    critical_below: float
+
+    def __post_init__(self):
+        if not 0 <= self.critical_below <= self.warn_below <= 100:
+            raise BadThresholds(self.warn_below, self.critical_below)
+
+    @classmethod
+    def from_settings(cls, *, warn_below=None, critical_below=None) -> Thresholds:
+        return cls(
+            warn_below=float(settings.SYNC_WARN_BELOW if warn_below is None else warn_below),
+            critical_below=float(
+                settings.SYNC_CRITICAL_BELOW if critical_below is None else critical_below
+            ),
+        )
+
+    def status_for(self, rate: float) -> str:
+        if rate >= self.warn_below:
+            return HEALTHY
+        if rate >= self.critical_below:
+            return DEGRADED
+        return CRITICAL
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    state: str
+    reason: str
+    run: object | None = None  # the HealthCheckRun the decision is based on
+    age_seconds: float | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.state in UP_STATES
+
+    @property
+    def stale(self) -> bool:
+        return self.state in (STALE, UNKNOWN)
+
+
+def judge(run, *, now: datetime) -> Health:
+    """The health a recorded run stands for at ``now`` (``run`` None: nothing recorded)."""
+    if run is None:
+        return Health(UNKNOWN, NO_RUN)
+    age = max(0.0, (now - run.checked_at).total_seconds())
+    if age > settings.SYNC_STALE_AFTER_SECONDS:
+        reason = STALE_RUN.format(age=age, limit=settings.SYNC_STALE_AFTER_SECONDS)
+        return Health(STALE, reason, run, age)
+    reason = RUN_STATUS.format(
+        inconsistent=run.inconsistent, total=run.total_checked, rate=run.consistency_rate
+    )
+    return Health(str(run.status), reason, run, age)
+
+
+def current_health(*, now: datetime | None = None) -> Health:
+    """The decision for the latest full check.
+
+    Raises ``DatabaseError`` when the history cannot be read: each caller says
+    so its own way (a 503 and one log line, a failed health check) with
+    ``unreadable(exc)`` as the decision.
+    """
+    from .selectors import latest_run  # models load with the apps; plugin.py imports this early
+
+    return judge(latest_run(), now=now or timezone.now())
+
+
+def unreadable(exc: DatabaseError) -> Health:
+    return Health(UNKNOWN, UNREADABLE.format(error=first_line(exc)))
