@@ -1,0 +1,60 @@
+"""gunicorn's settings for production: ``gunicorn -c python:config.gunicorn_conf``.
+
+The same command works from a checkout and from an installed wheel. Every value
+can be changed on the command line (it wins over this file) or through the
+variables below; see README "Production".
+
+GUNICORN_BIND     address to listen on (default 127.0.0.1:8000, behind the TLS proxy)
+GUNICORN_WORKERS  worker processes (default 2 x usable cores + 1)
+GUNICORN_TIMEOUT  seconds a request may take before its worker is killed (default 30)
+GUNICORN_CONTROL_SOCKET
+                  path of gunicorn's control socket (for ``gunicornc``); default
+                  $RUNTIME_DIRECTORY/gunicorn.ctl under systemd, else no socket
+"""
+
+import os
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise SystemExit(f"{name}={raw!r}: expected a whole number of at least 1.")
+    return int(raw)
+
+
+def _control_socket() -> str | None:
+    # gunicorn's default path ($HOME/.gunicorn/gunicorn.ctl) is shared by every
+    # instance of the user: a second server takes it over and the first one's
+    # shutdown deletes it. A socket only where the path is this instance's own.
+    explicit = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
+    if explicit:
+        return explicit
+    runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    return os.path.join(runtime, "gunicorn.ctl") if runtime else None
+
+
+wsgi_app = "config.wsgi:application"
+bind = [os.environ.get("GUNICORN_BIND", "").strip() or "127.0.0.1:8000"]
+workers = _positive_int("GUNICORN_WORKERS", 2 * len(os.sched_getaffinity(0)) + 1)
+timeout = _positive_int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = 30
+proc_name = "academy"
+
+# Logs to stdout/stderr, where systemd's journal (or a container runtime) takes them.
+accesslog = "-"
+errorlog = "-"
+# The proxy's client address and the time taken (ms) on every line.
+access_log_format = (
+    '%({x-forwarded-for}i)s %(h)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
+)
+
+control_socket = _control_socket()
+if control_socket is None:
+    control_socket_disable = True
+    del control_socket
+
+# Heartbeat files on a RAM disk: a disk-backed /tmp can stall workers (gunicorn's docs).
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
