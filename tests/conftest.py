@@ -9,6 +9,7 @@ from django.db import connection
 from model_bakery import baker
 
 from specializations import catalogue
+from tests.production import production_proxy, production_server  # noqa: F401  (fixtures)
 
 requires_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL row locks"

@@ -13,3 +13,12 @@ from config.settings import *  # noqa: E402,F403
 SECURE_SSL_REDIRECT = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SYNC_HEALTH_TOKEN = "test-token-0123456789"
+# The suite renders pages without running collectstatic first: unhashed names, no manifest.
+# (tests/test_production.py boots the real storage behind gunicorn.)
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# No collectstatic output here: whitenoise looks files up per request instead of warning
+# at every handler that STATIC_ROOT does not exist.
+WHITENOISE_AUTOREFRESH = True

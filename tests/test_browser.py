@@ -10,9 +10,12 @@ import os
 import shutil
 from io import StringIO
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from django.conf import global_settings
 from django.core.management import call_command
+from django.db import connection
 
 from licenses import consistency
 from licenses.models import UserLicense
@@ -36,6 +39,7 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
     "--window-size=1600,1000",
+    "--ignore-certificate-errors",  # the production variant's proxy has a throwaway certificate
 ]
 
 
@@ -61,6 +65,22 @@ def browser(tmp_path, monkeypatch):
     driver.quit()
 
 
+@pytest.fixture(params=["live_server", "production"])
+def site_url(request, settings):
+    """Django's live server, or the production stack: nginx's sample site over TLS in front
+    of gunicorn (tests/production.py), with DEBUG off and the collected static files."""
+    if request.param == "live_server":
+        server = request.getfixturevalue("live_server")
+        # What pytest-django does for a test that names live_server itself.
+        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, urlsplit(server.url).hostname]
+        return server.url
+    if connection.vendor != "postgresql":
+        pytest.skip("the SQLite test database is in memory, out of gunicorn's reach")
+    # seed_demo's password must be one the production server's hashers can check.
+    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
+    return request.getfixturevalue("production_proxy").https_url
+
+
 def screenshot(driver, name: str) -> None:
     """A full-page PNG: the window grows to the page's height first."""
     height = driver.execute_script("return document.documentElement.scrollHeight")
@@ -81,7 +101,7 @@ def click_and_wait(driver, element) -> None:
 
 
 def test_staff_repairs_the_demo_desyncs_in_a_real_browser(
-    committed_db, live_server, browser, settings
+    committed_db, site_url, browser, settings
 ):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -92,13 +112,13 @@ def test_staff_repairs_the_demo_desyncs_in_a_real_browser(
         services.run_health_check()
     runs_before = HealthCheckRun.objects.count()
 
-    browser.get(f"{live_server.url}/admin/login/")
+    browser.get(f"{site_url}/admin/login/")
     browser.find_element(By.NAME, "username").send_keys(STAFF_USERNAME)
     browser.find_element(By.NAME, "password").send_keys(STAFF_PASSWORD)
     click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
     assert "Site administration" in browser.title
 
-    browser.get(f"{live_server.url}/admin/monitoring/desynccase/")
+    browser.get(f"{site_url}/admin/monitoring/desynccase/")
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert len(rows) == 9
     page = browser.page_source
@@ -120,7 +140,7 @@ def test_staff_repairs_the_demo_desyncs_in_a_real_browser(
     assert browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr") == []
     assert consistency.count_pairs().inconsistent == 0
 
-    browser.get(f"{live_server.url}/admin/monitoring/healthcheckrun/")
+    browser.get(f"{site_url}/admin/monitoring/healthcheckrun/")
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert len(rows) == runs_before + 1
     assert "Healthy" in rows[0].text and "Degraded" in rows[1].text
@@ -130,6 +150,6 @@ def test_staff_repairs_the_demo_desyncs_in_a_real_browser(
     screenshot(browser, "health-check-runs.png")
 
     repaired = UserLicense.objects.filter(progressions__reason="demo clean-up").first()
-    browser.get(f"{live_server.url}/admin/licenses/userlicense/{repaired.pk}/change/")
+    browser.get(f"{site_url}/admin/licenses/userlicense/{repaired.pk}/change/")
     assert "demo clean-up" in browser.page_source
     screenshot(browser, "licence-history.png")
