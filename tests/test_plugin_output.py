@@ -103,13 +103,18 @@ class TestStatusLine:
         assert (code, parsed_state, err) == (STATES[state], state, "")
         assert text == f"{desynced} of {pairs} pairs out of sync ({rate:.2f}%)"
         assert perf["consistency"] == Datum("consistency", rate, "%", "99:", "95:", "0", "100")
+        assert perf["desync_percent"] == Datum(
+            "desync_percent", round(100 - rate, 2), "%", "1", "5", "0", "100"
+        )
         assert perf["desync"] == Datum("desync", desynced, "", "", "", "0", str(pairs))
         assert perf["checked"] == Datum("checked", pairs, "", "", "", "0", "")
         assert perf["level_mismatch"].value == desynced
         assert perf["missing_license"].value == perf["missing_progress"].value == 0
         assert perf["duration"].unit == "s" and perf["duration"].value >= 0
 
-    @pytest.mark.parametrize("pairs, desynced", [(100, 0), (100, 1), (100, 2), (100, 5), (100, 6)])
+    @pytest.mark.parametrize(
+        "pairs, desynced", [(100, 0), (100, 1), (100, 2), (100, 5), (100, 6), (1000, 11)]
+    )
     def test_the_perfdata_thresholds_give_the_same_state_as_the_text(self, pairs, desynced):
         # A grapher or a second opinion applying the ranges agrees with check_sync.
         make_pairs(pairs, desynced=desynced)
@@ -123,6 +128,16 @@ class TestStatusLine:
             else "OK"
         )
         assert derived == state
+        # Icinga 2 keeps only plain-number thresholds: "N" alerts above N (outside 0..N).
+        plain = perf["desync_percent"]
+        from_plain = (
+            "CRITICAL"
+            if plain.value > float(plain.crit)
+            else "WARNING"
+            if plain.value > float(plain.warn)
+            else "OK"
+        )
+        assert from_plain == state
 
     def test_thresholds_in_force_from_the_command_line(self):
         make_pairs(100, desynced=2)

@@ -1,0 +1,118 @@
+"""One health decision: every reader of the recorded runs says the same thing."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import checks
+from django.test import override_settings
+from django.utils import timezone
+
+from monitoring import health
+from monitoring.contrib.health_check import SyncHealth
+from monitoring.models import HealthCheckRun
+from tests.factories import make_pairs
+
+pytestmark = pytest.mark.django_db
+TOKEN = {"Authorization": "Bearer test-token-0123456789"}  # tests/settings.py
+OPENMETRICS = {"Accept": "application/openmetrics-text; version=1.0.0"}
+STALE_AFTER = 600
+
+
+def record(*, status: str, age: float = 0, specialization: str = "") -> HealthCheckRun:
+    run = HealthCheckRun.objects.create(
+        duration_ms=5,
+        specialization=specialization,
+        total_checked=100,
+        consistent=100 if status == "healthy" else 90,
+        inconsistent=0 if status == "healthy" else 10,
+        level_mismatch=0 if status == "healthy" else 10,
+        consistency_rate="100.00" if status == "healthy" else "90.00",
+        status=status,
+        warn_below=99,
+        critical_below=95,
+    )
+    HealthCheckRun.objects.filter(pk=run.pk).update(
+        checked_at=timezone.now() - timedelta(seconds=age)
+    )
+    return run
+
+
+# (what is recorded, the decision, what a probe gets)
+CASES = [
+    ({"status": "healthy"}, "healthy", 200),
+    ({"status": "degraded"}, "degraded", 200),
+    ({"status": "critical"}, "critical", 503),
+    ({"status": "healthy", "age": STALE_AFTER + 1}, "stale", 503),
+    ({"status": "critical", "age": STALE_AFTER + 1}, "stale", 503),
+    (None, "unknown", 503),
+]
+
+
+def metrics_health_state(client) -> str:
+    text = client.get("/health/sync/metrics", headers={**TOKEN, **OPENMETRICS}).content.decode()
+    states = [
+        line.split('"')[1]
+        for line in text.splitlines()
+        if line.startswith("academy_sync_health{") and line.endswith(" 1")
+    ]
+    assert len(states) == 1, text
+    return states[0]
+
+
+def health_check_result() -> str | None:
+    check = SyncHealth()
+    try:
+        check.check_latest_run()
+    except Exception as exc:  # django-health-check's ServiceUnavailable
+        return str(exc)
+    return None
+
+
+@override_settings(SYNC_STALE_AFTER_SECONDS=STALE_AFTER)
+@pytest.mark.parametrize("recorded, state, http_status", CASES)
+def test_every_reader_follows_the_one_decision(client, recorded, state, http_status):
+    make_pairs(3)  # pairs exist, so a missing or stale check is worth a system check warning
+    if recorded:
+        record(**recorded)
+    decision = health.current_health()
+    assert decision.state == state
+
+    response = client.get("/health/sync/", headers=TOKEN)
+    assert (response.status_code, response.json()["status"]) == (http_status, state)
+    assert response.json()["reason"] == decision.reason
+
+    assert metrics_health_state(client) == state
+
+    problem = health_check_result()
+    assert (problem is None) == (http_status == 200)
+    if problem is not None:
+        assert decision.reason in problem
+
+    warned = "monitoring.W001" in [issue.id for issue in checks.run_checks()]
+    assert warned == (state in ("stale", "unknown"))
+
+
+@override_settings(SYNC_STALE_AFTER_SECONDS=STALE_AFTER)
+def test_exactly_at_the_stale_age_the_run_still_counts():
+    run = record(status="healthy")
+    at_the_limit = run.checked_at + timedelta(seconds=STALE_AFTER)
+    assert health.judge(run, now=at_the_limit).state == "healthy"
+    just_past = at_the_limit + timedelta(microseconds=1)
+    assert health.judge(run, now=just_past).state == "stale"
+
+
+def test_a_filtered_run_recorded_last_does_not_decide(client):
+    record(status="healthy", age=30)
+    record(status="critical", specialization="COACH")
+    assert health.current_health().state == "healthy"
+    assert client.get("/health/sync/", headers=TOKEN).json()["status"] == "healthy"
+
+
+@pytest.mark.parametrize(
+    "rate, status",
+    [(100.0, "healthy"), (99.0, "healthy"), (98.99, "degraded"), (95.0, "degraded")]
+    + [(94.99, "critical"), (0.0, "critical")],
+)
+def test_threshold_boundaries(rate, status):
+    # The one place a rate becomes a status; every boundary belongs to the better side.
+    assert health.Thresholds(warn_below=99.0, critical_below=95.0).status_for(rate) == status
