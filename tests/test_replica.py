@@ -1,0 +1,302 @@
+"""check_sync against a real hot standby: believed when current, UNKNOWN when behind.
+
+The test builds its own primary and streaming standby (``pg_createcluster``,
+``pg_basebackup -R``) beside the main cluster, which it leaves alone, and
+drops both at the end. It needs root and Debian's PostgreSQL tools: outside
+CI it skips without them; in CI their absence is a failure.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import psycopg2
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+PAIRS = 200
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the PostgreSQL half only"),
+]
+
+
+def _missing_tools() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root to create PostgreSQL clusters"
+    for tool in ("pg_createcluster", "pg_ctlcluster", "pg_dropcluster", "pg_basebackup"):
+        if shutil.which(tool) is None:
+            return f"needs {tool} (Debian's postgresql-common)"
+    if not os.path.isdir("/etc/postgresql") or not os.listdir("/etc/postgresql"):
+        return "needs a Debian PostgreSQL installation (/etc/postgresql)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sh(*args: str) -> None:
+    subprocess.run(args, check=True, capture_output=True, text=True, timeout=120)
+
+
+class Cluster:
+    def __init__(self, version: str, name: str):
+        self.version, self.name, self.port = version, name, _free_port()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/academy"
+
+    @property
+    def data_dir(self) -> str:
+        return f"/var/lib/postgresql/{self.version}/{self.name}"
+
+    def create(self, *, empty: bool = False) -> None:
+        _sh(
+            "pg_createcluster", self.version, self.name, "-p", str(self.port), "--",
+            "--auth=trust",
+        )  # fmt: skip
+        if empty:  # the data directory is about to come from pg_basebackup
+            shutil.rmtree(self.data_dir)
+            _sh("install", "-d", "-o", "postgres", "-g", "postgres", "-m", "700", self.data_dir)
+
+    def start(self) -> None:
+        _sh("pg_ctlcluster", self.version, self.name, "start")
+
+    def drop(self) -> None:
+        subprocess.run(
+            ["pg_dropcluster", "--stop", self.version, self.name], capture_output=True, timeout=120
+        )
+
+    def connect(self, dbname: str = "academy"):
+        # Autocommit, and used through closing(): psycopg2's `with conn` opens a transaction.
+        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=dbname)
+        conn.autocommit = True
+        return conn
+
+    def query(self, sql: str, params=()):
+        with closing(self.connect()) as conn, conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone() if cursor.description else None
+
+
+def drop_leftovers(version: str) -> None:
+    """Drop the clusters of an earlier run that was killed before its teardown."""
+    for name in os.listdir(f"/etc/postgresql/{version}"):
+        owner = name.removeprefix("sync").partition("_")[0]
+        if name.startswith("sync") and owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+            Cluster(version, name).drop()
+
+
+@pytest.fixture(scope="module")
+def streaming():
+    """(primary, standby): a primary with the schema and a standby streaming from it."""
+    missing = _missing_tools()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the replica test {missing}, and CI must run it")
+        pytest.skip(missing)
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    drop_leftovers(version)
+    tag = f"sync{os.getpid()}"
+    primary, standby = Cluster(version, f"{tag}_primary"), Cluster(version, f"{tag}_standby")
+    try:
+        primary.create()
+        primary.start()
+        with closing(primary.connect("postgres")) as conn, conn.cursor() as cursor:
+            cursor.execute("CREATE DATABASE academy")
+        migrated = check_sync_process(["migrate", "--noinput"], primary=primary.url)
+        assert migrated.returncode == 0, migrated.stderr
+        standby.create(empty=True)
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", "pg_basebackup", "-h", "127.0.0.1",
+             "-p", str(primary.port), "-U", "postgres", "-D", standby.data_dir, "-R",
+             "-X", "stream", "--checkpoint=fast"],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        standby.start()
+        yield primary, standby
+    finally:
+        standby.drop()
+        primary.drop()
+
+
+def check_sync_process(args, *, primary: str, replica: str | None = None):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SECRET_KEY": "replica-test",
+        "DEBUG": "",
+        "ACADEMY_ENV_FILE": "",
+        "DATABASE_URL": primary,
+        "REPLICA_DATABASE_URL": replica or "",
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def write_pairs(primary: Cluster, *, first_user: int, count: int, desynced: int) -> None:
+    """``count`` users with a PLAYER pair each; the first ``desynced`` licences at level 2."""
+    with closing(primary.connect()) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name,"
+            " email, is_staff, is_active, date_joined)"
+            " SELECT i, '', false, 'u' || i, '', '', '', false, true, now()"
+            " FROM generate_series(%s, %s) i",
+            [first_user, first_user + count - 1],
+        )
+        cursor.execute(
+            "INSERT INTO specializations_specializationprogress (student_id, specialization_id,"
+            " current_level, total_xp, completed_sessions, completed_projects,"
+            " theory_hours_completed, practice_hours_completed, last_activity)"
+            " SELECT i, 'PLAYER', 1, 0, 0, 0, 0, 0, now() FROM generate_series(%s, %s) i",
+            [first_user, first_user + count - 1],
+        )
+        cursor.execute(
+            "INSERT INTO licenses_userlicense (user_id, specialization_id, current_level,"
+            " max_achieved_level, started_at, is_active)"
+            " SELECT i, 'PLAYER', CASE WHEN i < %s THEN 2 ELSE 1 END,"
+            " CASE WHEN i < %s THEN 2 ELSE 1 END, now(), true FROM generate_series(%s, %s) i",
+            [first_user + desynced] * 2 + [first_user, first_user + count - 1],
+        )
+
+
+def wait_until(condition, *, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the standby did not get there in time"
+        time.sleep(0.05)
+
+
+def primary_position(primary: Cluster) -> str:
+    return primary.query("SELECT pg_current_wal_lsn()::text")[0]
+
+
+def replayed(standby: Cluster, position: str) -> bool:
+    return standby.query("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [position])[0]
+
+
+def received(standby: Cluster, position: str) -> bool:
+    return standby.query("SELECT pg_last_wal_receive_lsn() >= %s::pg_lsn", [position])[0]
+
+
+def runs(primary: Cluster) -> list[tuple]:
+    with closing(primary.connect()) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT database, status, inconsistent, replica_lag_seconds"
+            " FROM monitoring_healthcheckrun ORDER BY id"
+        )
+        return cursor.fetchall()
+
+
+def test_a_current_replica_is_believed_and_its_lag_recorded(streaming):
+    primary, standby = streaming
+    write_pairs(primary, first_user=1, count=PAIRS, desynced=1)
+    wait_until(lambda: replayed(standby, primary_position(primary)))
+    before = len(runs(primary))
+
+    result = check_sync_process(
+        ["check_sync", "--database", "replica", "--json"], primary=primary.url, replica=standby.url
+    )
+    assert result.returncode == 0, result.stdout + result.stderr  # 1 of 200: 99.5 %
+    report = json.loads(result.stdout)
+    assert (report["database"], report["inconsistent"], report["total_checked"]) == (
+        "replica",
+        1,
+        PAIRS,
+    )
+    assert report["replica_lag_seconds"] == 0.0
+    assert runs(primary)[before:] == [("replica", "healthy", 1, 0.0)]
+
+
+def test_a_paused_replica_is_unknown_and_records_nothing(streaming):
+    primary, standby = streaming
+    wait_until(lambda: replayed(standby, primary_position(primary)))
+    standby.query("SELECT pg_wal_replay_pause()")
+    try:
+        wait_until(lambda: standby.query("SELECT pg_get_wal_replay_pause_state()")[0] == "paused")
+        time.sleep(2.5)  # the last replayed commit gets older than the allowed lag
+        write_pairs(primary, first_user=10_000, count=PAIRS, desynced=PAIRS)  # all out of sync
+        wait_until(lambda: received(standby, primary_position(primary)))
+        before = runs(primary)
+
+        behind = check_sync_process(
+            ["check_sync", "--database", "replica", "--max-replica-lag", "1"],
+            primary=primary.url,
+            replica=standby.url,
+        )
+        assert behind.returncode == 3, behind.stdout + behind.stderr
+        (line,) = behind.stdout.splitlines()
+        assert line.startswith("SYNC UNKNOWN - replica 'replica' is ")
+        assert line.endswith(" s behind the primary (replay paused; allowed 1 s)")
+        assert int(line.split(" is ")[1].split(" s ")[0]) >= 2
+        assert behind.stderr == ""
+        new_runs = runs(primary)[len(before) :]
+        assert not [run for run in new_runs if run[1] in ("healthy", "degraded", "critical")]
+
+        # Without the primary, what the standby received and has not replayed tells it.
+        alone = check_sync_process(
+            ["check_sync", "--database", "replica", "--max-replica-lag", "1", "--no-record"],
+            primary="postgres://postgres@127.0.0.1:9/nowhere",
+            replica=standby.url,
+        )
+        assert alone.returncode == 3, alone.stdout + alone.stderr
+        assert alone.stdout.startswith("SYNC UNKNOWN - replica 'replica' is ")
+
+        # The primary itself is checked as it is: half of the pairs now out of sync.
+        direct = check_sync_process(["check_sync", "--no-record", "--json"], primary=primary.url)
+        assert json.loads(direct.stdout)["inconsistent"] == PAIRS + 1
+    finally:
+        standby.query("SELECT pg_wal_replay_resume()")
+
+    wait_until(lambda: replayed(standby, primary_position(primary)))
+    caught_up = check_sync_process(
+        ["check_sync", "--database", "replica", "--json", "--max-replica-lag", "1"],
+        primary=primary.url,
+        replica=standby.url,
+    )
+    assert caught_up.returncode == 2, caught_up.stdout + caught_up.stderr
+    assert json.loads(caught_up.stdout)["inconsistent"] == PAIRS + 1
+
+
+def test_a_replica_blocked_by_replay_is_unknown_within_the_timeout(streaming):
+    primary, standby = streaming
+    locker = primary.connect()
+    locker.autocommit = False
+    try:
+        with locker.cursor() as cursor:
+            # Replayed on the standby: its startup process holds the same lock.
+            cursor.execute("LOCK TABLE licenses_userlicense IN ACCESS EXCLUSIVE MODE")
+            cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
+            (position,) = cursor.fetchone()
+        primary.query("SELECT txid_current()")  # a commit elsewhere flushes the lock's record
+        standby.query("SELECT 1")  # the standby is up
+        wait_until(lambda: received(standby, position))
+        started = time.monotonic()
+        result = check_sync_process(
+            ["check_sync", "--database", "replica", "--timeout", "2"],
+            primary=primary.url,
+            replica=standby.url,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        locker.rollback()
+        locker.close()
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert len(result.stdout.splitlines()) == 1 and result.stderr == ""
+    assert result.stdout.startswith("SYNC UNKNOWN - ")
+    assert elapsed < 2 + 2 + 1.5
