@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 BENCH_N ?= 10000,100000,1000000
 
-.PHONY: help install test test-sqlite test-postgres lint demo bench clean
+.PHONY: help install test test-rules test-sqlite test-postgres lint demo bench clean
 
 help:
 	@echo "make demo   set up, seed demo data, run check_sync, serve the admin on 127.0.0.1:8000"
@@ -46,7 +46,18 @@ test-postgres: $(STAMP)
 		echo "PostgreSQL unreachable at $(TEST_DATABASE_URL): skipped the PostgreSQL half (set TEST_DATABASE_URL)"; \
 	fi
 
-test: lint test-sqlite test-postgres
+# The shipped Prometheus alert rules: valid, and behaving as their unit tests say.
+test-rules:
+	@if command -v promtool >/dev/null; then \
+		promtool check rules monitoring/prometheus/rules.yml && \
+		(cd monitoring/prometheus && promtool test rules rules_test.yml); \
+	elif [ "$$CI" = "true" ]; then \
+		echo "error: promtool (Debian's prometheus) is missing and CI=true: failing" >&2; exit 1; \
+	else \
+		echo "promtool not found: skipped the alert rule tests (apt-get install prometheus)"; \
+	fi
+
+test: lint test-rules test-sqlite test-postgres
 
 demo: $(STAMP)
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
