@@ -4,6 +4,8 @@ Lock order everywhere: the progress row, then the licence row. Every change
 of a licence level writes a LicenseProgression row in the same transaction.
 """
 
+import re
+import unicodedata
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -15,6 +17,7 @@ from specializations.exceptions import (
     LevelOutOfRange,
     NegativeAmount,
     NotEnrolled,
+    ReasonHasControlCharacter,
 )
 from specializations.models import SpecializationProgress
 from specializations.services import (
@@ -61,9 +64,21 @@ class Consistency:
         return self.kind in (consistency.OK, ABSENT)
 
 
+_LINE_BREAKS = re.compile(r"[ \t\r\n]*[\t\r\n][ \t\r\n]*")
+
+
 def require_reason(reason: str | None) -> str:
-    """The audit reason, stripped; refused when it would not fit its column."""
-    reason = (reason or "").strip()
+    """The audit reason as one line: stripped, tabs and line breaks folded into one space.
+
+    Every other control character (NUL first: PostgreSQL cannot store it) is
+    refused, as is a reason that would not fit its column. Shared by every
+    service that takes a reason.
+    """
+    reason = _LINE_BREAKS.sub(" ", reason or "")
+    for position, character in enumerate(reason):
+        if unicodedata.category(character) == "Cc":
+            raise ReasonHasControlCharacter(reason, position=position)
+    reason = reason.strip()
     max_length = LicenseProgression._meta.get_field("reason").max_length
     if len(reason) > max_length:
         raise InvalidReason(reason, max_length=max_length)

@@ -15,6 +15,9 @@ NEGATIVE_TOTAL = "{field}={value!r} would make the total negative ({total})"
 INVALID_AMOUNT = "{field}={value!r} must be a whole number"
 UNKNOWN_USER = "{field}={value!r} is not a saved user"
 REASON_TOO_LONG = "reason={value!r} is longer than {max_length} characters"
+REASON_CONTROL_CHARACTER = (
+    "reason={value!r} contains the control character {character} at position {position}"
+)
 NOT_ENROLLED = "{field}={value!r} has no {row} row in {specialization}"
 
 
@@ -80,4 +83,19 @@ class InvalidReason(ProgressionError, ValueError):
     def __init__(self, value, *, max_length: int):
         shown = value if len(value) <= 40 else value[:40] + "..."
         super().__init__(REASON_TOO_LONG.format(value=shown, max_length=max_length))
+        self.field, self.value = "reason", value
+
+
+class ReasonHasControlCharacter(ProgressionError, ValueError):
+    """NUL, escape and the other control characters never reach the audit history.
+
+    (Tabs and line breaks are not refused: ``require_reason`` folds them into spaces.)
+    """
+
+    def __init__(self, value, *, position: int):
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        character = f"U+{ord(value[position]):04X}"
+        super().__init__(
+            REASON_CONTROL_CHARACTER.format(value=shown, character=character, position=position)
+        )
         self.field, self.value = "reason", value
