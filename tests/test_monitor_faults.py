@@ -188,6 +188,33 @@ def test_numbers_are_read_as_python_reads_them(sqlite_url, warn_below, code):
     assert "'consistency'=98.50%;" in result.stdout
 
 
+def test_the_installed_console_script_reports_the_same_way(sqlite_url):
+    script = Path(sys.executable).with_name("academy-check-sync")
+    env = {**os.environ, "SECRET_KEY": "x", "DEBUG": "", "ACADEMY_ENV_FILE": ""}
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # the script sets it
+    bad = subprocess.run(
+        [script, "-v", "0"],
+        env={**env, "DATABASE_URL": sqlite_url, "SYNC_WARN_BELOW": "abc"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (bad.returncode, bad.stderr) == (3, "")
+    assert bad.stdout == (
+        "SYNC UNKNOWN - configuration error: SYNC_WARN_BELOW='abc' is not a number\n"
+    )
+    write_pairs(sqlite_url, in_sync=10, out_of_sync=0)
+    good = subprocess.run(
+        [script, "-v", "0", "--no-record"],
+        env={**env, "DATABASE_URL": sqlite_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert good.stdout.startswith("SYNC OK - 0 of 10 pairs out of sync")
+
+
 # --- A database that hangs ---
 
 
