@@ -7,6 +7,7 @@ and the three kinds fall on all three specializations.
 """
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +19,10 @@ import psycopg2
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ("PLAYER", "COACH", "INTERNSHIP")
-BENCH_DB = "bench"
+# BENCH_DATABASE: another name when two people bench on one server at the same time.
+BENCH_DB = os.environ.get("BENCH_DATABASE", "") or "bench"
+if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", BENCH_DB):
+    sys.exit(f"BENCH_DATABASE={BENCH_DB!r}: expected a lower-case SQL identifier (a-z, 0-9, _)")
 PROGRESS = "specializations_specializationprogress"
 LICENSE = "licenses_userlicense"
 PROGRESSION = "licenses_licenseprogression"

@@ -5,8 +5,9 @@ PostgreSQL server; the benchmark creates and drops its own database `bench`
 there), BENCH_ROUNDS (5), BENCH_SAMPLE (pair-by-pair sample, 2000),
 BENCH_CONTENTION_SECONDS (10), BENCH_REPAIR_N (100000: 10k desyncs),
 BENCH_SQLITE_N (100000), BENCH_ADMIN_N (1000000: pairs behind the admin pages),
-BENCH_PARTS (scale,contention,repair,sqlite,admin),
-BENCH_KEEP_DB=1 to keep the `bench` database afterwards.
+BENCH_WEB_N (1000000: pairs behind the web load), BENCH_WEB_SECONDS (10 per run),
+BENCH_WEB_WORKERS (4 gunicorn workers), BENCH_PARTS (scale,contention,repair,sqlite,admin,web),
+BENCH_DATABASE (`bench`: the database's name), BENCH_KEEP_DB=1 to keep it afterwards.
 Results: bench/results/bench-<time>.json and .txt; summary in BENCHMARKS.md.
 """
 
@@ -151,13 +152,17 @@ def goals(results: dict) -> list[tuple[str, bool | None, str]]:
     if "sqlite" in results:
         s = results["sqlite"]
         out.append(("SQLite 100k correct", s["correct"], f"{s['check_wall_s']:.3f} s whole"))
+    if "web" in results:
+        from bench import web
+
+        out.extend(web.goals(results["web"]))
     return out
 
 
 def main() -> int:
     sizes = [int(n) for n in os.environ.get("BENCH_N", "10000,100000,1000000").split(",") if n]
     rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
-    parts = os.environ.get("BENCH_PARTS", "scale,contention,repair,sqlite,admin").split(",")
+    parts = os.environ.get("BENCH_PARTS", "scale,contention,repair,sqlite,admin,web").split(",")
     admin_url, bench_url = data.bench_urls(os.environ.get("DATABASE_URL", ""))
     env = data.subprocess_env(bench_url)
     os.environ.update(env)
@@ -166,7 +171,7 @@ def main() -> int:
     django.setup()
     from django.db import connection
 
-    from bench import admin_pages, on_sqlite, phases
+    from bench import admin_pages, on_sqlite, phases, web
 
     started = datetime.now(UTC)
     results: dict = {
@@ -259,6 +264,16 @@ def main() -> int:
                     f"  {name:<30} {page['median_s'] * 1000:7.0f} ms"
                     f" {'/'.join(map(str, page['queries'])):>5} queries  HTTP {page['status']}"
                 )
+        if "web" in parts:
+            w = web.web(
+                int(os.environ.get("BENCH_WEB_N", "1000000")),
+                env=env,
+                admin_url=admin_url,
+                seconds=int(os.environ.get("BENCH_WEB_SECONDS", "10")),
+                workers=int(os.environ.get("BENCH_WEB_WORKERS", "4")),
+            )
+            results["web"] = w
+            web.print_web(w, say)
         if "sqlite" in parts:
             s = on_sqlite.sqlite(
                 n=int(os.environ.get("BENCH_SQLITE_N", "100000")),

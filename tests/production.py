@@ -333,13 +333,15 @@ def start_proxy(tmp: Path, *, upstream_port: int) -> Proxy:
     return Proxy(https_url, f"http://127.0.0.1:{http_port}", process, tmp / "error.log")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def production_server(django_db_setup, tmp_path_factory):
     """gunicorn on the live test database (PostgreSQL) or a migrated SQLite file.
 
     The SQLite test database is in memory, out of another process's reach, so there the
     server has a file of its own; on PostgreSQL it serves the test database, and tests
     that write through it use ``committed_db`` so their data is flushed afterwards.
+    Per module: its workers keep their connections (CONN_MAX_AGE), which other modules'
+    tests must not find open on the test database.
     """
     from django.db import connection
 
@@ -353,7 +355,7 @@ def production_server(django_db_setup, tmp_path_factory):
     stop(server.process)  # before pytest-django drops the test database
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def production_proxy(production_server, tmp_path_factory):
     proxy = start_proxy(
         tmp_path_factory.mktemp("nginx"), upstream_port=urlsplit(production_server.url).port

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -149,11 +150,11 @@ def test_access_log_goes_to_stdout(site):
     assert re.search(r" \d+ms$", line)
 
 
-def test_control_socket_is_the_units_own_not_the_shared_default(production_server, tmp_path):
-    socket_path = production_server.runtime_directory / "gunicorn.ctl"
+def test_control_socket_is_the_units_own_not_the_shared_default(site, tmp_path):
+    socket_path = site.runtime_directory / "gunicorn.ctl"
     assert socket_path.is_socket()
     assert socket_path.stat().st_mode & 0o777 == 0o600
-    gunicornc = str(ROOT / ".venv" / "bin" / "gunicornc")
+    gunicornc = str(Path(sys.executable).with_name("gunicornc"))
     shown = subprocess.run(
         [gunicornc, "-s", str(socket_path), "-c", "show workers", "-j"],
         capture_output=True, text=True, timeout=30,
@@ -163,14 +164,14 @@ def test_control_socket_is_the_units_own_not_the_shared_default(production_serve
 
     # A second instance for the same user, without a runtime directory of its own, opens
     # no socket: gunicorn's default (~/.gunicorn/gunicorn.ctl) would be shared by both.
-    unit = read_unit("academy-web.service", env_file=production_server.env_file)
+    unit = read_unit("academy-web.service", env_file=site.env_file)
     port = free_port()
     stderr = tmp_path / "second.err"
     second = subprocess.Popen(
         unit.exec_start,
         cwd=unit.working_directory,
         env={
-            **production_server.env,
+            **site.env,
             "GUNICORN_BIND": f"127.0.0.1:{port}",
             "GUNICORN_WORKERS": "1",
         },
@@ -181,14 +182,14 @@ def test_control_socket_is_the_units_own_not_the_shared_default(production_serve
         wait_until_serving(f"http://127.0.0.1:{port}/health/sync/", second, stderr)
     finally:
         stop(second)
-    assert not (production_server.home / ".gunicorn").exists()
+    assert not (site.home / ".gunicorn").exists()
     assert socket_path.is_socket()  # the first one's socket survived the second's stop
 
 
 @pytest.mark.parametrize("value", ["abc", "0", "-2", "٣"])
 def test_a_bad_worker_count_is_refused_naming_the_variable(value, tmp_path):
     result = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "python:config.gunicorn_conf",
+        [str(Path(sys.executable).with_name("gunicorn")), "-c", "python:config.gunicorn_conf",
          "--check-config"],
         cwd=ROOT, env={**clean_environment(tmp_path), "GUNICORN_WORKERS": value},
         capture_output=True, text=True, timeout=60,

@@ -1,0 +1,229 @@
+"""The web endpoints under load, behind the production server (``BENCH_PARTS=web``).
+
+gunicorn starts as README "Production" starts it (``-c python:config.gunicorn_conf``,
+DEBUG off, collected static files), with BENCH_WEB_WORKERS workers, against the bench
+database filled with N pairs; wrk (Debian's ``wrk``) loads each page at 16 and 100
+connections. Import after ``django.setup()``.
+"""
+
+import http.client
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from monitoring.services import run_health_check
+
+from . import data
+
+TOKEN = "bench-health-token-0123456789abcdef"
+HTTPS = "X-Forwarded-Proto: https"  # what the TLS proxy adds
+# (name, path, credentials): "token" = the bearer token, "staff" = a session cookie.
+PAGES = [
+    ("admin login (baseline)", "/admin/login/", None),
+    ("/health/sync/", "/health/sync/", "token"),
+    ("/health/sync/metrics", "/health/sync/metrics", "token"),
+    ("desync cases list", "/admin/monitoring/desynccase/", "staff"),
+    ("progress list", "/admin/specializations/specializationprogress/", "staff"),
+]
+# wrk reports its own summary through this script: one JSON line, microseconds.
+REPORT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "max_us": %d,' ..
+    ' "connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.max, e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(port: int, path: str, headers: dict) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def _start(env: dict, workdir: Path, workers: int) -> tuple[subprocess.Popen, int, Path]:
+    port = _free_port()
+    log = workdir / "gunicorn.log"
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("gunicorn")), "-c", "python:config.gunicorn_conf"],
+        cwd=data.ROOT,
+        env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers)},
+        # The access log goes to a file, as journald would take it: its cost is measured.
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            _get(port, "/health/sync/", {})
+            return process, port, log
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise SystemExit(f"gunicorn did not start:\n{log.read_text()[-3000:]}") from None
+            time.sleep(0.2)
+
+
+def _wrk(wrk: str, port: int, path: str, headers: list[str], *, connections: int, seconds: int):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(REPORT)
+        script.flush()
+        args = [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
+        for header in headers:
+            args += ["-H", header]
+        run = subprocess.run(
+            [*args, "-s", script.name, f"http://127.0.0.1:{port}{path}"],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+        )
+    if run.returncode != 0:
+        raise SystemExit(f"wrk failed ({run.returncode}): {run.stderr[-2000:]}")
+    r = json.loads(run.stdout.strip().splitlines()[-1])
+    return {
+        "connections": connections,
+        "requests": r["requests"],
+        "req_per_s": round(r["requests"] / (r["duration_us"] / 1e6), 1),
+        "p50_ms": round(r["p50_us"] / 1000, 1),
+        "p99_ms": round(r["p99_us"] / 1000, 1),
+        "max_ms": round(r["max_us"] / 1000, 1),
+        "errors": r["connect"] + r["read"] + r["write"] + r["status"],
+        "non_2xx": r["status"],
+        "timeouts": r["timeout"],
+    }
+
+
+def web(n: int, *, env: dict, admin_url: str, seconds: int, workers: int) -> dict:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("BENCH_PARTS=web needs wrk (Debian: apt-get install wrk)")
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        data.fill_postgres(cursor, n, data.SCALE)
+    data.vacuum_analyze(admin_url)
+    # A recorded run for the health endpoint and the metrics (2% desyncs: degraded, 200).
+    report = run_health_check()
+    staff = get_user_model().objects.create_superuser("bench-web-staff", password=None)
+    client = Client()
+    client.force_login(staff)  # a session row the server reads (same SECRET_KEY)
+    session = client.cookies["sessionid"].value
+    connection.close()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-web-"))
+    server_env = {
+        **env,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "STATIC_ROOT": str(workdir / "static"),
+        "SYNC_HEALTH_TOKEN": TOKEN,
+        "HOME": str(workdir),
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=data.ROOT,
+        env=server_env,
+        check=True,
+    )
+    process, port, log = _start(server_env, workdir, workers)
+    credentials = {
+        None: [HTTPS],
+        "token": [HTTPS, f"Authorization: Bearer {TOKEN}"],
+        "staff": [HTTPS, f"Cookie: sessionid={session}"],
+    }
+    pages = {}
+    try:
+        for name, path, who in PAGES:
+            headers = credentials[who]
+            status = _get(port, path, dict(h.split(": ", 1) for h in headers))
+            runs = []
+            for connections in (16, 100):
+                _wrk(wrk, port, path, headers, connections=connections, seconds=2)  # warm-up
+                runs.append(_wrk(wrk, port, path, headers, connections=connections,
+                                 seconds=seconds))  # fmt: skip
+            pages[name] = {"path": path, "status": status, "runs": runs}
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    return {
+        "n": n,
+        "workers": workers,
+        "seconds": seconds,
+        "recorded_status": report.status,
+        "conn_max_age": connection.settings_dict.get("CONN_MAX_AGE"),
+        "access_log_lines": sum(1 for _ in log.open("rb")),
+        "pages": pages,
+    }
+
+
+def goals(w: dict) -> list[tuple[str, bool, str]]:
+    pages = w["pages"]
+    login = {r["connections"]: r for r in pages["admin login (baseline)"]["runs"]}
+    out = []
+    for name in ("/health/sync/", "/health/sync/metrics"):
+        for r in pages[name]["runs"]:
+            ratio = r["req_per_s"] / login[r["connections"]]["req_per_s"]
+            out.append(
+                (
+                    f"web {name} at {r['connections']} conns >= 0.9x login req/s",
+                    ratio >= 0.9,
+                    f"{ratio:.2f}x ({r['req_per_s']:.0f} vs"
+                    f" {login[r['connections']]['req_per_s']:.0f} req/s)",
+                )
+            )
+    for name, page in pages.items():
+        for r in page["runs"]:
+            # No response within the run at all is a miss too (wrk counts as timeouts only
+            # the requests that ended past --timeout, not those still waiting at the end).
+            clean = (
+                r["errors"] == 0 and r["timeouts"] == 0 and page["status"] == 200
+                and r["requests"] > 0
+            )  # fmt: skip
+            latency_ok = r["connections"] != 16 or r["p99_ms"] < 100
+            out.append(
+                (
+                    f"web {name} at {r['connections']} conns: 0 errors/timeouts"
+                    + (", p99 < 100 ms" if r["connections"] == 16 else ""),
+                    clean and latency_ok,
+                    f"HTTP {page['status']}, {r['requests']} responses, {r['errors']} errors,"
+                    f" {r['timeouts']} timeouts, p99 {r['p99_ms']} ms",
+                )
+            )
+    return out
+
+
+def print_web(w: dict, say) -> None:
+    say(
+        f"Web behind gunicorn ({w['workers']} workers, DEBUG off, CONN_MAX_AGE"
+        f" {w['conn_max_age']}) over {w['n']:,} pairs, wrk {w['seconds']} s per run:"
+    )
+    say(f"  {'page':<26} {'conns':>5} {'responses':>9} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
+        f" {'max ms':>7} {'errors':>6} {'timeouts':>8}")  # fmt: skip
+    for name, page in w["pages"].items():
+        for r in page["runs"]:
+            say(
+                f"  {name:<26} {r['connections']:>5} {r['requests']:>9} {r['req_per_s']:>8.1f}"
+                f" {r['p50_ms']:>7.1f}"
+                f" {r['p99_ms']:>7.1f} {r['max_ms']:>7.1f} {r['errors']:>6} {r['timeouts']:>8}"
+            )
