@@ -1,6 +1,9 @@
 """Progress and licence stay coupled: desyncs are found, repaired, and never born from a failure."""
 
+import json
+
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.db.models.signals import post_save, pre_save
 
@@ -15,6 +18,7 @@ from licenses.services import (
 from specializations import catalogue
 from specializations.models import SpecializationProgress
 from specializations.services import enroll, update_progress
+from tests.factories import set_license_level
 
 pytestmark = pytest.mark.django_db
 
@@ -305,3 +309,46 @@ def test_hook_raises_a_lagging_progress_instead_of_lowering_the_licence(student)
     assert SpecializationProgress.objects.get(student=student).current_level == 6
     assert not licence.progressions.filter(to_level__lt=6, from_level=6).exists()
     assert validate_consistency(student, "PLAYER").consistent
+
+
+def test_loading_a_fixture_writes_no_licence_and_no_history(student, tmp_path):
+    # loaddata saves raw: a restored progress row must come back as it was, without
+    # the hook issuing a licence or writing history on the restore's behalf.
+    fixture = tmp_path / "progress.json"
+    fixture.write_text(
+        json.dumps(
+            [
+                {
+                    "model": "specializations.specializationprogress",
+                    "pk": 9001,
+                    "fields": {
+                        "student": student.pk,
+                        "specialization": "COACH",
+                        "current_level": 3,
+                        "total_xp": 1200,
+                    },
+                }
+            ]
+        )
+    )
+    call_command("loaddata", str(fixture), verbosity=0)
+    assert SpecializationProgress.objects.get(pk=9001).current_level == 3
+    assert not UserLicense.objects.filter(user=student).exists()
+    assert not LicenseProgression.objects.exists()
+    assert validate_consistency(student, "COACH").kind == "missing_license"
+
+
+def test_a_save_naming_fields_without_the_level_leaves_the_licence_alone(student):
+    enroll(student, "PLAYER")
+    set_license_level(student, "PLAYER", 3)  # a desync for the hook to react to, if it ran
+    progress = SpecializationProgress.objects.get(student=student, specialization_id="PLAYER")
+    progress.total_xp = 50
+    progress.save(update_fields=["total_xp"])
+    assert (progress.current_level, validate_consistency(student, "PLAYER").kind) == (
+        1,
+        "level_mismatch",
+    )
+    # Naming the level, the hook runs (and raises the lagging progress to the licence).
+    progress.save(update_fields=["current_level", "total_xp"])
+    assert validate_consistency(student, "PLAYER").kind == "ok"
+    assert SpecializationProgress.objects.get(pk=progress.pk).current_level == 3

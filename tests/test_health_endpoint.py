@@ -90,3 +90,21 @@ def test_a_stale_run_is_503(client, settings, healthy_run):
 
 def test_only_get_is_allowed(client):
     assert client.post(URL, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 405
+
+
+@pytest.mark.parametrize(
+    "token",
+    [TOKEN[:-1], TOKEN[:1], TOKEN + "x", "x" + TOKEN, TOKEN.upper(), f"{TOKEN} {TOKEN}"],
+)
+def test_a_token_near_the_real_one_is_refused(client, healthy_run, token):
+    response = get(client, token)
+    assert (response.status_code, response.json()) == (403, {"error": "invalid token"})
+
+
+def test_head_answers_like_get_without_a_body(client, healthy_run):
+    response = client.head(URL, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert (response.status_code, response["Content-Type"], response.content) == (
+        200,
+        "application/json",
+        b"",
+    )

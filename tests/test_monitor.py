@@ -59,6 +59,31 @@ def test_violations_are_streamed_in_user_order_across_pages():
     assert [v.user_id for v in streamed] == [u.pk for u in users[::2]]
 
 
+@pytest.mark.parametrize("chunk_size", [1, 2, 3])
+def test_a_users_violations_in_two_specializations_survive_a_page_boundary(chunk_size):
+    # Keyset pages continue after (user, specialization): a user whose second
+    # violation starts the next page must not lose it (nor see the first twice).
+    users = make_pairs(4, specialization="PLAYER") + make_pairs(4, specialization="COACH")
+    for user in users[:4]:
+        set_progress_level(user, "PLAYER", 2)
+        make_pairs_for(user, "COACH", progress=3, licence=1)
+        make_pairs_for(user, "INTERNSHIP", progress=2, licence=1)
+    streamed = [(v.user_id, v.specialization_id) for v in iter_violations(chunk_size=chunk_size)]
+    expected = sorted((u.pk, spec) for u in users[:4] for spec in ("COACH", "INTERNSHIP", "PLAYER"))
+    assert streamed == expected
+
+
+def make_pairs_for(user, specialization: str, *, progress: int, licence: int) -> None:
+    SpecializationProgress.objects.bulk_create(
+        [SpecializationProgress(student=user, specialization_id=specialization, current_level=1)]
+    )
+    UserLicense.objects.bulk_create(
+        [UserLicense(user=user, specialization_id=specialization, current_level=1)]
+    )
+    set_progress_level(user, specialization, progress)
+    set_license_level(user, specialization, licence)
+
+
 def test_specialization_filter_counts_only_that_specialization():
     make_pairs(5, specialization="COACH")
     inject_one_of_each()
