@@ -163,6 +163,14 @@ SYNC_SAMPLE_RETENTION_DAYS = env.integer(
 SYNC_STALE_AFTER_SECONDS = env.integer("SYNC_STALE_AFTER_SECONDS", 900, minimum=1)
 # A replica further behind its primary than this is not believed: the check says UNKNOWN.
 SYNC_MAX_REPLICA_LAG_SECONDS = env.number("SYNC_MAX_REPLICA_LAG_SECONDS", 60.0, minimum=0)
+# Repair: the longest it waits for any lock (rows held by others are skipped, not waited
+# for); pairs per batch transaction; and how long a running run may go without a
+# heartbeat before it reads as interrupted and stops blocking the next repair.
+SYNC_REPAIR_LOCK_TIMEOUT = env.number("SYNC_REPAIR_LOCK_TIMEOUT", 2.0, minimum=0.001, maximum=600)
+SYNC_REPAIR_BATCH_SIZE = env.integer("SYNC_REPAIR_BATCH_SIZE", 500, minimum=1, maximum=10_000)
+SYNC_RUN_INTERRUPTED_AFTER_SECONDS = env.integer(
+    "SYNC_RUN_INTERRUPTED_AFTER_SECONDS", 120, minimum=1, maximum=86_400
+)
 SYNC_HEALTH_TOKEN = env.string("SYNC_HEALTH_TOKEN")
 # How long another process may keep a cached level catalogue after an edit
 # (this process clears its cache on every change).

@@ -5,16 +5,17 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from licenses import consistency
 from licenses.admin_sync import LABELS
 from specializations.paginator import EstimatedCountPaginator
 
-from . import services
+from . import selectors, services
 from .admin_desync import DesyncCaseAdmin  # noqa: F401  (registers the Desync cases page)
 from .admin_trend import STATUS_COLOURS, recent_runs, trend_svg
-from .models import HealthCheckRun
+from .models import HealthCheckRun, RunState
 
 RUN_PERMISSION = "monitoring.add_healthcheckrun"
 # HealthCheckRun keeps one count column per violation kind, named after the kind.
@@ -28,6 +29,8 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
     change_list_template = "admin/monitoring/healthcheckrun/change_list.html"
     list_display = [
         "checked_at",
+        "kind",
+        "state_col",
         "status_badge",
         "rate",
         "total_checked",
@@ -38,7 +41,7 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
         "scope",
         "triggered_by",
     ]
-    list_filter = ["status", "checked_at"]
+    list_filter = ["kind", "state", "status", "checked_at"]
     list_select_related = ["triggered_by"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
@@ -55,10 +58,41 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Run", {"fields": ["scope", "database", "duration", "warn_below", "critical_below"]}),
+        (
+            "Run",
+            {
+                "fields": [
+                    "kind",
+                    "state_col",
+                    "state_reason",
+                    "dry_run",
+                    "scope",
+                    "database",
+                    "where",
+                    "started_at",
+                    "updated_at",
+                    "finished_at",
+                    "examined",
+                    "skipped_locked",
+                    "duration",
+                    "warn_below",
+                    "critical_below",
+                ]
+            },
+        ),
         ("Violation sample", {"fields": ["violation_table"]}),
     ]
     readonly_fields = [
+        "kind",
+        "state_col",
+        "state_reason",
+        "dry_run",
+        "where",
+        "started_at",
+        "updated_at",
+        "finished_at",
+        "examined",
+        "skipped_locked",
         "checked_at",
         "status_badge",
         "rate",
@@ -78,6 +112,8 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, run):
+        if not run.status:
+            return "-"  # no check completed in this run
         return format_html(
             '<strong style="color:#fff;background:{};padding:1px 8px;border-radius:8px">'
             "{}</strong>",
@@ -87,7 +123,19 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="consistency", ordering="consistency_rate")
     def rate(self, run):
-        return f"{run.consistency_rate}%"
+        return "-" if run.consistency_rate is None else f"{run.consistency_rate}%"
+
+    @admin.display(description="state", ordering="state")
+    def state_col(self, run):
+        # A running run that stopped reporting reads as interrupted (selectors.run_state).
+        state = selectors.run_state(run, now=timezone.now())
+        if state == run.state:
+            return run.get_state_display()
+        return f"{RunState(state).label} (no report since {run.updated_at:%Y-%m-%d %H:%M:%S})"
+
+    @admin.display(description="where")
+    def where(self, run):
+        return f"{run.host or '?'} pid {run.pid or '?'}"
 
     @admin.display(description=f"by kind ({' / '.join(LABELS[k] for k in KIND_COUNTS)})")
     def kinds(self, run):
@@ -95,7 +143,7 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="duration", ordering="duration_ms")
     def duration(self, run):
-        return f"{run.duration_ms} ms"
+        return "-" if run.duration_ms is None else f"{run.duration_ms} ms"
 
     @admin.display(description="specialization", ordering="specialization")
     def scope(self, run):

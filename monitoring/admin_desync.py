@@ -2,7 +2,8 @@
 
 Seeing it needs the view permission on desync cases; repairing needs change
 permission on licences. A repair writes licence history with the staff user,
-an admin log entry per repaired pair and a new health check run.
+an admin log entry per repaired pair, and is recorded as one run (with the check
+after it); a second repair over an overlapping scope is refused while one runs.
 """
 
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -26,7 +27,7 @@ from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress
 
 from . import services
-from .exceptions import RepairInterrupted
+from .exceptions import RepairAlreadyRunning, RepairInterrupted
 from .models import DesyncCase
 from .repair import RepairAction
 
@@ -133,13 +134,16 @@ class DesyncCaseAdmin(admin.ModelAdmin):
             # Every matching case, possibly millions: counted and sampled in the
             # database and streamed into repair, never loaded into memory at once.
             keys = queryset.order_by().values_list("user_id", "specialization_id")
-            count, stream = keys.count, lambda: keys.iterator(chunk_size=STREAM_CHUNK_SIZE)
+            count, stream = keys.count, lambda: keyset_pages(keys, size=STREAM_CHUNK_SIZE)
+            scope = request.GET.get("specialization__code__exact")
         else:
             checked = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
             keys = [pair for key in checked if (pair := parse_key(key))]
             count, stream = lambda: len(keys), lambda: iter(keys)
+            scope = keys[0][1] if len({spec for _, spec in keys}) == 1 else None
         if request.POST.get("post") == "yes":
-            return self._repair(request, stream(), reason=request.POST.get("reason", ""))
+            reason = request.POST.get("reason", "")
+            return self._repair(request, stream(), reason=reason, specialization=scope)
         return self._confirmation(request, sample=list(keys[:CONFIRMATION_SAMPLE]), count=count())
 
     def _confirmation(self, request, *, sample: list[tuple[int, str]], count: int):
@@ -164,18 +168,27 @@ class DesyncCaseAdmin(admin.ModelAdmin):
             request, "admin/monitoring/desynccase/repair_confirmation.html", context
         )
 
-    def _repair(self, request, pairs: Iterator[tuple[int, str]], *, reason: str):
+    def _repair(self, request, pairs: Iterator[tuple[int, str]], *, reason: str, specialization):
+        """Repair and record (``services.repair``); the message says what happened."""
+        if specialization not in all_specializations():
+            specialization = None  # the selection spans specializations: claim them all
         try:
             report = services.repair(
                 pairs=pairs,
+                specialization=specialization,
                 repaired_by=request.user,
                 reason=reason,
                 batch_size=REPAIR_BATCH_SIZE,
                 on_batch=lambda actions: log_repairs(request.user, actions),
             )
+        except RepairAlreadyRunning as exc:
+            # Single flight: another repair holds an overlapping scope; nothing written.
+            self.message_user(request, f"Repair refused: {exc}.", messages.ERROR)
+            return None
         except RepairInterrupted as exc:
             # A database error (a deadlock, a lost connection) rolls back its own
-            # batch only: the batches before it stay, with their log entries.
+            # batch only: the batches before it stay, with their log entries and
+            # their count in the run.
             self.message_user(
                 request,
                 f"Repair stopped: {exc.error}. {exc.done} case(s) repaired before the error"
@@ -192,17 +205,41 @@ class DesyncCaseAdmin(admin.ModelAdmin):
                 request, f"Repair refused, nothing was changed: {exc}", messages.ERROR
             )
             return None
-        check = services.run_health_check(repaired=report.repaired, triggered_by=request.user)
+        check = report.check
         kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(report.by_kind.items()))
+        left = (
+            f" {report.skipped_locked} case(s) were locked by another transaction and are"
+            " left for the next repair."
+            if report.skipped_locked
+            else ""
+        )
         self.message_user(
             request,
             f"Repaired {report.repaired} desync case(s)"
             + (f" ({kinds})" if kinds else "")
-            + f"; {report.skipped} already in sync. New health check: {check.status}, "
-            f"{check.consistency_rate:.2f}% consistent, {check.inconsistent} desync(s) left.",
-            messages.SUCCESS,
+            + f"; {report.skipped} already in sync.{left} New health check: {check.status}, "
+            f"{check.consistency_rate:.2f}% consistent, {check.inconsistent} desync(s) left"
+            f" (run {report.run.pk}).",
+            messages.WARNING if report.skipped_locked else messages.SUCCESS,
         )
         return None  # back to the list
+
+
+def keyset_pages(keys, *, size: int) -> Iterator[tuple[int, str]]:
+    """(user, specialization) keys of a queryset, one short query per page of ``size``.
+
+    Keyset paging instead of ``iterator()``: no server-side cursor is held
+    across repair's committed batches (pgbouncer in transaction mode has none).
+    """
+    keys = keys.order_by("user_id", "specialization_id")
+    page = list(keys[:size])
+    while page:
+        yield from page
+        if len(page) < size:
+            return
+        user_id, specialization = page[-1]
+        after = Q(user_id__gt=user_id) | Q(user_id=user_id, specialization_id__gt=specialization)
+        page = list(keys.filter(after)[:size])
 
 
 def log_repairs(user, actions: list[RepairAction]) -> None:

@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from .models import HealthCheckRun, Status
+from .models import HealthCheckRun, RunState, Status
 
 STATUS_COLOURS = {
     Status.HEALTHY: "#2e7d32",
@@ -17,8 +17,9 @@ TREND_RUNS = 30
 
 
 def recent_runs(limit: int = TREND_RUNS) -> list[dict]:
-    """The last ``limit`` runs, oldest first (one query)."""
-    rows = HealthCheckRun.objects.order_by("-checked_at", "-id").values(
+    """The last ``limit`` finished runs, oldest first (one query; others have no rate)."""
+    finished = HealthCheckRun.objects.filter(state=RunState.DONE)
+    rows = finished.order_by("-checked_at", "-id").values(
         "id", "checked_at", "consistency_rate", "status", "warn_below", "critical_below"
     )[:limit]
     return list(reversed(rows))

@@ -70,6 +70,51 @@ class RepairInterrupted(MonitoringError):
         self.done, self.error = done, error
 
 
+REPAIR_ALREADY_RUNNING = "a repair is already running ({holder})"
+REPAIR_CLAIM_BUSY = "could not claim the repair within {seconds:g} s: {error}"
+REPAIR_TAKEN_OVER = "run {run} was marked interrupted by another repair (no report for too long)"
+REPAIR_TIMED_OUT = "timeout={value:g} seconds reached; run it again to repair the rest"
+BAD_LOCK_TIMEOUT = (
+    "{name}={value!r} must be a number of seconds above 0 and at most 600 "
+    "(SYNC_REPAIR_LOCK_TIMEOUT)"
+)
+BAD_BATCH_SIZE = (
+    "batch_size={value!r} must be a whole number from 1 to 10000 (SYNC_REPAIR_BATCH_SIZE)"
+)
+
+
+class RepairAlreadyRunning(MonitoringError):
+    """Single flight: a live repair over an overlapping scope holds the claim."""
+
+    def __init__(self, holder: str):
+        super().__init__(REPAIR_ALREADY_RUNNING.format(holder=holder))
+        self.holder = holder
+
+
+class RepairClaimBusy(MonitoringError):
+    """The claim's row stayed locked past the claim's own short lock timeout."""
+
+    def __init__(self, seconds: float, error: str):
+        super().__init__(REPAIR_CLAIM_BUSY.format(seconds=seconds, error=error))
+
+
+class RunTakenOver(MonitoringError):
+    """This run stopped reporting for so long that another repair marked it interrupted."""
+
+    def __init__(self, run_id: int):
+        super().__init__(REPAIR_TAKEN_OVER.format(run=run_id))
+
+
+class BadLockTimeout(MonitoringError, ValueError):
+    def __init__(self, value, name="lock_timeout"):
+        super().__init__(BAD_LOCK_TIMEOUT.format(name=name, value=value))
+
+
+class BadBatchSize(MonitoringError, ValueError):
+    def __init__(self, value):
+        super().__init__(BAD_BATCH_SIZE.format(value=value))
+
+
 def first_line(exc: BaseException) -> str:
     """A database error's first line (psycopg2's messages run over several)."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -12,11 +12,51 @@ class Status(models.TextChoices):
     CRITICAL = "critical", "Critical"
 
 
-class HealthCheckRun(models.Model):
-    """One recorded run of the desync check (cron, admin button or API)."""
+class RunKind(models.TextChoices):
+    CHECK = "check", "Check"
+    REPAIR = "repair", "Repair"
 
+
+class RunState(models.TextChoices):
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    INTERRUPTED = "interrupted", "Interrupted"
+    FAILED = "failed", "Failed"
+
+
+class HealthCheckRun(models.Model):
+    """One run of the desync check or of a repair, recorded as it happens.
+
+    Created when it starts (``state`` running; who: ``triggered_by``, empty for
+    cron or the system; where: ``host`` and ``pid``; what: ``kind``,
+    ``specialization``, ``dry_run``), its ``updated_at`` and counts refreshed in
+    every committed repair batch, and finished as done (the totals are the check
+    at the end), interrupted or failed (``state_reason`` says why). A running run
+    whose ``updated_at`` is older than SYNC_RUN_INTERRUPTED_AFTER_SECONDS reads as
+    interrupted (``selectors.run_state``). The totals are empty until a check has
+    completed.
+    """
+
+    kind = models.CharField(max_length=10, choices=RunKind.choices, default=RunKind.CHECK)
+    state = models.CharField(max_length=12, choices=RunState.choices, default=RunState.DONE)
+    state_reason = models.CharField(
+        max_length=500, blank=True, help_text="Why it was interrupted or failed."
+    )
+    dry_run = models.BooleanField(default=False)
+    host = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(
+        db_default=Now(), help_text="Heartbeat: refreshed with every committed repair batch."
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+    examined = models.PositiveIntegerField(default=0, help_text="Pairs a repair has looked at.")
+    skipped_locked = models.PositiveIntegerField(
+        default=0, help_text="Pairs a repair left because another transaction held their rows."
+    )
+    skipped_sample = models.JSONField(default=list, blank=True)
     checked_at = models.DateTimeField(db_default=Now(), db_index=True)
-    duration_ms = models.PositiveIntegerField()
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
     database = models.CharField(max_length=100, default="default")
     replica_lag_seconds = models.FloatField(
         null=True,
@@ -26,19 +66,20 @@ class HealthCheckRun(models.Model):
     specialization = models.CharField(
         max_length=20, blank=True, help_text="Empty: every specialization."
     )
-    total_checked = models.PositiveBigIntegerField()
-    consistent = models.PositiveBigIntegerField()
-    inconsistent = models.PositiveBigIntegerField()
+    total_checked = models.PositiveBigIntegerField(null=True, blank=True)
+    consistent = models.PositiveBigIntegerField(null=True, blank=True)
+    inconsistent = models.PositiveBigIntegerField(null=True, blank=True)
     level_mismatch = models.PositiveBigIntegerField(default=0)
     missing_license = models.PositiveBigIntegerField(default=0)
     missing_progress = models.PositiveBigIntegerField(default=0)
-    consistency_rate = models.DecimalField(max_digits=5, decimal_places=2)
-    status = models.CharField(max_length=10, choices=Status.choices)
+    consistency_rate = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, blank=True)
     warn_below = models.DecimalField(max_digits=5, decimal_places=2)
     critical_below = models.DecimalField(max_digits=5, decimal_places=2)
     violations_sample = models.JSONField(default=list, blank=True)
     repaired = models.PositiveIntegerField(
-        default=0, help_text="Pairs repaired just before this run (check_sync --repair, admin)."
+        default=0,
+        help_text="Pairs this run changed, in its committed batches (each pair counted once).",
     )
     triggered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -62,14 +103,37 @@ class HealthCheckRun(models.Model):
                 name="healthcheckrun_rate_0_100",
             ),
         ]
+        indexes = [
+            # The single-flight claim and the admin look for running repairs only.
+            models.Index(
+                fields=["kind", "specialization"],
+                condition=Q(state="running"),
+                name="healthcheckrun_running_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
+        if self.state != RunState.DONE:
+            return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.kind} {self.state}"
         return f"{self.checked_at:%Y-%m-%d %H:%M:%S} {self.status} {self.consistency_rate}%"
 
     @property
     def by_kind(self) -> dict[str, int]:
         # One counter field per violation kind, named after it.
         return {kind: getattr(self, kind) for kind in VIOLATION_KINDS}
+
+
+class RepairLease(models.Model):
+    """The one row a repair's claim locks for a moment (``runs.claim_repair``).
+
+    Claims are serialized on it, so two repairs started together cannot both see
+    "no repair running"; who holds the repair is read from the running runs.
+    """
+
+    name = models.CharField(primary_key=True, max_length=20)
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class DesyncCase(models.Model):

@@ -1,23 +1,36 @@
-"""Repair of desyncs, batch by batch. Rules (DESIGN.md): the lower side moves up
-to the higher level, a missing row is created from the one that exists,
-``max_achieved_level`` never decreases, every licence level change writes a
-LicenseProgression row naming who (empty: the system) and why.
+"""Repair of desyncs, one short batch transaction at a time.
+
+Rules (DESIGN.md): the lower side moves up to the higher level, a missing row
+is created from the one that exists, ``max_achieved_level`` never decreases,
+every licence level change writes a LicenseProgression row naming who (empty:
+the system) and why.
+
+A batch locks exactly the rows it will write, by their (user, specialization)
+keys: the progress row of a pair whose progress moves up or that gets a
+licence (it guards the pair, as in update_progress), the licence row of a
+licence that moves up. Rows another transaction holds are skipped (SKIP
+LOCKED), never waited for; the batch then re-checks its pairs under the locks
+with the one desync definition, writes in bulk and reports to its run in the
+same transaction. Inserts say which rows they created (ON CONFLICT DO NOTHING
+RETURNING), so a row another transaction inserted first is never counted.
+What remains can wait only on an insert racing ours or a key lock on a user,
+each bounded by ``lock_timeout`` (``SET LOCAL``); the loop (``monitoring.repair_run``)
+retries such a batch in smaller pieces.
 """
 
-import itertools
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, transaction
+from django.db import connection, transaction
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 
 from licenses import consistency
 from licenses.models import LicenseProgression, UserLicense
-from licenses.services import ADVANCED_FIELDS, advance, issuance, new_license
+from licenses.services import ADVANCED_FIELDS, advance, issuance
 from specializations.models import SpecializationProgress
 
-from .exceptions import RepairInterrupted, first_line
+from . import runs
 
 RAISE_LICENSE = "raise_licence"
 RAISE_PROGRESS = "raise_progress"
@@ -28,6 +41,10 @@ REASONS = {
     RAISE_LICENSE: "Repair: licence raised to the progress level",
     CREATE_LICENSE: "Repair: missing licence created from progress",
 }
+ACTIONS_SAMPLE = 1000
+SKIPPED_SAMPLE = 100
+
+Key = tuple[int, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +67,25 @@ class RepairReport:
     examined: int = 0
     repaired: int = 0
     skipped: int = 0  # already in sync when re-checked under the lock
+    skipped_locked: int = 0  # left: another transaction held their rows
     by_kind: Counter = field(default_factory=Counter)
     actions: list[RepairAction] = field(default_factory=list)  # capped sample
+    skipped_sample: list[Key] = field(default_factory=list)  # capped sample of the locked
     duration_ms: int = 0
+    run: object = None  # the HealthCheckRun (None: an unrecorded dry run)
+    check: object = None  # the HealthReport of the check after the repair
+
+    @property
+    def complete(self) -> bool:
+        return not self.skipped_locked
+
+    def add(self, batch: "BatchResult", *, examined: int) -> None:
+        self.examined += examined
+        self.repaired += len(batch.actions)
+        self.skipped += batch.in_sync
+        self.by_kind.update(a.kind for a in batch.actions)
+        room = ACTIONS_SAMPLE - len(self.actions)
+        self.actions.extend(batch.actions[:room])
 
     def as_dict(self) -> dict:
         return {
@@ -60,12 +93,25 @@ class RepairReport:
             "examined": self.examined,
             "repaired": self.repaired,
             "skipped": self.skipped,
+            "skipped_locked": self.skipped_locked,
+            "skipped_sample": [list(key) for key in self.skipped_sample],
             "by_kind": dict(self.by_kind),
             "duration_ms": self.duration_ms,
+            "run": self.run.pk if self.run else None,
         }
 
 
-ACTIONS_SAMPLE = 1000
+@dataclass(slots=True)
+class BatchResult:
+    actions: list[RepairAction] = field(default_factory=list)
+    locked: list[Key] = field(default_factory=list)  # to retry: a row was held by another
+    in_sync: int = 0
+
+    def __iadd__(self, other: "BatchResult") -> "BatchResult":
+        self.actions += other.actions
+        self.locked += other.locked
+        self.in_sync += other.in_sync
+        return self
 
 
 def plan(state: consistency.PairState) -> RepairAction | None:
@@ -82,167 +128,183 @@ def plan(state: consistency.PairState) -> RepairAction | None:
     return RepairAction(state.user_id, state.specialization_id, state.kind, action, p, lic, target)
 
 
-def _around(user_column: str, keys: set[tuple[int, str]]) -> dict:
-    """A filter for the rows of ``keys``: their users crossed with their specializations.
+def _quoted(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
 
-    A superset (a user's row in another of the batch's specializations comes
-    too) that PostgreSQL answers from the unique index in a few milliseconds;
-    an exact OR of 500 pairs costs ten times more to plan. Callers keep only
-    the keys they asked for.
+
+def _exact_pairs(table: str, user_column: str, keys: list[Key]) -> tuple[str, list]:
+    """SQL true for the rows of exactly these (user, specialization) keys.
+
+    PostgreSQL: two arrays unnested, planned in the same time whatever their
+    length (an OR of 500 pairs cost ten times the planning). Elsewhere a VALUES list.
     """
-    return {
-        f"{user_column}__in": sorted({user_id for user_id, _ in keys}),
-        "specialization_id__in": sorted({spec for _, spec in keys}),
-    }
+    columns = f"({table}.{user_column}, {table}.specialization_id)"
+    if connection.vendor == "postgresql":
+        sql = f"{columns} IN (SELECT * FROM unnest(%s::bigint[], %s::varchar[]))"
+        return sql, [[u for u, _ in keys], [s for _, s in keys]]
+    sql = f"{columns} IN (VALUES {', '.join(['(%s, %s)'] * len(keys))})"
+    return sql, [item for key in keys for item in key]
 
 
-def _locked(model, user_column: str, keys: set[tuple[int, str]]) -> dict:
-    """Rows of ``model`` for ``keys``, locked FOR UPDATE in id order (batches never deadlock)."""
+def _lock(model, user_column: str, keys: list[Key]) -> dict:
+    """The rows of ``keys`` this transaction could lock; rows held by others are left out."""
     if not keys:
         return {}
-    rows = model.objects.select_for_update().filter(**_around(user_column, keys)).order_by("pk")
+    sql, params = _exact_pairs(_quoted(model), user_column, keys)
+    rows = model.objects.filter(RawSQL(sql, params, output_field=BooleanField()))
     return {
-        key: row
-        for row in rows
-        if (key := (getattr(row, user_column), row.specialization_id)) in keys
+        (getattr(row, user_column), row.specialization_id): row
+        for row in rows.select_for_update(skip_locked=True)
     }
 
 
-def _create_missing_progress(keys: set[tuple[int, str]]) -> list[RepairAction]:
-    """Create the progress rows of licences that have none, before any licence is locked.
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
-    Lock order stays progress, then licence, as in update_progress and its hook.
-    A first enrolment racing us for the same row wins or loses on the unique
-    constraint (ignore_conflicts); either way the pair has its progress row.
+
+def _create_missing_progress(keys: list[Key]) -> dict[Key, int]:
+    """Progress rows for licences that have none, at the licence's level: {key: level}.
+
+    Runs before any licence is touched, in key order, as update_progress does
+    (progress, then licence). A row another transaction inserted first is not
+    ours: RETURNING names only the rows this statement created.
     """
     if not keys:
-        return []
-    levels = dict(
-        sorted(  # inserted in key order, so two repairs never wait on each other crosswise
-            ((u, s), level)
-            for u, s, level in UserLicense.objects.filter(**_around("user_id", keys)).values_list(
-                "user_id", "specialization_id", "current_level"
-            )
-            if (u, s) in keys
-        )
+        return {}
+    progress, licence = _quoted(SpecializationProgress), _quoted(UserLicense)
+    where, params = _exact_pairs(licence, "user_id", keys)
+    rows = _fetch(
+        f"INSERT INTO {progress} (student_id, specialization_id, current_level, total_xp,"
+        " completed_sessions, completed_projects, theory_hours_completed,"
+        " practice_hours_completed)"
+        f" SELECT user_id, specialization_id, current_level, 0, 0, 0, 0, 0 FROM {licence}"
+        f" WHERE {where} ORDER BY user_id, specialization_id"
+        " ON CONFLICT (student_id, specialization_id) DO NOTHING"
+        " RETURNING student_id, specialization_id, current_level",
+        params,
     )
-    SpecializationProgress.objects.bulk_create(
-        [
-            SpecializationProgress(student_id=u, specialization_id=s, current_level=level)
-            for (u, s), level in levels.items()
-        ],
-        ignore_conflicts=True,
+    return {(u, s): level for u, s, level in rows}
+
+
+def _create_licences(progress_rows: list) -> list[UserLicense]:
+    """Licences at the level of these locked progress rows; only the ones created here."""
+    if not progress_rows:
+        return []
+    progress, licence = _quoted(SpecializationProgress), _quoted(UserLicense)
+    ids = [row.pk for row in progress_rows]
+    rows = _fetch(
+        f"INSERT INTO {licence} (user_id, specialization_id, current_level, max_achieved_level,"
+        " is_active)"
+        f" SELECT student_id, specialization_id, current_level, current_level, %s FROM {progress}"
+        f" WHERE id IN ({', '.join(['%s'] * len(ids))}) ORDER BY student_id, specialization_id"
+        " ON CONFLICT (user_id, specialization_id) DO NOTHING"
+        " RETURNING id, user_id, specialization_id, current_level",
+        [True, *ids],
     )
     return [
-        RepairAction(u, s, consistency.MISSING_PROGRESS, CREATE_PROGRESS, None, level, level)
-        for (u, s), level in levels.items()
+        UserLicense(
+            pk=pk, user_id=u, specialization_id=s, current_level=level, max_achieved_level=level
+        )
+        for pk, u, s, level in rows
     ]
 
 
 def _rows_locked(action: RepairAction, progress: dict, licences: dict) -> bool:
-    """The rows this action writes were locked above (a row inserted behind our back since
-    is left for the next run, not written unlocked)."""
+    """This run holds the row the action writes (a row it could not lock is left for later)."""
     key = (action.user_id, action.specialization_id)
-    if action.action == RAISE_PROGRESS:
-        return key in progress
     if action.action == RAISE_LICENSE:
         return key in licences
-    return action.action == CREATE_LICENSE and key in progress
+    return action.action in (RAISE_PROGRESS, CREATE_LICENSE) and key in progress
+
+
+def plan_batch(keys: list[Key], *, hints: dict | None) -> BatchResult:
+    """A dry run's batch: what would change, nothing written."""
+    states = hints if hints is not None else consistency.classify(keys)
+    actions = [a for key in keys if (s := states.get(key)) and (a := plan(s))]
+    return BatchResult(actions=actions, in_sync=len(keys) - len(actions))
 
 
 def _repair_batch(
-    keys: list[tuple[int, str]],
+    keys: list[Key],
     *,
-    repaired_by,
-    reason: str,
-    on_batch: Callable[[list[RepairAction]], None] | None,
-) -> list[RepairAction]:
-    """One short transaction: lock the batch's rows, re-check them, write in bulk."""
-    wanted = set(keys)
-    with transaction.atomic():
-        progress = _locked(SpecializationProgress, "student_id", wanted)
-        created = _create_missing_progress(wanted - progress.keys())
-        if created:
-            new_keys = {(a.user_id, a.specialization_id) for a in created}
-            progress |= _locked(SpecializationProgress, "student_id", new_keys)
-        licences = _locked(UserLicense, "user_id", wanted)
-        # Re-check under the locks with the one definition: a pair fixed since it
-        # was listed is left alone.
-        actions = [
-            a
-            for s in consistency.classify(keys).values()
-            if (a := plan(s)) and _rows_locked(a, progress, licences)
-        ]
-        raised_progress, moved, new_licences, entries = [], [], [], []
-        for a in actions:
-            key = (a.user_id, a.specialization_id)
-            if a.action == RAISE_PROGRESS:
-                progress[key].current_level = a.target_level
-                raised_progress.append(progress[key])
-            elif a.action == CREATE_LICENSE:
-                licence = new_license(a.user_id, a.specialization_id, level=a.target_level)
-                new_licences.append(licence)
-            elif a.action == RAISE_LICENSE:
-                entries.append(
-                    advance(
-                        licences[key],
-                        to_level=a.target_level,
-                        by=repaired_by,
-                        reason=reason or REASONS[RAISE_LICENSE],
-                    )
-                )
-                moved.append(licences[key])
-        # Bulk writes bypass the auto-sync hook on purpose: both sides are set here.
-        if raised_progress:
-            SpecializationProgress.objects.bulk_update(raised_progress, ["current_level"])
-        if moved:
-            UserLicense.objects.bulk_update(moved, ADVANCED_FIELDS)
-        if new_licences:
-            UserLicense.objects.bulk_create(new_licences)
-            entries += [
-                issuance(lic, by=repaired_by, reason=reason or REASONS[CREATE_LICENSE])
-                for lic in new_licences
-            ]
-        if entries:
-            LicenseProgression.objects.bulk_create(entries)
-        actions = created + actions
-        if on_batch and actions:
-            on_batch(actions)  # inside the transaction: its records commit with the repair
-    return actions
-
-
-def repair_pairs(
-    keys: Iterable[tuple[int, str]],
-    *,
-    dry_run: bool,
+    hints: dict | None = None,
     repaired_by=None,
     reason: str = "",
-    batch_size: int = 500,
-    on_progress: Callable[[int], None] | None = None,
-    on_batch: Callable[[list[RepairAction]], None] | None = None,
-) -> RepairReport:
-    started = time.perf_counter()
-    report = RepairReport(dry_run=dry_run)
-    keys = iter(keys)
-    while batch := list(itertools.islice(keys, batch_size)):
-        batch = list(dict.fromkeys(batch))  # a pair listed twice is repaired once
-        try:
-            if dry_run:
-                actions = [a for s in consistency.classify(batch).values() if (a := plan(s))]
+    on_batch=None,
+    run=None,
+    examined: int = 0,
+    lock_timeout: float = 2.0,
+) -> BatchResult:
+    """One short transaction: lock the rows to write, re-check, write in bulk, report."""
+    with transaction.atomic(), runs.lock_timeout_scope(lock_timeout):
+        states = hints if hints is not None else consistency.classify(keys)
+        planned = {key: a for key in keys if (s := states.get(key)) and (a := plan(s))}
+        by_action = {RAISE_LICENSE: [], RAISE_PROGRESS: [], CREATE_LICENSE: [], CREATE_PROGRESS: []}
+        for key, a in planned.items():
+            by_action[a.action].append(key)
+        created = _create_missing_progress(by_action[CREATE_PROGRESS])
+        progress = _lock(
+            SpecializationProgress,
+            "student_id",
+            by_action[RAISE_PROGRESS] + by_action[CREATE_LICENSE],
+        )
+        licences = _lock(UserLicense, "user_id", by_action[RAISE_LICENSE])
+        # Re-check under the locks with the one definition: a pair fixed since it
+        # was listed is left alone, one that changed shape waits for the retry.
+        current = consistency.classify(list(planned))
+        result = BatchResult(
+            actions=[
+                RepairAction(u, s, consistency.MISSING_PROGRESS, CREATE_PROGRESS, None, lvl, lvl)
+                for (u, s), lvl in created.items()
+            ]
+        )
+        todo = []
+        for key in planned.keys() - created.keys():
+            a = (state := current.get(key)) and plan(state)
+            if not a:
+                continue
+            if _rows_locked(a, progress, licences):
+                todo.append(a)
             else:
-                actions = _repair_batch(
-                    batch, repaired_by=repaired_by, reason=reason, on_batch=on_batch
-                )
-        except DatabaseError as exc:
-            # This batch rolled back; the ones before it are committed and stay.
-            raise RepairInterrupted(report.repaired, first_line(exc)) from exc
-        report.examined += len(batch)
-        report.repaired += len(actions)
-        report.skipped += len(batch) - len(actions)
-        report.by_kind.update(a.kind for a in actions)
-        room = ACTIONS_SAMPLE - len(report.actions)
-        report.actions.extend(actions[:room])
-        if on_progress:
-            on_progress(report.examined)
-    report.duration_ms = round((time.perf_counter() - started) * 1000)
-    return report
+                result.locked.append(key)
+        result.actions += _write(todo, progress, licences, repaired_by=repaired_by, reason=reason)
+        result.in_sync = len(keys) - len(result.actions) - len(result.locked)
+        if on_batch and result.actions:
+            on_batch(result.actions)  # inside the transaction: its records commit with the repair
+        if run is not None:
+            runs.report_batch(run, repaired=len(result.actions), examined=examined)
+    return result
+
+
+def _write(actions, progress, licences, *, repaired_by, reason) -> list[RepairAction]:
+    """Apply planned actions to locked rows with bulk statements; return what was done."""
+    raised, moved, entries, to_license = [], [], [], []
+    for a in actions:
+        key = (a.user_id, a.specialization_id)
+        if a.action == RAISE_PROGRESS:
+            progress[key].current_level = a.target_level
+            raised.append(progress[key])
+        elif a.action == RAISE_LICENSE:
+            why = reason or REASONS[RAISE_LICENSE]
+            entries.append(
+                advance(licences[key], to_level=a.target_level, by=repaired_by, reason=why)
+            )
+            moved.append(licences[key])
+        elif a.action == CREATE_LICENSE:
+            to_license.append(progress[key])
+    # Bulk writes bypass the auto-sync hook on purpose: both sides are set here.
+    if raised:
+        SpecializationProgress.objects.bulk_update(raised, ["current_level"])
+    if moved:
+        UserLicense.objects.bulk_update(moved, ADVANCED_FIELDS)
+    issued = _create_licences(to_license)
+    why = reason or REASONS[CREATE_LICENSE]
+    entries += [issuance(lic, by=repaired_by, reason=why) for lic in issued]
+    if entries:
+        LicenseProgression.objects.bulk_create(entries)
+    done = {(lic.user_id, lic.specialization_id) for lic in issued}
+    return [
+        a for a in actions if a.action != CREATE_LICENSE or (a.user_id, a.specialization_id) in done
+    ]

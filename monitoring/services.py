@@ -2,7 +2,8 @@
 
 Built on ``licenses.consistency`` (the one desync definition). The check costs
 a constant number of queries whatever the number of pairs: one aggregate
-count, one capped sample (only when something is out of sync), one insert.
+count, one capped sample (only when something is out of sync), the run's insert
+as it starts and its update as it ends.
 """
 
 from __future__ import annotations
@@ -23,16 +24,20 @@ from licenses import consistency
 from licenses.consistency import Violation
 from specializations.catalogue import get_specialization
 
+from . import runs
 from .check_scope import check_scope
 from .exceptions import (
+    BadBatchSize,
+    BadLockTimeout,
     BadMaxReplicaLag,
     BadSampleSize,
     BadTimeout,
     ReplicaBehind,
     UnknownDatabase,
+    first_line,
 )
 from .health import Thresholds
-from .models import HealthCheckRun
+from .models import HealthCheckRun, RunKind, RunState
 from .replica import replica_lag
 
 if TYPE_CHECKING:
@@ -107,7 +112,9 @@ def run_health_check(
 
     On a replica, first measure how far it is behind its primary: beyond
     ``max_replica_lag`` seconds (default SYNC_MAX_REPLICA_LAG_SECONDS) its answer
-    would be stale, so ``ReplicaBehind`` is raised and nothing is recorded.
+    would be stale, so ``ReplicaBehind`` is raised and no finished run is
+    recorded. A recorded check is created as it starts and ends done, or failed
+    with the reason (``monitoring.runs``).
     """
     specialization = _check_target(specialization, using)
     thresholds = thresholds or Thresholds.from_settings()
@@ -122,39 +129,32 @@ def run_health_check(
     if not _non_negative(max_replica_lag):
         raise BadMaxReplicaLag(max_replica_lag)
 
-    started = time.perf_counter()
-    with check_scope(using, timeout=timeout):
-        lag = replica_lag(using)
-        if lag is not None and lag.seconds > max_replica_lag:
-            raise ReplicaBehind(using, lag.seconds, limit=max_replica_lag, paused=lag.paused)
-        counts, sample = consistency.check_pairs(
-            specialization=specialization, sample_size=sample_size, using=using
+    run = None
+    if record:  # recorded as it starts; a check that cannot finish ends as failed
+        run = runs.start_run(
+            kind=RunKind.CHECK,
+            specialization=specialization,
+            database=using,
+            triggered_by=triggered_by,
+            thresholds=thresholds,
         )
+    started = time.perf_counter()
+    try:
+        with check_scope(using, timeout=timeout):
+            lag = replica_lag(using)
+            if lag is not None and lag.seconds > max_replica_lag:
+                raise ReplicaBehind(using, lag.seconds, limit=max_replica_lag, paused=lag.paused)
+            counts, sample = consistency.check_pairs(
+                specialization=specialization, sample_size=sample_size, using=using
+            )
+    except BaseException as exc:
+        runs.end_run(run, RunState.FAILED, first_line(exc))
+        raise
     rate = consistency_rate(counts.consistent, counts.total)
     status = thresholds.status_for(rate)
     duration_ms = round((time.perf_counter() - started) * 1000)
 
-    run = None
-    if record:
-        run = HealthCheckRun.objects.create(
-            duration_ms=duration_ms,
-            database=using,
-            replica_lag_seconds=None if lag is None else lag.seconds,
-            specialization=specialization or "",
-            total_checked=counts.total,
-            consistent=counts.consistent,
-            inconsistent=counts.inconsistent,
-            **counts.by_kind,  # one counter field per kind
-            consistency_rate=Decimal(str(rate)),
-            status=status,
-            warn_below=Decimal(str(thresholds.warn_below)),
-            critical_below=Decimal(str(thresholds.critical_below)),
-            violations_sample=[v.as_dict() for v in sample],
-            repaired=repaired,
-            triggered_by=triggered_by,
-        )
-        prune_samples()
-    return HealthReport(
+    report = HealthReport(
         total_checked=counts.total,
         consistent=counts.consistent,
         inconsistent=counts.inconsistent,
@@ -169,6 +169,10 @@ def run_health_check(
         database=using,
         replica_lag_seconds=None if lag is None else lag.seconds,
     )
+    if run is not None:
+        runs.finish_run(run, check=report, repaired=repaired)
+        prune_samples()
+    return report
 
 
 def _non_negative(value) -> bool:
@@ -211,38 +215,75 @@ def repair(
     dry_run: bool = False,
     repaired_by=None,
     reason: str = "",
-    batch_size: int = 500,
+    batch_size: int | None = None,
     on_progress: Callable[[int], None] | None = None,
     on_batch: Callable[[list[RepairAction]], None] | None = None,
+    timeout: float | None = None,
+    lock_timeout: float | None = None,
+    thresholds: Thresholds | None = None,
+    record: bool = True,
 ) -> RepairReport:
-    """Repair every violation (or only ``pairs``): the lower side moves up.
+    """Repair every violation (or only ``pairs``) and record it as a run: the lower side moves up.
 
-    Works on the primary database, in batches of ``batch_size`` pairs, each
-    one short transaction that locks its rows (progress, then licences) and
-    re-checks them with the one desync definition: running it twice, or while
-    students earn XP, is safe. ``on_batch(actions)`` runs inside each batch's
-    transaction (the admin writes its log entries there).
+    The one "repair and record" for every entry point. Refused with
+    ``RepairAlreadyRunning`` while a repair over an overlapping scope runs (a
+    dry run claims nothing). Works on the primary database, in batches of
+    ``batch_size`` pairs (default SYNC_REPAIR_BATCH_SIZE), each one short
+    transaction that locks only the rows it writes, skips rows others hold (left
+    for a retry and then reported as ``skipped_locked``), re-checks them with the
+    one desync definition and reports to the run. ``timeout`` seconds (0/None: no
+    limit) stops it between batches with ``RepairInterrupted``, as a database
+    error does; what was committed is kept and counted. Then a check of the same
+    scope fills in the run's totals (``report.check``). ``on_batch(actions)`` runs
+    inside each batch's transaction (the admin writes its log entries there).
+    ``record=False`` applies to dry runs only: a repair that writes is always
+    recorded, its run is its claim.
     """
     # Imported here: the check alone (cron's every-five-minutes job) never loads
     # the write side, which keeps check_sync's start-up short.
     from licenses.services import require_reason
     from specializations.services import require_existing_user
 
-    from .repair import repair_pairs
+    from .repair_run import repair_and_record
 
+    specialization = _check_target(specialization, "default")
     if repaired_by is not None:
         require_existing_user(repaired_by, field="repaired_by")
     reason = require_reason(reason)
+    if batch_size is None:
+        batch_size = settings.SYNC_REPAIR_BATCH_SIZE
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise BadBatchSize(batch_size)
+    if not 1 <= batch_size <= 10_000:
+        raise BadBatchSize(batch_size)
+    name = "lock_timeout" if lock_timeout is not None else "SYNC_REPAIR_LOCK_TIMEOUT"
+    if lock_timeout is None:
+        lock_timeout = settings.SYNC_REPAIR_LOCK_TIMEOUT
+    if not _non_negative(lock_timeout) or not 0 < lock_timeout <= 600:
+        raise BadLockTimeout(lock_timeout, name=name)
+    if timeout is not None and not _non_negative(timeout):
+        raise BadTimeout(timeout)
+    thresholds = thresholds or Thresholds.from_settings()
     if pairs is None:
-        pairs = (
-            (v.user_id, v.specialization_id) for v in iter_violations(specialization=specialization)
-        )
-    return repair_pairs(
-        pairs,
+        keys = iter_violations(specialization=specialization)  # keyset pages, no cursor
+    elif specialization is None:
+        keys = pairs
+    else:
+        keys = (pair for pair in pairs if pair[1] == specialization)
+    return repair_and_record(
+        keys,
+        specialization=specialization,
         dry_run=dry_run,
         repaired_by=repaired_by,
         reason=reason,
         batch_size=batch_size,
+        lock_timeout=lock_timeout,
+        timeout=timeout,
+        record=record,
+        thresholds=thresholds,
+        check=lambda: run_health_check(
+            record=False, specialization=specialization, thresholds=thresholds, timeout=timeout
+        ),
         on_progress=on_progress,
         on_batch=on_batch,
     )

@@ -119,7 +119,9 @@ class TestInProcess:
         assert out.count("-> raise_licence to level 3") == 3
         assert SpecializationProgress.objects.filter(current_level=3).count() == 3
         assert UserLicense.objects.filter(current_level=3).count() == 0
-        assert not HealthCheckRun.objects.exists()
+        # Recorded as what it was (issue 13): a dry repair run that changed nothing.
+        run = HealthCheckRun.objects.get()
+        assert (run.kind, run.dry_run, run.state, run.repaired) == ("repair", True, "done", 0)
         assert not LicenseProgression.objects.exists()
 
     @pytest.mark.parametrize(

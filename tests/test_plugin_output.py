@@ -207,7 +207,10 @@ class TestTimeout:
         assert out == f"SYNC UNKNOWN - {reason}\n"
         assert parse(out.rstrip("\n"))[0] == "UNKNOWN"
         assert err == ""  # the reason once, on stdout; nothing for cron's 2>&1 to put first
-        assert not HealthCheckRun.objects.exists()
+        # No finished run: recorded as it started, ended as failed with the reason (issue 13).
+        (run,) = HealthCheckRun.objects.all()
+        assert (run.state, run.total_checked) == ("failed", None)
+        assert "timeout" in run.state_reason or "interrupted" in run.state_reason
 
     @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite progress handler")
     @pytest.mark.django_db

@@ -5,13 +5,13 @@ import os
 import sys
 import threading
 import traceback
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, OperationalError
 
 from monitoring import plugin, services
-from monitoring.exceptions import MonitoringError, RepairInterrupted, first_line
+from monitoring.exceptions import MonitoringError, first_line
 from specializations.exceptions import ProgressionError
 
 
@@ -146,13 +146,14 @@ class Command(BaseCommand):
         repair_report = None
         if options["repair"]:
             repair_report = self.repair(options, common)
-        with self.deadline(options["timeout"]):
-            report = services.run_health_check(
-                record=not options["no_record"] and not options["dry_run"],
-                repaired=repair_report.repaired if repair_report and not options["dry_run"] else 0,
-                max_replica_lag=options["max_replica_lag"],
-                **common,
-            )
+            report = repair_report.check  # recorded with the repair's run
+        else:
+            with self.deadline(options["timeout"]):
+                report = services.run_health_check(
+                    record=not options["no_record"],
+                    max_replica_lag=options["max_replica_lag"],
+                    **common,
+                )
         if options["json"]:
             self.write_json(report, repair_report, options["limit"])
         else:
@@ -160,19 +161,21 @@ class Command(BaseCommand):
         return plugin.EXIT_CODES[report.status]
 
     def repair(self, options, common):
+        """Repair and record (one service, its run is its claim); refusals raise to UNKNOWN.
+
+        ``--timeout`` stops the repair between batches and then bounds the check
+        after it, so the watchdog allows twice the time.
+        """
         try:
-            return services.repair(
-                specialization=options["specialization"],
-                dry_run=options["dry_run"],
-                on_progress=self.progress_bar(common),
-            )
-        except RepairInterrupted as exc:
-            # The batches before the failure are committed: record them
-            # (repairs_total counts them), then report "could not complete".
-            if exc.done and not options["no_record"]:
-                with suppress(DatabaseError):
-                    services.run_health_check(repaired=exc.done, **common)
-            raise
+            with self.deadline(2 * options["timeout"]):
+                return services.repair(
+                    specialization=options["specialization"],
+                    dry_run=options["dry_run"],
+                    on_progress=self.progress_bar(common),
+                    timeout=options["timeout"],
+                    thresholds=common["thresholds"],
+                    record=not options["no_record"],  # dry runs only: a repair is always recorded
+                )
         finally:
             self.end_progress_bar()
 
@@ -198,11 +201,17 @@ class Command(BaseCommand):
         if repair_report is not None:
             verb = "would repair" if repair_report.dry_run else "repaired"
             kinds = ", ".join(f"{k}={n}" for k, n in sorted(repair_report.by_kind.items()))
+            left, run = repair_report.skipped_locked, repair_report.run
             self.stdout.write(
                 f"{verb} {repair_report.repaired} pair(s)"
                 + (f" ({kinds})" if kinds else "")
-                + f", {repair_report.skipped} already in sync, in {repair_report.duration_ms} ms"
+                + f", {repair_report.skipped} already in sync"
+                + (f", {left} left: locked by another transaction (run again)" if left else "")
+                + f", in {repair_report.duration_ms} ms"
+                + (f" (run {run.pk})" if run else "")
             )
+            for user_id, specialization in repair_report.skipped_sample[: self.limit(options)]:
+                self.stdout.write(f"  user {user_id} {specialization}: locked, left for later")
             if repair_report.dry_run:
                 for a in repair_report.actions[: self.limit(options)]:
                     self.stdout.write(
