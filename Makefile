@@ -11,12 +11,13 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 BENCH_N ?= 10000,100000,1000000
 
-.PHONY: help install test test-rules test-sqlite test-postgres lint demo bench clean
+.PHONY: help install test test-rules test-sqlite test-postgres lint demo bench mutants clean
 
 help:
 	@echo "make demo   set up, seed demo data, run check_sync, serve the admin on 127.0.0.1:8000"
 	@echo "make test   set up, lint, check migrations, run the suite on SQLite and PostgreSQL"
 	@echo "make bench  benchmarks on PostgreSQL (BENCH_N=$(BENCH_N))"
+	@echo "make mutants  mutation testing: the suite against realistic bugs (docs/MUTANTS.md)"
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.12 or newer is required and none was found on PATH" >&2; exit 1; fi
@@ -67,6 +68,11 @@ demo: $(STAMP)
 	@echo ""
 	@echo "Admin: http://127.0.0.1:8000/admin/  (login printed above by seed_demo; Ctrl-C stops)"
 	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+# Realistic bugs applied one at a time to a copy of the tree: does the suite notice?
+# Writes docs/MUTANTS.md (score, survivors). Not part of `make test`. MUTANTS_ONLY=id,id
+mutants: $(STAMP)
+	$(BIN)/python mutants/run.py
 
 bench: $(STAMP)
 	BENCH_N="$(BENCH_N)" DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" $(BIN)/python bench/run.py

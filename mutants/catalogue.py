@@ -1,0 +1,237 @@
+"""Realistic bugs, one per mutant: the mistakes a developer would make in these modules.
+
+Each names a snippet that occurs exactly once in its file and what replaces it.
+``tests`` narrows the run (default: the fast suite); ``postgres`` runs it on
+PostgreSQL (row locks, races); ``equivalent`` explains a mutant no test can
+kill because it does not change behaviour.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str
+    path: str
+    old: str
+    new: str
+    why: str
+    tests: list[str] = field(default_factory=list)
+    postgres: bool = False
+    equivalent: str = ""
+
+
+MUTANTS = [
+    # --- licenses/consistency.py: the one desync definition ---
+    Mutant(
+        "mismatch-one-way",
+        "licenses/consistency.py",
+        'LEVEL_MISMATCH: "progress_level <> license_level"',
+        'LEVEL_MISMATCH: "progress_level > license_level"',
+        "a licence ahead of its progress is not a mismatch",
+    ),
+    Mutant(
+        "keyset-skips-a-users-next-spec",
+        "licenses/consistency.py",
+        'sql += " AND (user_id > %s OR (user_id = %s AND specialization_id > %s))"',
+        'sql += " AND (user_id > %s OR (user_id = %s AND specialization_id > %s AND false))"',
+        "a keyset page continues after the user, losing their next specializations",
+    ),
+    Mutant(
+        "sqlite-union-inverted",
+        "licenses/consistency.py",
+        'f"NOT EXISTS (SELECT 1 FROM {_PROGRESS} p WHERE {on})"',
+        'f"EXISTS (SELECT 1 FROM {_PROGRESS} p WHERE {on})"',
+        "SQLite's second branch takes licences with progress instead of without",
+    ),
+    Mutant(
+        "classify-other-pairs",
+        "licenses/consistency.py",
+        "            if (pair.user_id, pair.specialization_id) in wanted\n",
+        "",
+        "classify returns every pair of the asked users, not only the asked pairs",
+    ),
+    Mutant(
+        "licence-filter-dropped",
+        "licenses/consistency.py",
+        'l_where, l_params = _filters("l", "user_id", **filters)',
+        'l_where, l_params = _filters("l", "user_id", **{**filters, "specialization": None})',
+        "a specialization filter restricts progress rows only",
+    ),
+    # --- licenses/services.py: coupling writes ---
+    Mutant(
+        "max-achieved-drops",
+        "licenses/services.py",
+        "license.max_achieved_level = max(license.max_achieved_level, to_level)",
+        "license.max_achieved_level = to_level",
+        "max_achieved_level follows the level down",
+    ),
+    Mutant(
+        "hook-lowers-licence",
+        "licenses/services.py",
+        "elif license.current_level > progress.current_level:",
+        "elif license.current_level > progress.current_level + 100:",
+        "the hook lowers a licence that is ahead instead of raising the progress",
+    ),
+    Mutant(
+        "level-range-off-by-one",
+        "licenses/services.py",
+        "if not 1 <= new_level <= info.max_level:",
+        "if not 1 <= new_level < info.max_level:",
+        "update_level_atomic refuses the top level",
+    ),
+    Mutant(
+        "control-characters-allowed",
+        "licenses/services.py",
+        'if unicodedata.category(character) == "Cc":',
+        'if character == "\\x00":',
+        "only NUL is refused in a reason; other control characters reach the history",
+    ),
+    Mutant(
+        "absent-inconsistent",
+        "licenses/services.py",
+        "return self.kind in (consistency.OK, ABSENT)",
+        "return self.kind == consistency.OK",
+        "a student with no rows reads as inconsistent",
+    ),
+    Mutant(
+        "no-audit-on-move",
+        "licenses/services.py",
+        "    license.save(update_fields=ADVANCED_FIELDS)\n    entry.save(force_insert=True)\n",
+        "    license.save(update_fields=ADVANCED_FIELDS)\n",
+        "a licence level change writes no history row",
+    ),
+    # --- specializations/services.py and the catalogue ---
+    Mutant(
+        "update-fields-forget-level",
+        "specializations/services.py",
+        'fields.append("current_level")  # tells the auto-sync hook to move the licence',
+        "pass",
+        "a level-up is not saved (nor seen by the hook)",
+    ),
+    Mutant(
+        "negative-amount-allowed",
+        "specializations/services.py",
+        "if value < 0 and not allow_negative:",
+        "if value < -1000 and not allow_negative:",
+        "negative XP is accepted",
+    ),
+    Mutant(
+        "skip-a-level",
+        "specializations/catalogue.py",
+        "if requirement.number != level + 1 or requirement.number > self.max_level:",
+        "if requirement.number > self.max_level:",
+        "levels may be skipped when a later one's requirement is met",
+    ),
+    # --- licenses/signals.py: the hook ---
+    Mutant(
+        "raw-saves-synced",
+        "licenses/signals.py",
+        "if raw or (not created",
+        "if (not created",
+        "a fixture load issues licences and history",
+    ),
+    Mutant(
+        "update-fields-ignored",
+        "licenses/signals.py",
+        ' and "current_level" not in update_fields):',
+        " and False):",
+        "a save naming other fields still runs the hook",
+    ),
+    # --- monitoring/plugin.py: what Nagios and Icinga read ---
+    Mutant(
+        "range-without-colon",
+        "monitoring/plugin.py",
+        "f\"'consistency'={report.consistency_rate:.2f}%;{_number(warn_below)}:;\"",
+        "f\"'consistency'={report.consistency_rate:.2f}%;{_number(warn_below)};\"",
+        "the warning range loses its colon (alerts above 99 instead of below)",
+    ),
+    Mutant(
+        "plain-thresholds-swapped",
+        "monitoring/plugin.py",
+        "f\"'desync_percent'={desync_percent:.2f}%;{_number(100 - warn_below)};\"",
+        "f\"'desync_percent'={desync_percent:.2f}%;{_number(100 - critical_below)};\"",
+        "Icinga's warning threshold is the critical one",
+    ),
+    Mutant(
+        "degraded-exits-2",
+        "monitoring/plugin.py",
+        "EXIT_CODES = {HEALTHY: 0, DEGRADED: 1, CRITICAL: 2}",
+        "EXIT_CODES = {HEALTHY: 0, DEGRADED: 2, CRITICAL: 2}",
+        "degraded exits as critical",
+    ),
+    Mutant(
+        "unknown-multiline",
+        "monitoring/plugin.py",
+        "return f\"SYNC UNKNOWN - {' '.join(reason.split())}\"",
+        'return f"SYNC UNKNOWN - {reason}"',
+        "a reason with a line break spreads the UNKNOWN line over two",
+        equivalent=(
+            "every reason reaching it is already one line (first_line() of database "
+            "errors, single-line messages elsewhere); the join is a belt for future callers"
+        ),
+    ),
+    # --- monitoring/views.py: the endpoint's access rule and answer ---
+    Mutant(
+        "token-prefix-accepted",
+        "monitoring/views.py",
+        "if expected and hmac.compare_digest(token.encode(), expected.encode()):",
+        "if expected and expected.startswith(token):",
+        "a prefix of the token is accepted",
+    ),
+    Mutant(
+        "inactive-staff-allowed",
+        "monitoring/views.py",
+        "if user.is_active and user.is_staff:",
+        "if user.is_staff:",
+        "a deactivated staff session still reads the endpoint",
+        equivalent=(
+            "Django's ModelBackend never authenticates an inactive user, so no session "
+            "of one reaches the view; the check stays as a second line"
+        ),
+    ),
+    Mutant(
+        "stale-is-up",
+        "monitoring/views.py",
+        "return JsonResponse(summary(health), status=200 if health.up else 503)",
+        'return JsonResponse(summary(health), status=200 if health.state != "critical" else 503)',
+        "a stale or missing run answers 200",
+    ),
+    Mutant(
+        "db-error-500",
+        "monitoring/views.py",
+        "            except DatabaseError as exc:\n                health = unreadable(exc)",
+        "            except ZeroDivisionError as exc:\n                health = unreadable(exc)",
+        "without a database the endpoint answers 500 with a traceback",
+    ),
+    # --- monitoring/health.py: the one decision ---
+    Mutant(
+        "stale-boundary",
+        "monitoring/health.py",
+        "if age > settings.SYNC_STALE_AFTER_SECONDS:",
+        "if age >= settings.SYNC_STALE_AFTER_SECONDS:",
+        "a run exactly at the stale age reads as stale",
+    ),
+    Mutant(
+        "warn-boundary",
+        "monitoring/health.py",
+        "        if rate >= self.warn_below:\n            return HEALTHY",
+        "        if rate > self.warn_below:\n            return HEALTHY",
+        "exactly the warning rate reads as degraded",
+    ),
+    Mutant(
+        "critical-is-up",
+        "monitoring/health.py",
+        "UP_STATES = (HEALTHY, DEGRADED)",
+        "UP_STATES = (HEALTHY, DEGRADED, CRITICAL)",
+        "a critical run keeps the application in rotation",
+    ),
+    # --- monitoring/selectors.py ---
+    Mutant(
+        "filtered-run-decides",
+        "monitoring/selectors.py",
+        'HealthCheckRun.objects.filter(specialization="", state=RunState.DONE)',
+        "HealthCheckRun.objects.filter(state=RunState.DONE)",
+        "a run over one specialization decides the health of all",
+    ),
+]
