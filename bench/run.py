@@ -5,7 +5,8 @@ PostgreSQL server; the benchmark creates and drops its own database `bench`
 there), BENCH_ROUNDS (5), BENCH_SAMPLE (pair-by-pair sample, 2000),
 BENCH_CONTENTION_SECONDS (10), BENCH_REPAIR_N (100000: 10k desyncs),
 BENCH_SQLITE_N (100000), BENCH_ADMIN_N (1000000: pairs behind the admin pages),
-BENCH_WEB_N (1000000: pairs behind the web load), BENCH_WEB_SECONDS (10 per run),
+BENCH_WEB_N (1000000: pairs behind the web load), BENCH_WEB_SECONDS (5 per run),
+BENCH_WEB_ROUNDS (3),
 BENCH_WEB_WORKERS (4 gunicorn workers), BENCH_PARTS (scale,contention,repair,sqlite,admin,web),
 BENCH_DATABASE (`bench`: the database's name), BENCH_KEEP_DB=1 to keep it afterwards.
 Results: bench/results/bench-<time>.json and .txt; summary in BENCHMARKS.md.
@@ -269,7 +270,8 @@ def main() -> int:
                 int(os.environ.get("BENCH_WEB_N", "1000000")),
                 env=env,
                 admin_url=admin_url,
-                seconds=int(os.environ.get("BENCH_WEB_SECONDS", "10")),
+                seconds=int(os.environ.get("BENCH_WEB_SECONDS", "5")),
+                rounds=int(os.environ.get("BENCH_WEB_ROUNDS", "3")),
                 workers=int(os.environ.get("BENCH_WEB_WORKERS", "4")),
             )
             results["web"] = w

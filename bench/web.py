@@ -10,6 +10,7 @@ import http.client
 import json
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ PAGES = [
     ("desync cases list", "/admin/monitoring/desynccase/", "staff"),
     ("progress list", "/admin/specializations/specializationprogress/", "staff"),
 ]
+COMPARED = ("admin login (baseline)", "/health/sync/", "/health/sync/metrics")
 # wrk reports its own summary through this script: one JSON line, microseconds.
 REPORT = """
 done = function(summary, latency, requests)
@@ -115,7 +117,25 @@ def _wrk(wrk: str, port: int, path: str, headers: list[str], *, connections: int
     }
 
 
-def web(n: int, *, env: dict, admin_url: str, seconds: int, workers: int) -> dict:
+def _median_run(samples: list[dict]) -> dict:
+    """Medians of rate and latency over the rounds; every response and error counted."""
+    return {
+        "connections": samples[0]["connections"],
+        "rounds": len(samples),
+        "requests": sum(r["requests"] for r in samples),
+        **{
+            key: statistics.median(r[key] for r in samples)
+            for key in ("req_per_s", "p50_ms", "p99_ms")
+        },  # fmt: skip
+        "max_ms": max(r["max_ms"] for r in samples),
+        "errors": sum(r["errors"] for r in samples),
+        "non_2xx": sum(r["non_2xx"] for r in samples),
+        "timeouts": sum(r["timeouts"] for r in samples),
+        "req_per_s_each": [r["req_per_s"] for r in samples],
+    }
+
+
+def web(n: int, *, env: dict, admin_url: str, seconds: int, rounds: int, workers: int) -> dict:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("BENCH_PARTS=web needs wrk (Debian: apt-get install wrk)")
@@ -152,17 +172,32 @@ def web(n: int, *, env: dict, admin_url: str, seconds: int, workers: int) -> dic
         "token": [HTTPS, f"Authorization: Bearer {TOKEN}"],
         "staff": [HTTPS, f"Cookie: sessionid={session}"],
     }
-    pages = {}
+    pages = {name: {"path": path, "who": who, "samples": {16: [], 100: []}}
+             for name, path, who in PAGES}  # fmt: skip
     try:
-        for name, path, who in PAGES:
-            headers = credentials[who]
-            status = _get(port, path, dict(h.split(": ", 1) for h in headers))
-            runs = []
-            for connections in (16, 100):
-                _wrk(wrk, port, path, headers, connections=connections, seconds=2)  # warm-up
-                runs.append(_wrk(wrk, port, path, headers, connections=connections,
-                                 seconds=seconds))  # fmt: skip
-            pages[name] = {"path": path, "status": status, "runs": runs}
+        for page in pages.values():
+            headers = credentials[page["who"]]
+            page["status"] = _get(port, page["path"], dict(h.split(": ", 1) for h in headers))
+            # Warm-up: every worker's imports, catalogue cache and database connection.
+            _wrk(wrk, port, page["path"], headers, connections=16, seconds=2)
+        for connections in (16, 100):
+            # The baseline and the two endpoints compared with it take turns, round by
+            # round, so a neighbour's load on the shared cores falls on all three alike.
+            for _ in range(rounds):
+                for name in COMPARED:
+                    page = pages[name]
+                    page["samples"][connections].append(
+                        _wrk(wrk, port, page["path"], credentials[page["who"]],
+                             connections=connections, seconds=seconds)
+                    )  # fmt: skip
+            for name, page in pages.items():
+                if name not in COMPARED:  # the slow lists: one longer run each
+                    page["samples"][connections].append(
+                        _wrk(wrk, port, page["path"], credentials[page["who"]],
+                             connections=connections, seconds=seconds * rounds)
+                    )  # fmt: skip
+        for page in pages.values():
+            page["runs"] = [_median_run(samples) for samples in page["samples"].values()]
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -170,6 +205,7 @@ def web(n: int, *, env: dict, admin_url: str, seconds: int, workers: int) -> dic
         "n": n,
         "workers": workers,
         "seconds": seconds,
+        "rounds": rounds,
         "recorded_status": report.status,
         "conn_max_age": connection.settings_dict.get("CONN_MAX_AGE"),
         "access_log_lines": sum(1 for _ in log.open("rb")),
@@ -216,7 +252,9 @@ def goals(w: dict) -> list[tuple[str, bool, str]]:
 def print_web(w: dict, say) -> None:
     say(
         f"Web behind gunicorn ({w['workers']} workers, DEBUG off, CONN_MAX_AGE"
-        f" {w['conn_max_age']}) over {w['n']:,} pairs, wrk {w['seconds']} s per run:"
+        f" {w['conn_max_age']}) over {w['n']:,} pairs; login, health and metrics in"
+        f" {w['rounds']} alternating rounds of {w['seconds']} s (medians), the lists"
+        f" {w['rounds'] * w['seconds']} s each:"
     )
     say(f"  {'page':<26} {'conns':>5} {'responses':>9} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
         f" {'max ms':>7} {'errors':>6} {'timeouts':>8}")  # fmt: skip
