@@ -22,3 +22,6 @@ STORAGES = {
 # No collectstatic output here: whitenoise looks files up per request instead of warning
 # at every handler that STATIC_ROOT does not exist.
 WHITENOISE_AUTOREFRESH = True
+# A second alias for `check_sync --database`: a test mirror of the default database
+# (the same test database), so a wrong alias is caught without a second server.
+DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405
