@@ -1,5 +1,7 @@
 """The staff admin: desync cases with repair, licence level edits, check-run history."""
 
+import re
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import LogEntry
@@ -15,7 +17,8 @@ from licenses.admin import REASON_REQUIRED
 from licenses.models import LicenseProgression, UserLicense
 from monitoring import admin_desync, repair, services
 from monitoring.models import DesyncCase, HealthCheckRun
-from specializations.models import SpecializationProgress
+from specializations.models import Specialization, SpecializationProgress
+from tests.factories import delete_row
 
 DESYNCS = reverse("admin:monitoring_desynccase_changelist")
 RUNS = reverse("admin:monitoring_healthcheckrun_changelist")
@@ -112,12 +115,54 @@ def staff_with(*perms, username="limited"):
     return client
 
 
+def _expected_rows(users) -> dict[str, set]:
+    """What each list shows after ``inject`` on five users (by object, in the list's terms)."""
+    mismatch, no_licence, no_progress, *in_sync = users
+    progress = {u.pk for u in users} - {no_progress.pk}
+    licences = {u.pk for u in users} - {no_licence.pk}
+    return {
+        LISTS[0]: {key(mismatch), key(no_licence), key(no_progress)},
+        LISTS[1]: {"run"},
+        LISTS[2]: progress,
+        LISTS[3]: {mismatch.pk},
+        LISTS[4]: {u.pk for u in in_sync},
+        LISTS[5]: {no_progress.pk},
+        LISTS[6]: licences,
+        LISTS[7]: licences,  # one issuance row per surviving licence
+        LISTS[8]: {"COACH", "INTERNSHIP", "PLAYER"},
+    }
+
+
+def _shown(obj) -> object:
+    """The object a list row stands for, in the terms of ``_expected_rows``."""
+    if isinstance(obj, DesyncCase):
+        return obj.pk
+    if isinstance(obj, HealthCheckRun):
+        return "run"
+    if isinstance(obj, SpecializationProgress):
+        return obj.student_id
+    if isinstance(obj, UserLicense):
+        return obj.user_id
+    if isinstance(obj, LicenseProgression):
+        return obj.license.user_id
+    return obj.pk
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("url", LISTS)
-def test_each_list_renders_for_staff(staff_client, url):
-    inject(make_pairs(5))
+def test_each_list_shows_exactly_its_rows_to_staff(staff_client, url):
+    users = make_pairs(5)
+    inject(users)
     services.run_health_check()
-    assert staff_client.get(url).status_code == 200
+    response = staff_client.get(url)
+    assert response.status_code == 200
+    shown = [_shown(obj) for obj in response.context["cl"].result_list]
+    assert len(shown) == len(set(shown))
+    assert set(shown) == _expected_rows(users)[url]
+    if url == DESYNCS:  # each case once, with its kind's label
+        page = response.content.decode()
+        for label in ("level mismatch", "missing licence", "missing progress"):
+            assert page.count(f">{label}</strong>") == 1, label
 
 
 @pytest.mark.django_db
@@ -127,13 +172,26 @@ def test_detail_pages_render_for_staff(staff_client):
     run = services.run_health_check().run
     licence = UserLicense.objects.get(user=users[3])
     progress = SpecializationProgress.objects.get(student=users[3])
-    for url in [
-        reverse("admin:monitoring_healthcheckrun_change", args=[run.pk]),
-        reverse("admin:licenses_userlicense_change", args=[licence.pk]),
-        reverse("admin:specializations_specializationprogress_change", args=[progress.pk]),
-        reverse("admin:specializations_specialization_change", args=["COACH"]),
+    coach = Specialization.objects.get(code="COACH")
+    for url, obj in [
+        (reverse("admin:monitoring_healthcheckrun_change", args=[run.pk]), run),
+        (reverse("admin:licenses_userlicense_change", args=[licence.pk]), licence),
+        (
+            reverse("admin:specializations_specializationprogress_change", args=[progress.pk]),
+            progress,
+        ),
+        (reverse("admin:specializations_specialization_change", args=["COACH"]), coach),
     ]:
-        assert staff_client.get(url).status_code == 200, url
+        response = staff_client.get(url)
+        assert (response.status_code, response.context["original"]) == (200, obj), url
+    # The run's page lists its violation sample: the three injected cases.
+    page = staff_client.get(
+        reverse("admin:monitoring_healthcheckrun_change", args=[run.pk])
+    ).content.decode()
+    kinds = ["level_mismatch", "missing_license", "missing_progress"]
+    for user, kind in zip(users[:3], kinds, strict=True):
+        row = rf'<tr><td><a href="[^"]*/{user.pk}/change/">{user.pk}</a></td><td>PLAYER</td>'
+        assert re.search(rf"{row}(?:<td>[^<]*</td>){{2}}<td>{kind}</td></tr>", page), kind
 
 
 @pytest.mark.django_db
@@ -234,18 +292,26 @@ def test_repair_fixes_the_selected_cases_with_audit_rows(staff_client, staff):
 
 
 @pytest.mark.django_db
-def test_repair_of_all_matching_cases_across_pages(staff_client):
-    inject(make_pairs(5))
+def test_repair_of_all_matching_cases_across_pages(staff_client, monkeypatch):
+    monkeypatch.setattr(admin_desync.DesyncCaseAdmin, "list_per_page", 2)
+    users = make_pairs(12)
+    inject(users)  # one of each kind on the first three
+    for user in users[3:9]:  # six more without progress: seven in all, over four pages
+        delete_row(SpecializationProgress, user, "PLAYER")
+    page = staff_client.get(DESYNCS + "?kind=missing_progress")
+    assert len(page.context["cl"].result_list) == 2  # the page shows two of the seven
+    assert page.context["cl"].result_count == 7
     staff_client.post(
         DESYNCS + "?kind=missing_progress",
         {
             "action": "repair_selected",
-            ACTION_CHECKBOX_NAME: ["x"],
+            ACTION_CHECKBOX_NAME: [key(users[2])],  # only one ticked on the page
             "select_across": "1",
             "post": "yes",
         },
     )
     assert sorted(v.kind for v in consistency.violations()) == ["level_mismatch", "missing_license"]
+    assert SpecializationProgress.objects.filter(student__in=users[2:9]).count() == 7
 
 
 def _repair_all(client, query="", **extra):
