@@ -42,14 +42,15 @@ def _totals(student_ids: list[int]) -> dict:
     )
 
 
-def _worker(number, students, seconds, barrier, out) -> None:
+def _worker(number, students, seconds, barrier, out, stop=None) -> None:
+    """Calls for ``seconds``, or until ``stop`` (an Event) is set."""
     rng = random.Random(number)
     latencies, errors, deadlocks = [], [], 0
     added = {"xp": 0, "sessions": 0, "theory": 0, "practice": 0, "level_ups": 0}
     try:
         barrier.wait()
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (stop and stop.is_set()):
             student, spec = rng.choice(students), rng.choice(SPECS)
             amounts = {
                 "xp_gained": rng.randint(500, 3000),
@@ -75,15 +76,15 @@ def _worker(number, students, seconds, barrier, out) -> None:
         out[number] = {"latencies": latencies, "errors": errors, "deadlocks": deadlocks, **added}
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
+def percentile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
-def _process_worker(number, students, seconds, barrier, queue) -> None:
+def process_worker(number, students, seconds, barrier, queue, stop=None) -> None:
     out: dict[int, dict] = {}
-    _worker(number, students, seconds, barrier, out)
+    _worker(number, students, seconds, barrier, out, stop)
     queue.put(out[number])
 
 
@@ -92,7 +93,7 @@ def _run_processes(workers, users, seconds) -> tuple[dict, float]:
     barrier, queue = context.Barrier(workers + 1), context.Queue()
     connections.close_all()  # a forked child must open its own connection
     processes = [
-        context.Process(target=_process_worker, args=(number, users, seconds, barrier, queue))
+        context.Process(target=process_worker, args=(number, users, seconds, barrier, queue))
         for number in range(workers)
     ]
     for process in processes:
@@ -149,9 +150,9 @@ def contention(*, workers: int, seconds: float, students: int = 100, kind="proce
         "seconds": round(elapsed, 2),
         "calls": len(latencies),
         "throughput_per_s": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(_percentile(latencies, 0.50) * 1000, 1),
-        "p95_ms": round(_percentile(latencies, 0.95) * 1000, 1),
-        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 1),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
+        "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
         "max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
         "mean_ms": round(statistics.fmean(latencies) * 1000, 1) if latencies else None,
         "errors": len(errors),

@@ -89,12 +89,20 @@ _PROGRESS = SpecializationProgress._meta.db_table
 _LICENSE = UserLicense._meta.db_table
 
 
-def _filters(alias: str, user_column: str, *, specialization, user_ids, after) -> tuple[list, list]:
-    """WHERE terms restricting one side, written so its (user, specialization) index applies."""
+def _filters(
+    alias: str, user_column: str, *, specialization, user_ids, after, users=None
+) -> tuple[list, list]:
+    """WHERE terms restricting one side, written so its (user, specialization) index applies.
+
+    ``users`` is a half-open range of user ids, ``(first, end)``.
+    """
     where, params = [], []
     if after is not None:
         where.append(f"{alias}.{user_column} >= %s")
         params.append(after[0])
+    if users is not None:
+        where.append(f"{alias}.{user_column} >= %s AND {alias}.{user_column} < %s")
+        params.extend(users)
     if specialization is not None:
         where.append(f"{alias}.specialization_id = %s")
         params.append(specialization)
@@ -168,15 +176,18 @@ def counts_sql(*, specialization=None, sample_size=0, using="default") -> tuple[
 
 
 def violations_sql(
-    *, specialization=None, after=None, limit=None, ordered=True, using="default"
+    *, specialization=None, after=None, users=None, limit=None, ordered=True, using="default"
 ) -> tuple[str, list]:
     """Violations, in (user, specialization) order unless ``ordered`` is False.
 
-    ``after`` continues from a (user, specialization) key (keyset pagination).
-    Unordered, a LIMIT lets the database stop at the first ``limit`` violations
-    instead of finding them all and sorting.
+    ``after`` continues from a (user, specialization) key (keyset pagination);
+    ``users`` keeps a half-open range of user ids, read from both indexes only
+    over that range. Unordered, a LIMIT lets the database stop at the first
+    ``limit`` violations instead of finding them all and sorting.
     """
-    pairs, params = _pairs_sql(using, specialization=specialization, user_ids=None, after=after)
+    pairs, params = _pairs_sql(
+        using, specialization=specialization, user_ids=None, after=after, users=users
+    )
     sql = f"{_SELECT_PAIR} FROM ({pairs}) pairs WHERE ({_VIOLATION})"
     if after is not None:
         sql += " AND (user_id > %s OR (user_id = %s AND specialization_id > %s))"
@@ -240,23 +251,40 @@ def violations(*, specialization=None, limit=None, using="default") -> list[Viol
 def stream_violations(
     *, specialization=None, using="default", chunk_size=2000
 ) -> Iterator[Violation]:
-    """Every violation, in (user, specialization) order, one keyset page at a time.
+    """Every violation, in (user, specialization) order, one range of user ids at a time.
 
-    Each page is its own short query starting where the last one stopped, so
-    memory stays at one page and callers may commit between pages (repair does).
+    Each range is its own short query that reads both covering indexes over
+    that range only, so memory stays at one page and callers may commit between
+    pages (repair does). (A page ordered and limited over the whole join had to
+    read every pair after its start to find its first rows: quadratic in the
+    number of pairs.) Ranges adapt to hold about ``chunk_size`` violations; a
+    range holds at most its users times the specializations in pairs.
     """
-    after = None
-    while True:
+    top, first, width = _last_user(using), 0, chunk_size
+    while top is not None and first <= top:
         sql, params = violations_sql(
-            specialization=specialization, after=after, limit=chunk_size, using=using
+            specialization=specialization, users=(first, first + width), using=using
         )
         with merge_join_scope(using), connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             page = [Violation(*row) for row in cursor.fetchall()]
         yield from page
-        if len(page) < chunk_size:
-            return
-        after = (page[-1].user_id, page[-1].specialization_id)
+        first += width
+        # Aim the next range at chunk_size violations: four times wider at most,
+        # never wider than ten chunks of users.
+        width = max(1, min(width * 4, chunk_size * 10, width * chunk_size // max(len(page), 1)))
+        if first > top:
+            top = _last_user(using)  # students enrolled since the stream began
+
+
+def _last_user(using: str) -> int | None:
+    """The highest user id with a progress or licence row (the end of each index)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"SELECT MAX(student_id) FROM {_PROGRESS} UNION ALL SELECT MAX(user_id) FROM {_LICENSE}"
+        )
+        found = [value for (value,) in cursor.fetchall() if value is not None]
+    return max(found, default=None)
 
 
 def classify(

@@ -211,6 +211,33 @@ def _create_licences(progress_rows: list) -> list[UserLicense]:
     ]
 
 
+def _bulk_set(model, rows: list, fields: list[str]) -> None:
+    """Write ``fields`` of these locked rows as they are in memory, in one statement.
+
+    PostgreSQL: an UPDATE joined to unnested arrays (bulk_update's CASE per row
+    cost half the repair's time at 500 rows a batch). Elsewhere bulk_update.
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(rows, fields)
+        return
+    table, columns = _quoted(model), [model._meta.get_field(name) for name in fields]
+    arrays = [
+        [row.pk for row in rows],
+        *([getattr(row, f.attname) for row in rows] for f in columns),
+    ]
+    types = ["bigint", *(f.db_type(connection) for f in columns)]
+    names = ", ".join(["id", *(f.column for f in columns)])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {', '.join(f'{f.column} = v.{f.column}' for f in columns)}"
+            f" FROM unnest({', '.join(f'%s::{t}[]' for t in types)}) AS v({names})"
+            f" WHERE {table}.id = v.id",
+            arrays,
+        )
+
+
 def _rows_locked(action: RepairAction, progress: dict, licences: dict) -> bool:
     """This run holds the row the action writes (a row it could not lock is left for later)."""
     key = (action.user_id, action.specialization_id)
@@ -295,10 +322,8 @@ def _write(actions, progress, licences, *, repaired_by, reason) -> list[RepairAc
         elif a.action == CREATE_LICENSE:
             to_license.append(progress[key])
     # Bulk writes bypass the auto-sync hook on purpose: both sides are set here.
-    if raised:
-        SpecializationProgress.objects.bulk_update(raised, ["current_level"])
-    if moved:
-        UserLicense.objects.bulk_update(moved, ADVANCED_FIELDS)
+    _bulk_set(SpecializationProgress, raised, ["current_level"])
+    _bulk_set(UserLicense, moved, ADVANCED_FIELDS)
     issued = _create_licences(to_license)
     why = reason or REASONS[CREATE_LICENSE]
     entries += [issuance(lic, by=repaired_by, reason=why) for lic in issued]

@@ -1,11 +1,12 @@
 """repair(): the lower side moves up, missing rows are created, everything audited."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from licenses.models import LicenseProgression, UserLicense
-from monitoring.services import repair, run_health_check
+from monitoring.services import iter_violations, repair, run_health_check
 from specializations.exceptions import InvalidReason, UnknownUser
 from specializations.models import SpecializationProgress
 from tests.conftest import requires_postgres
@@ -140,18 +141,33 @@ def test_specialization_filter_repairs_only_that_specialization():
 
 
 def test_repair_query_count_does_not_grow_per_pair():
-    # The run's claim, the key pages, one batch and the check after: the same
-    # statements for 20 desyncs as for 200 (one batch of 500 either way).
+    # The run's claim, one batch and the check after: the same statements for 20
+    # desyncs as for 200 (one batch of 500 either way).
     def queries_for(desyncs: int) -> int:
         users = make_pairs(desyncs, level=2)
         for user in users:
             set_progress_level(user, "PLAYER", 3)
         with CaptureQueriesContext(connection) as ctx:
-            report = repair(batch_size=500)
+            report = repair(pairs=[(u.pk, "PLAYER") for u in users], batch_size=500)
         assert report.repaired == desyncs
         return len(ctx.captured_queries)
 
     assert queries_for(20) == queries_for(200) <= 40
+
+
+def test_the_key_stream_finds_every_violation_across_sparse_user_ids():
+    # Pages are ranges of user ids sized to hold about a chunk of violations;
+    # gaps in the ids and a dense stretch after a sparse one lose nothing.
+    users = make_pairs(60, level=2)
+    far = get_user_model().objects.create(id=users[-1].pk + 50_000, username="far-away")
+    UserLicense.objects.create(
+        user=far, specialization_id="COACH", current_level=2, max_achieved_level=2
+    )
+    wanted = users[:5] + users[20:50]
+    for user in wanted:
+        set_progress_level(user, "PLAYER", 3)
+    streamed = [(v.user_id, v.kind) for v in iter_violations(chunk_size=4)]
+    assert streamed == [(u.pk, "level_mismatch") for u in wanted] + [(far.pk, "missing_progress")]
 
 
 def test_on_batch_sees_every_action_inside_the_batch_transaction(monkeypatch):
