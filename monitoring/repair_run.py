@@ -180,7 +180,11 @@ def _stopped(exc: BaseException, run, report: RepairReport, timeout) -> None:
         runs.end_run(run, RunState.INTERRUPTED, why, **left)
         # This batch rolled back; the ones before it are committed and stay.
         raise RepairInterrupted(report.repaired, why) from exc
-    if isinstance(exc, KeyboardInterrupt | SystemExit):
-        runs.end_run(run, RunState.INTERRUPTED, f"stopped ({type(exc).__name__})", **left)
+    if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, or SIGTERM under check_sync
+        why = f"stopped by {exc}" if str(exc) else "stopped (KeyboardInterrupt)"
+        runs.end_run(run, RunState.INTERRUPTED, why, **left)
+        raise RepairInterrupted(report.repaired, why) from exc
+    if isinstance(exc, SystemExit):
+        runs.end_run(run, RunState.INTERRUPTED, f"stopped (SystemExit {exc.code})", **left)
         return
     runs.end_run(run, RunState.FAILED, f"{type(exc).__name__}: {first_line(exc)}", **left)

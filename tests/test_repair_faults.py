@@ -237,6 +237,27 @@ def test_connection_terminated_mid_run_ends_interrupted_with_its_count_then_a_re
     data.assert_all_repaired_once()
 
 
+def test_sigterm_mid_run_ends_it_interrupted_with_its_count(committed_db):
+    # systemd's stop (or a kill) sends SIGTERM: the repair stops between two
+    # statements, says so, and its run tells what it did.
+    data = Desyncs(750)
+    process = command(REPAIR)
+    mid_run()
+    process.send_signal(signal.SIGTERM)
+    code, out, err = finish(process)
+    assert code == 3, out + err
+    run = HealthCheckRun.objects.get()
+    assert out == (
+        f"SYNC UNKNOWN - repair stopped after {run.repaired} repaired pair(s), which are kept:"
+        " stopped by SIGTERM\n"
+    )
+    assert (run.state, run.state_reason) == ("interrupted", "stopped by SIGTERM")
+    assert run.repaired == data.repaired_now() < data.total
+    data.assert_nothing_half_done()
+    assert finish(command(REPAIR))[0] == 0
+    data.assert_all_repaired_once()
+
+
 def test_a_lock_held_by_another_connection_is_left_and_reported_within_the_lock_timeout(
     committed_db,
 ):

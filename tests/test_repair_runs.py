@@ -117,6 +117,21 @@ def test_a_database_error_mid_repair_ends_the_run_interrupted_with_what_it_commi
     assert selectors.total_repairs() == 10
 
 
+def test_a_failing_page_of_keys_is_an_interruption_like_a_failing_batch():
+    users = desynced(12)
+
+    def keys():  # a key stream whose next page cannot be read
+        yield from ((u.pk, "PLAYER") for u in users[:7])
+        raise OperationalError("server closed the connection unexpectedly")
+
+    with pytest.raises(RepairInterrupted) as caught:
+        repair(pairs=keys(), batch_size=5)
+    assert caught.value.done == 5
+    run = HealthCheckRun.objects.get()
+    assert (run.state, run.repaired) == ("interrupted", 5)
+    assert run.state_reason == "server closed the connection unexpectedly"
+
+
 def test_an_error_from_on_batch_ends_the_run_failed_and_keeps_nothing_of_that_batch():
     desynced(4)
 

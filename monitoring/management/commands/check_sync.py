@@ -2,6 +2,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -167,7 +168,7 @@ class Command(BaseCommand):
         after it, so the watchdog allows twice the time.
         """
         try:
-            with self.deadline(2 * options["timeout"]):
+            with self.deadline(2 * options["timeout"]), self.stopped_by_sigterm():
                 return services.repair(
                     specialization=options["specialization"],
                     dry_run=options["dry_run"],
@@ -178,6 +179,23 @@ class Command(BaseCommand):
                 )
         finally:
             self.end_progress_bar()
+
+    @contextmanager
+    def stopped_by_sigterm(self):
+        """From the command line, SIGTERM (systemd's stop, a kill) ends a repair between
+        two statements as Ctrl-C would: its run is recorded as interrupted, exit 3."""
+        if not self._from_command_line:
+            yield
+            return
+
+        def stop(signum, frame):
+            raise KeyboardInterrupt("SIGTERM")
+
+        previous = signal.signal(signal.SIGTERM, stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     def write_json(self, report, repair_report, limit):
         data = report.as_dict()

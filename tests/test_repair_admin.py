@@ -1,0 +1,92 @@
+"""The admin's repair goes through the one repair-and-record service: refused while
+another repair runs, recorded when interrupted."""
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth import get_user_model
+from django.db import OperationalError
+from django.test import Client
+from django.urls import reverse
+
+from licenses import consistency
+from licenses.models import LicenseProgression
+from monitoring import repair as repair_module
+from monitoring import runs
+from monitoring.models import HealthCheckRun
+from specializations.models import SpecializationProgress
+from tests.factories import make_pairs
+
+DESYNCS = reverse("admin:monitoring_desynccase_changelist")
+
+
+def staff_client(username="repair-staff"):
+    user = get_user_model().objects.create_user(username=username, is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(user)
+    return client, user
+
+
+def repair_all(client, query=""):
+    return client.post(
+        DESYNCS + query,
+        {
+            "action": "repair_selected",
+            ACTION_CHECKBOX_NAME: ["x"],
+            "select_across": "1",
+            "post": "yes",
+        },
+        follow=True,
+    )
+
+
+@pytest.mark.django_db
+def test_a_repair_while_another_runs_is_refused_with_the_holder_and_writes_nothing():
+    client, _ = staff_client()
+    users = make_pairs(4, level=2)
+    SpecializationProgress.objects.filter(student__in=users).update(current_level=3)
+    holder = runs.claim_repair(specialization="PLAYER")
+    (message,) = repair_all(client, "?specialization__code__exact=PLAYER").context["messages"]
+    assert message.level_tag == "error"
+    assert str(message).startswith(f"Repair refused: a repair is already running (run {holder.pk} ")
+    assert "scope PLAYER" in str(message)
+    assert list(HealthCheckRun.objects.all()) == [holder]
+    assert not LogEntry.objects.exists() and not LicenseProgression.objects.exists()
+    assert consistency.count_pairs().inconsistent == 4
+
+
+@pytest.mark.django_db
+def test_a_repair_in_another_specialization_is_not_refused():
+    client, _ = staff_client()
+    users = make_pairs(2, specialization="COACH", level=2)
+    SpecializationProgress.objects.filter(student__in=users).update(current_level=3)
+    runs.claim_repair(specialization="PLAYER")
+    (message,) = repair_all(client, "?specialization__code__exact=COACH").context["messages"]
+    assert str(message).startswith("Repaired 2 desync case(s)")
+
+
+def test_an_interrupted_admin_repair_is_recorded_with_what_it_committed(committed_db, monkeypatch):
+    client, staff = staff_client("interrupted-admin")
+    monkeypatch.setattr("monitoring.admin_desync.REPAIR_BATCH_SIZE", 6)
+    users = make_pairs(15, level=2)
+    SpecializationProgress.objects.filter(student__in=users).update(current_level=3)
+    real, calls = repair_module._repair_batch, []
+
+    def second_batch_fails(keys, **kwargs):
+        calls.append(keys)
+        if len(calls) == 2:
+            raise OperationalError("deadlock detected")
+        return real(keys, **kwargs)
+
+    monkeypatch.setattr(repair_module, "_repair_batch", second_batch_fails)
+    (message,) = repair_all(client).context["messages"]
+    assert "6 case(s) repaired before the error are kept" in str(message)
+    run = HealthCheckRun.objects.get()
+    assert (run.kind, run.state, run.repaired, run.triggered_by) == (
+        "repair",
+        "interrupted",
+        6,
+        staff,
+    )
+    assert run.state_reason == "deadlock detected"
+    assert LogEntry.objects.filter(user=staff).count() == 6
