@@ -176,3 +176,5 @@ SYNC_HEALTH_TOKEN = env.string("SYNC_HEALTH_TOKEN")
 # (this process clears its cache on every change).
 SYNC_CATALOGUE_CACHE_SECONDS = env.integer("SYNC_CATALOGUE_CACHE_SECONDS", 300, minimum=0)
 SYNC_METRICS_PREFIX = env.metric_prefix("SYNC_METRICS_PREFIX", "academy_sync")
+# PostgreSQL refuses a commit that leaves a touched pair out of sync (licenses/guard.py).
+SYNC_DB_GUARD = env.boolean("SYNC_DB_GUARD", default=True)

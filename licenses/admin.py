@@ -5,15 +5,17 @@ together and the licence history names the staff user and the reason.
 """
 
 from django import forms
-from django.contrib import admin
-from django.db import transaction
+from django.contrib import admin, messages
+from django.db import IntegrityError, transaction
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 
 from specializations.catalogue import all_specializations, get_specialization
 from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress
 from specializations.paginator import EstimatedCountPaginator
 
-from . import consistency, services
+from . import consistency, guard, services
 from .admin_sync import SyncStateAdminMixin, SyncStateFilter
 from .models import LicenseProgression, UserLicense
 
@@ -111,8 +113,59 @@ class LevelChangeAdminMixin:
         return result
 
 
+GUARD_REFUSED = "Nothing was deleted: {reason}. Delete the student to remove both rows."
+
+
+class GuardRefusalAdminMixin:
+    """Deleting one row of a pair is refused by the commit guard (PostgreSQL): say so.
+
+    The guard's check runs inside the delete's transaction, before the admin
+    writes its log entry and its success message, so a refusal rolls back both
+    and comes back as an error message instead of a 500.
+    """
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        guard.check_now()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        guard.check_now()
+
+    def _refused(self, request, exc: IntegrityError) -> None:
+        self.message_user(
+            request, GUARD_REFUSED.format(reason=guard.guard_message(exc)), messages.ERROR
+        )
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except IntegrityError as exc:
+            if not guard.is_guard_error(exc):
+                raise
+            self._refused(request, exc)
+            opts = self.opts
+            return HttpResponseRedirect(
+                reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[object_id])
+            )
+
+    def response_action(self, request, queryset, **kwargs):
+        # delete_selected logs before it deletes: one transaction, so that a refused
+        # delete takes its log entries with it.
+        try:
+            with transaction.atomic():
+                return super().response_action(request, queryset, **kwargs)
+        except IntegrityError as exc:
+            if not guard.is_guard_error(exc):
+                raise
+            self._refused(request, exc)
+            return HttpResponseRedirect(request.get_full_path())
+
+
 @admin.register(SpecializationProgress)
-class SpecializationProgressAdmin(SyncStateAdminMixin, LevelChangeAdminMixin, admin.ModelAdmin):
+class SpecializationProgressAdmin(
+    GuardRefusalAdminMixin, SyncStateAdminMixin, LevelChangeAdminMixin, admin.ModelAdmin
+):
     form = LevelChangeForm
     sync_user_attr = "student_id"
     sync_kinds = (consistency.OK, consistency.LEVEL_MISMATCH, consistency.MISSING_LICENSE)
@@ -176,7 +229,9 @@ class LicenseProgressionInline(admin.TabularInline):
 
 
 @admin.register(UserLicense)
-class UserLicenseAdmin(SyncStateAdminMixin, LevelChangeAdminMixin, admin.ModelAdmin):
+class UserLicenseAdmin(
+    GuardRefusalAdminMixin, SyncStateAdminMixin, LevelChangeAdminMixin, admin.ModelAdmin
+):
     form = LevelChangeForm
     sync_kinds = (consistency.OK, consistency.LEVEL_MISMATCH, consistency.MISSING_PROGRESS)
     list_display = [

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class LicensesConfig(AppConfig):
@@ -6,7 +7,11 @@ class LicensesConfig(AppConfig):
     verbose_name = "Licences"
 
     def ready(self) -> None:
-        # The auto-sync hook and the system check that it is wired.
-        from . import checks, signals  # noqa: F401
+        # The auto-sync hook and the system checks that it and the commit guard are wired.
+        from . import checks, guard, signals  # noqa: F401
 
         signals.connect_receivers()
+        # The commit guard's triggers follow SYNC_DB_GUARD after every migrate.
+        post_migrate.connect(
+            guard.sync_triggers_after_migrate, sender=self, dispatch_uid="licenses-sync-guard"
+        )

@@ -15,3 +15,47 @@ def auto_sync_receiver_connected(app_configs=None, **kwargs):
             id="licenses.E001",
         )
     ]
+
+
+GUARD_MISSING = (
+    "The commit guard's triggers are missing on database {alias!r} (missing: {missing}): "
+    "a transaction can leave a pair out of sync unnoticed until check_sync runs."
+)
+GUARD_MISSING_HINT = (
+    "Run `manage.py migrate` (it installs them), or set SYNC_DB_GUARD=0 to go without."
+)
+
+
+@checks.register()
+def commit_guard_installed(app_configs=None, databases=None, **kwargs):
+    """licenses.E002: SYNC_DB_GUARD is on and a PostgreSQL database lacks its triggers."""
+    from django.conf import settings
+    from django.db import DatabaseError, connections
+
+    from . import guard
+
+    if not settings.SYNC_DB_GUARD:
+        return []
+    errors = []
+    # Untagged, like monitoring.W001, so `manage.py check` and runserver say it: the
+    # primary always, and any database the caller names.
+    for alias in dict.fromkeys(["default", *(databases or [])]):
+        connection = connections[alias]
+        if connection.vendor != "postgresql":
+            continue
+        try:
+            tables = set(connection.introspection.table_names())
+            if not {guard._PROGRESS, guard._LICENSE} <= tables:
+                continue  # before the first migrate: migrate will install them
+            missing = guard.expected_triggers() - guard.installed_triggers(alias)
+        except DatabaseError:
+            continue  # no database: other checks and commands say so
+        if missing:
+            errors.append(
+                checks.Error(
+                    GUARD_MISSING.format(alias=alias, missing=", ".join(sorted(missing))),
+                    hint=GUARD_MISSING_HINT,
+                    id="licenses.E002",
+                )
+            )
+    return errors

@@ -2,14 +2,16 @@
 the way they happen in production (queryset updates and raw deletes bypass the hook)."""
 
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 
+from licenses.guard import unguarded
 from licenses.models import UserLicense
 from specializations.models import SpecializationProgress
 
 _batch = iter(range(1, 1_000_000))
 
 
+@transaction.atomic  # both rows of each pair commit together (the commit guard checks)
 def make_pairs(n: int, *, specialization: str = "PLAYER", level: int = 1) -> list:
     """``n`` users, each with a progress row and a licence at ``level`` (in sync)."""
     prefix = f"pair{next(_batch)}-"
@@ -36,21 +38,23 @@ def make_pairs(n: int, *, specialization: str = "PLAYER", level: int = 1) -> lis
 
 
 def set_progress_level(user, specialization: str, level: int) -> None:
-    SpecializationProgress.objects.filter(student=user, specialization_id=specialization).update(
-        current_level=level
-    )
+    with unguarded():
+        SpecializationProgress.objects.filter(
+            student=user, specialization_id=specialization
+        ).update(current_level=level)
 
 
 def set_license_level(user, specialization: str, level: int) -> None:
-    UserLicense.objects.filter(user=user, specialization_id=specialization).update(
-        current_level=level, max_achieved_level=level
-    )
+    with unguarded():
+        UserLicense.objects.filter(user=user, specialization_id=specialization).update(
+            current_level=level, max_achieved_level=level
+        )
 
 
 def delete_row(model, user, specialization: str) -> None:
     """Remove a row with raw SQL, as a bad import or restore would."""
     user_column = "student_id" if model is SpecializationProgress else "user_id"
-    with connection.cursor() as cursor:
+    with unguarded(), connection.cursor() as cursor:
         cursor.execute(
             f"DELETE FROM {model._meta.db_table} WHERE {user_column} = %s"
             " AND specialization_id = %s",

@@ -7,13 +7,14 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from licenses import consistency
 from licenses.admin import REASON_REQUIRED
+from licenses.guard import unguarded
 from licenses.models import LicenseProgression, UserLicense
 from monitoring import admin_desync, repair, services
 from monitoring.models import DesyncCase, HealthCheckRun
@@ -38,6 +39,7 @@ LISTS = [
 _prefixes = iter(range(1, 10_000))
 
 
+@transaction.atomic  # both rows of each pair commit together (the commit guard checks)
 def make_pairs(n, *, specialization="PLAYER", level=2):
     """``n`` students with a progress row and a licence at ``level``, history included."""
     User = get_user_model()
@@ -385,8 +387,11 @@ def test_repair_of_all_streams_the_keys_across_committed_batches(committed_db, m
     client = Client()
     client.force_login(staff)
     users = make_pairs(40)
-    SpecializationProgress.objects.filter(student__in=users[:25]).update(current_level=3)
-    UserLicense.objects.filter(user__in=users[25:]).update(current_level=5, max_achieved_level=5)
+    with unguarded():  # a bad import, committed
+        SpecializationProgress.objects.filter(student__in=users[:25]).update(current_level=3)
+        UserLicense.objects.filter(user__in=users[25:]).update(
+            current_level=5, max_achieved_level=5
+        )
 
     response = _repair_all(client)
     assert "Repaired 40 desync case(s)" in str(next(iter(response.context["messages"])))
@@ -404,7 +409,8 @@ def test_a_database_error_mid_repair_keeps_the_committed_batches_and_says_so(
     client = Client()
     client.force_login(staff)
     users = make_pairs(15)
-    SpecializationProgress.objects.filter(student__in=users).update(current_level=3)
+    with unguarded():
+        SpecializationProgress.objects.filter(student__in=users).update(current_level=3)
     real_batch, calls = repair._repair_batch, []
 
     def second_batch_fails(keys, **kwargs):

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 
 from licenses.consistency import count_pairs
+from licenses.guard import unguarded
 from licenses.models import LicenseProgression, UserLicense
 from licenses.services import sync_license_to_progress, update_level_atomic
 from monitoring.services import repair
@@ -115,7 +116,8 @@ def test_restoring_a_missing_progress_row_races_a_first_update_without_deadlock(
     users = [make_user() for _ in range(6)]
     for user in users:
         update_level_atomic(user, "PLAYER", new_level=3)
-    SpecializationProgress.objects.all().delete()  # licences survive: missing_progress
+    with unguarded():
+        SpecializationProgress.objects.all().delete()  # licences survive: missing_progress
     jobs = []
     for user in users:
         jobs.append(lambda user=user: sync_license_to_progress(user, "PLAYER"))
@@ -151,11 +153,14 @@ def test_repair_runs_safely_while_students_earn_xp(committed_db, make_user):
         update_level_atomic(user, "PLAYER", new_level=2)
     ids = [user.pk for user in users]
     # Every kind of desync, made behind the hook's back.
-    SpecializationProgress.objects.filter(student_id__in=ids[0:8]).update(current_level=4)
-    UserLicense.objects.filter(user_id__in=ids[8:12]).update(current_level=5, max_achieved_level=5)
-    LicenseProgression.objects.filter(license__user_id__in=ids[12:16]).delete()
-    UserLicense.objects.filter(user_id__in=ids[12:16]).delete()
-    SpecializationProgress.objects.filter(student_id__in=ids[16:20]).delete()
+    with unguarded():  # desyncs of every kind, committed behind the hook's back
+        SpecializationProgress.objects.filter(student_id__in=ids[0:8]).update(current_level=4)
+        UserLicense.objects.filter(user_id__in=ids[8:12]).update(
+            current_level=5, max_achieved_level=5
+        )
+        LicenseProgression.objects.filter(license__user_id__in=ids[12:16]).delete()
+        UserLicense.objects.filter(user_id__in=ids[12:16]).delete()
+        SpecializationProgress.objects.filter(student_id__in=ids[16:20]).delete()
     assert count_pairs().inconsistent == 20
     ledger = Ledger()
 

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 
+from licenses.guard import unguarded
 from licenses.models import UserLicense
 from monitoring import plugin
 from monitoring.management.commands.check_sync import Command
@@ -66,6 +67,7 @@ def check_sync(*args: str) -> tuple[int, str, str]:
     return command.exit_code, out.getvalue(), err.getvalue()
 
 
+@unguarded()  # one transaction, desyncs included
 def make_pairs(n: int, *, desynced: int = 0) -> None:
     """``n`` pairs at level 1; the first ``desynced`` licences moved to level 2 behind the hook."""
     User = get_user_model()

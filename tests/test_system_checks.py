@@ -75,7 +75,7 @@ class TestRecentSyncCheck:
         # (an import by a test module would register it here and hide the omission).
         code = (
             "import django; django.setup(); from django.core.checks import registry; "
-            "print(sorted(c.__module__ for c in registry.registry.get_checks()"
+            "print(sorted(f'{c.__module__}.{c.__name__}' for c in registry.registry.get_checks()"
             " if c.__module__.startswith(('licenses.', 'monitoring.'))))"
         )
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
@@ -83,7 +83,13 @@ class TestRecentSyncCheck:
             [sys.executable, "-c", code], capture_output=True, text=True, env=env
         )
         assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == "['licenses.checks', 'monitoring.checks']"
+        assert result.stdout.strip() == str(
+            [
+                "licenses.checks.auto_sync_receiver_connected",
+                "licenses.checks.commit_guard_installed",
+                "monitoring.checks.recent_sync_check",
+            ]
+        )
 
     @pytest.fixture(autouse=True)
     def stale_after(self, settings):
