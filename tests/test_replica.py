@@ -150,8 +150,13 @@ def check_sync_process(args, *, primary: str, replica: str | None = None):
 
 
 def write_pairs(primary: Cluster, *, first_user: int, count: int, desynced: int) -> None:
-    """``count`` users with a PLAYER pair each; the first ``desynced`` licences at level 2."""
-    with closing(primary.connect()) as conn, conn.cursor() as cursor:
+    """``count`` users with a PLAYER pair each; the first ``desynced`` licences at level 2.
+
+    One transaction, let through the commit guard on purpose (the desyncs)."""
+    conn = primary.connect()
+    conn.autocommit = False
+    with closing(conn), conn.cursor() as cursor:
+        cursor.execute("SELECT set_config('academy.sync_guard', 'off', true)")
         cursor.execute(
             "INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name,"
             " email, is_staff, is_active, date_joined)"
@@ -173,6 +178,7 @@ def write_pairs(primary: Cluster, *, first_user: int, count: int, desynced: int)
             " CASE WHEN i < %s THEN 2 ELSE 1 END, now(), true FROM generate_series(%s, %s) i",
             [first_user + desynced] * 2 + [first_user, first_user + count - 1],
         )
+        conn.commit()
 
 
 def wait_until(condition, *, timeout: float = 30.0) -> None:
