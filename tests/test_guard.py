@@ -169,16 +169,24 @@ class TestLetThrough:
 class TestSettingAndSystemCheck:
     def test_off_drops_the_triggers_and_e002_says_when_they_are_missing(self, pair, settings):
         assert guard.installed_triggers() == guard.expected_triggers()
-        assert "licenses.E002" not in [issue.id for issue in checks.run_checks()]
+        assert "licenses.E002" not in [
+            issue.id for issue in checks.run_checks(databases=["default"])
+        ]
         try:
             guard.sync_triggers(enabled=False)
             assert guard.installed_triggers() == set()
             SpecializationProgress.objects.filter(student=pair).update(current_level=3)
             assert levels(pair) == ("level_mismatch", 3, 2)
-            errors = [issue for issue in checks.run_checks() if issue.id == "licenses.E002"]
+            errors = [
+                issue
+                for issue in checks.run_checks(databases=["default"])
+                if issue.id == "licenses.E002"
+            ]
             assert len(errors) == 1 and "missing" in errors[0].msg
             settings.SYNC_DB_GUARD = False
-            assert "licenses.E002" not in [issue.id for issue in checks.run_checks()]
+            assert "licenses.E002" not in [
+                issue.id for issue in checks.run_checks(databases=["default"])
+            ]
         finally:
             guard.sync_triggers(enabled=True)
         assert guard.installed_triggers() == guard.expected_triggers()
@@ -226,4 +234,4 @@ def test_sqlite_is_unguarded_and_check_sync_is_the_net(pair):
     assert guard.sync_triggers() is False
     SpecializationProgress.objects.filter(student=pair).update(current_level=3)
     assert levels(pair) == ("level_mismatch", 3, 2)
-    assert "licenses.E002" not in [issue.id for issue in checks.run_checks()]
+    assert "licenses.E002" not in [issue.id for issue in checks.run_checks(databases=["default"])]
