@@ -8,7 +8,9 @@ BENCH_REPAIR_LOAD_N (1000000: pairs repaired while 16 workers call update_progre
 BENCH_SQLITE_N (100000), BENCH_ADMIN_N (1000000: pairs behind the admin pages),
 BENCH_WEB_N (1000000: pairs behind the web load), BENCH_WEB_SECONDS (5 per run),
 BENCH_WEB_ROUNDS (5),
-BENCH_WEB_WORKERS (4 gunicorn workers), BENCH_PARTS (scale,contention,repair,sqlite,admin,web),
+BENCH_WEB_WORKERS (4 gunicorn workers),
+BENCH_PARTS (scale,contention,repair,sqlite,admin,web,guard), BENCH_GUARD_ROUNDS (2),
+BENCH_GUARD_REPAIR_N (100000: the repair the guard is timed on),
 BENCH_DATABASE (`bench`: the database's name), BENCH_KEEP_DB=1 to keep it afterwards.
 Results: bench/results/bench-<time>.json and .txt; summary in BENCHMARKS.md.
 """
@@ -181,13 +183,18 @@ def goals(results: dict) -> list[tuple[str, bool | None, str]]:
         from bench import web
 
         out.extend(web.goals(results["web"]))
+    if "guard" in results:
+        from bench import guard_cost
+
+        out.extend(guard_cost.goals(results["guard"]))
     return out
 
 
 def main() -> int:
     sizes = [int(n) for n in os.environ.get("BENCH_N", "10000,100000,1000000").split(",") if n]
     rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
-    parts = os.environ.get("BENCH_PARTS", "scale,contention,repair,sqlite,admin,web").split(",")
+    default_parts = "scale,contention,repair,sqlite,admin,web,guard"
+    parts = os.environ.get("BENCH_PARTS", default_parts).split(",")
     admin_url, bench_url = data.bench_urls(os.environ.get("DATABASE_URL", ""))
     env = data.subprocess_env(bench_url)
     os.environ.update(env)
@@ -196,7 +203,7 @@ def main() -> int:
     django.setup()
     from django.db import connection
 
-    from bench import admin_pages, on_sqlite, phases, web
+    from bench import admin_pages, guard_cost, on_sqlite, phases, web
 
     started = datetime.now(UTC)
     results: dict = {
@@ -318,6 +325,17 @@ def main() -> int:
             )
             results["web"] = w
             web.print_web(w, say)
+        if "guard" in parts:
+            g = guard_cost.guard_cost(
+                seconds=float(os.environ.get("BENCH_CONTENTION_SECONDS", "10")),
+                repair_n=int(os.environ.get("BENCH_GUARD_REPAIR_N", "100000")),
+                rounds=int(os.environ.get("BENCH_GUARD_ROUNDS", "2")),
+                env=env,
+                admin_url=admin_url,
+                startup_s=startup,
+            )
+            results["guard"] = g
+            guard_cost.print_guard(g, say)
         if "sqlite" in parts:
             s = on_sqlite.sqlite(
                 n=int(os.environ.get("BENCH_SQLITE_N", "100000")),
