@@ -22,7 +22,8 @@ GUARD_MISSING = (
     "a transaction can leave a pair out of sync unnoticed until check_sync runs."
 )
 GUARD_MISSING_HINT = (
-    "Run `manage.py migrate` (it installs them), or set SYNC_DB_GUARD=0 to go without."
+    "Run `manage.py sync_guard --install` (migrate installs them too, but this error "
+    "stops it), or set SYNC_DB_GUARD=0 to go without."
 )
 
 

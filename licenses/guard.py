@@ -38,51 +38,61 @@ _LICENSE = UserLicense._meta.db_table
 # (table, its user column): both sides of a pair, for the function and the triggers.
 TABLES = ((_PROGRESS, "student_id"), (_LICENSE, "user_id"))
 
-# One pair: both rows at the same level, or neither row. TG_ARGV[0] names the
-# table's user column; an update that moves a row to another pair checks both.
-_FUNCTION_SQL = f"""
-CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $guard$
-DECLARE
-    keys jsonb[];
-    key jsonb;
-    pair_user bigint;
-    pair_specialization text;
-    progress_level integer;
-    license_level integer;
-BEGIN
-    IF current_setting('{BYPASS}', true) = 'off' THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP = 'INSERT' THEN
-        keys := ARRAY[to_jsonb(NEW)];
-    ELSIF TG_OP = 'DELETE' THEN
-        keys := ARRAY[to_jsonb(OLD)];
-    ELSE
-        keys := ARRAY[to_jsonb(NEW), to_jsonb(OLD)];
-    END IF;
-    FOREACH key IN ARRAY keys LOOP
-        pair_user := (key ->> TG_ARGV[0])::bigint;
-        pair_specialization := key ->> 'specialization_id';
-        SELECT p.current_level INTO progress_level FROM {_PROGRESS} p
-            WHERE p.student_id = pair_user AND p.specialization_id = pair_specialization;
-        SELECT l.current_level INTO license_level FROM {_LICENSE} l
-            WHERE l.user_id = pair_user AND l.specialization_id = pair_specialization;
+
+def _check_pair(row: str, user_column: str) -> str:
+    """PL/pgSQL that raises when the pair of ``row`` (NEW or OLD) is out of sync."""
+    user, specialization = f"{row}.{user_column}", f"{row}.specialization_id"
+    return f"""
+        SELECT (SELECT p.current_level FROM {_PROGRESS} p
+                 WHERE p.student_id = {user} AND p.specialization_id = {specialization}),
+               (SELECT l.current_level FROM {_LICENSE} l
+                 WHERE l.user_id = {user} AND l.specialization_id = {specialization})
+          INTO progress_level, license_level;
         IF progress_level IS DISTINCT FROM license_level THEN
             RAISE EXCEPTION USING
                 ERRCODE = '{SQLSTATE}',
                 MESSAGE = format(
                     '{MESSAGE_PREFIX} the pair (user %s, %s) would be left out of sync: '
                     'progress level %s, licence level %s',
-                    pair_user, pair_specialization,
+                    {user}, {specialization},
                     COALESCE(progress_level::text, 'none'), COALESCE(license_level::text, 'none')
                 ),
                 HINT = '{HINT}';
-        END IF;
-    END LOOP;
+        END IF;"""
+
+
+def _function_sql(table: str, user_column: str) -> str:
+    """One trigger function per table: its columns by name, both levels in one query.
+
+    Only a pair's two levels matter: both rows at the same level, or neither row
+    (two NULLs are not distinct). An update that moves a row to another pair
+    checks the pair it left as well.
+    """
+    moved = (
+        f"(OLD.{user_column}, OLD.specialization_id)"
+        f" IS DISTINCT FROM (NEW.{user_column}, NEW.specialization_id)"
+    )
+    return f"""
+CREATE OR REPLACE FUNCTION {_function(table)}() RETURNS trigger LANGUAGE plpgsql AS $guard$
+DECLARE
+    progress_level integer;
+    license_level integer;
+BEGIN
+    IF current_setting('{BYPASS}', true) = 'off' THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN{_check_pair("NEW", user_column)}
+    END IF;
+    IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND {moved}) THEN{_check_pair("OLD", user_column)}
+    END IF;
     RETURN NULL;
 END
 $guard$
 """
+
+
+def _function(table: str) -> str:
+    return f"{FUNCTION}_{table.split('_', 1)[0]}"
 
 
 def _trigger_names(table: str) -> tuple[str, str]:
@@ -90,21 +100,22 @@ def _trigger_names(table: str) -> tuple[str, str]:
 
 
 def _create_sql() -> list[str]:
-    statements = [_FUNCTION_SQL]
+    statements = []
     for table, user_column in TABLES:
         rows, levels = _trigger_names(table)
+        statements.append(_function_sql(table, user_column))
         deferred = "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
         statements += [
             f"DROP TRIGGER IF EXISTS {rows} ON {table}",
             f"DROP TRIGGER IF EXISTS {levels} ON {table}",
             f"CREATE CONSTRAINT TRIGGER {rows} AFTER INSERT OR DELETE ON {table} {deferred}"
-            f" EXECUTE FUNCTION {FUNCTION}('{user_column}')",
+            f" EXECUTE FUNCTION {_function(table)}()",
             # Only a change of level or of key can break a pair: an XP update costs nothing.
             f"CREATE CONSTRAINT TRIGGER {levels} AFTER UPDATE ON {table} {deferred}"
             " WHEN (OLD.current_level IS DISTINCT FROM NEW.current_level"
             f" OR OLD.{user_column} IS DISTINCT FROM NEW.{user_column}"
             " OR OLD.specialization_id IS DISTINCT FROM NEW.specialization_id)"
-            f" EXECUTE FUNCTION {FUNCTION}('{user_column}')",
+            f" EXECUTE FUNCTION {_function(table)}()",
         ]
     return statements
 
@@ -115,7 +126,7 @@ def _drop_sql() -> list[str]:
         for table, _ in TABLES
         for name in _trigger_names(table)
     ]
-    return [*statements, f"DROP FUNCTION IF EXISTS {FUNCTION}()"]
+    return [*statements, *(f"DROP FUNCTION IF EXISTS {_function(table)}()" for table, _ in TABLES)]
 
 
 def expected_triggers() -> set[str]:

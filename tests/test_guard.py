@@ -5,12 +5,15 @@ fires at COMMIT, which a test's rolled-back transaction never reaches.
 """
 
 import re
+from io import StringIO
 
 import psycopg2
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.core import checks
+from django.core.management import CommandError, call_command
+from django.core.management.base import SystemCheckError
 from django.db import IntegrityError, connection, transaction
 from django.test import Client
 
@@ -193,6 +196,25 @@ class TestSettingAndSystemCheck:
 
 
 @on_postgres
+def test_sync_guard_shows_drops_and_reinstalls_while_e002_stops_other_commands(committed_db):
+    def status(*args) -> str:
+        out = StringIO()
+        call_command("sync_guard", *args, stdout=out)
+        return out.getvalue().strip()
+
+    assert status() == "commit guard on 'default': installed (SYNC_DB_GUARD is on)"
+    try:
+        assert status("--drop") == "commit guard on 'default': not installed (SYNC_DB_GUARD is on)"
+        with pytest.raises(SystemCheckError, match="licenses.E002"):
+            call_command("migrate", verbosity=0, skip_checks=False)  # the check stops it
+        assert status("--install") == "commit guard on 'default': installed (SYNC_DB_GUARD is on)"
+    finally:
+        guard.sync_triggers(enabled=True)
+    call_command("migrate", verbosity=0, skip_checks=False)  # and puts them back itself
+    assert guard.installed_triggers() == guard.expected_triggers()
+
+
+@on_postgres
 class TestAdminMessage:
     @pytest.fixture
     def staff_client(self, committed_db):
@@ -232,6 +254,8 @@ class TestAdminMessage:
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite has no guard")
 def test_sqlite_is_unguarded_and_check_sync_is_the_net(pair):
     assert guard.sync_triggers() is False
+    with pytest.raises(CommandError, match="--database='default' is sqlite: the guard needs"):
+        call_command("sync_guard", "--install")
     SpecializationProgress.objects.filter(student=pair).update(current_level=3)
     assert levels(pair) == ("level_mismatch", 3, 2)
     assert "licenses.E002" not in [issue.id for issue in checks.run_checks(databases=["default"])]
