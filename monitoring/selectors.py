@@ -8,14 +8,15 @@ from django.db.models import Q, QuerySet, Sum
 from .models import HealthCheckRun, RunKind, RunState
 
 
-def latest_run() -> HealthCheckRun | None:
-    """The latest finished check over every specialization (a repair's check after it counts).
+def latest_run(*, specialization: str | None = None) -> HealthCheckRun | None:
+    """The latest finished check over every specialization (a repair's check after it counts),
+    or over exactly ``specialization``.
 
     A filtered run says nothing of the rest; a running, interrupted or failed run
     has no totals to go by.
     """
     return (
-        HealthCheckRun.objects.filter(specialization="", state=RunState.DONE)
+        HealthCheckRun.objects.filter(specialization=specialization or "", state=RunState.DONE)
         .order_by("-checked_at", "-id")
         .first()
     )

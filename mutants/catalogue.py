@@ -230,8 +230,8 @@ MUTANTS = [
     Mutant(
         "filtered-run-decides",
         "monitoring/selectors.py",
-        'HealthCheckRun.objects.filter(specialization="", state=RunState.DONE)',
-        "HealthCheckRun.objects.filter(state=RunState.DONE)",
+        'filter(specialization=specialization or "", state=RunState.DONE)',
+        "filter(state=RunState.DONE)",
         "a run over one specialization decides the health of all",
     ),
 ]

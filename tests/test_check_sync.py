@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import OperationalError
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 
 from licenses.guard import unguarded
 from licenses.models import LicenseProgression, UserLicense
@@ -140,12 +141,22 @@ class TestInProcess:
         assert out.startswith("SYNC UNKNOWN - ") and message in out
         assert out.count(message) == 1 and err == ""
 
-    def test_repair_shows_a_progress_bar_on_a_terminal(self):
+    def test_repair_shows_a_progress_bar_on_a_terminal_sized_by_the_last_check(self):
+        desync(10, 4)
+        check_sync("-v", "0")  # cron's latest check: 4 out of sync
+        terminal = TerminalStream()
+        with CaptureQueriesContext(connection) as queries:
+            call_command(Command(), "--repair", stdout=StringIO(), stderr=terminal)
+        assert "repairing [" in terminal.getvalue()
+        assert terminal.getvalue().rstrip().endswith("] 4/4")
+        counts = [q for q in queries.captured_queries if "COUNT(*) FILTER" in q["sql"]]
+        assert len(counts) == 1  # the check after the repair; the bar did not count again
+
+    def test_no_bar_without_a_recorded_check_to_size_it(self):
         desync(10, 4)
         terminal = TerminalStream()
         call_command(Command(), "--repair", stdout=StringIO(), stderr=terminal)
-        assert "repairing [" in terminal.getvalue()
-        assert terminal.getvalue().rstrip().endswith("4/4")
+        assert terminal.getvalue() == ""
 
     def test_repair_is_silent_on_stderr_under_cron(self):
         desync(10, 4)

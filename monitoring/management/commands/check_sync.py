@@ -1,5 +1,4 @@
 import argparse
-import json
 import math
 import os
 import signal
@@ -11,7 +10,7 @@ from contextlib import contextmanager
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, OperationalError
 
-from monitoring import plugin, services
+from monitoring import output, plugin, selectors, services
 from monitoring.exceptions import MonitoringError, first_line
 from specializations.exceptions import ProgressionError
 
@@ -156,9 +155,15 @@ class Command(BaseCommand):
                     **common,
                 )
         if options["json"]:
-            self.write_json(report, repair_report, options["limit"])
+            indent = 2 if self.stdout.isatty() else None
+            self.stdout.write(
+                output.json_text(report, repair_report, limit=options["limit"], indent=indent)
+            )
         else:
-            self.write_human(report, repair_report, options)
+            for line in output.human_lines(
+                report, repair_report, limit=options["limit"], verbosity=options["verbosity"]
+            ):
+                self.stdout.write(line)
         return plugin.EXIT_CODES[report.status]
 
     def repair(self, options, common):
@@ -172,7 +177,7 @@ class Command(BaseCommand):
                 return services.repair(
                     specialization=options["specialization"],
                     dry_run=options["dry_run"],
-                    on_progress=self.progress_bar(common),
+                    on_progress=self.progress_bar(options["specialization"]),
                     timeout=options["timeout"],
                     thresholds=common["thresholds"],
                     record=not options["no_record"],  # dry runs only: a repair is always recorded
@@ -196,67 +201,6 @@ class Command(BaseCommand):
             yield
         finally:
             signal.signal(signal.SIGTERM, previous)
-
-    def write_json(self, report, repair_report, limit):
-        data = report.as_dict()
-        if limit is not None:
-            data["violations"] = data["violations"][:limit]
-        if repair_report is not None:
-            data["repair"] = repair_report.as_dict()
-            data["repair"]["actions"] = [
-                a.as_dict() for a in repair_report.actions[: limit if limit is not None else None]
-            ]
-        # Indented for a person at a terminal; compact for programs (json's C
-        # encoder only serves compact output, and a 1,000-row sample costs
-        # ~15 ms indented, which is half the check at 100k pairs).
-        indent = 2 if self._is_terminal(self.stdout) else None
-        self.stdout.write(json.dumps(data, indent=indent))
-
-    def write_human(self, report, repair_report, options):
-        self.stdout.write(plugin.status_line(report))
-        if options["verbosity"] < 1:
-            return
-        if repair_report is not None:
-            verb = "would repair" if repair_report.dry_run else "repaired"
-            kinds = ", ".join(f"{k}={n}" for k, n in sorted(repair_report.by_kind.items()))
-            left, run = repair_report.skipped_locked, repair_report.run
-            self.stdout.write(
-                f"{verb} {repair_report.repaired} pair(s)"
-                + (f" ({kinds})" if kinds else "")
-                + f", {repair_report.skipped} already in sync"
-                + (f", {left} left: locked by another transaction (run again)" if left else "")
-                + f", in {repair_report.duration_ms} ms"
-                + (f" (run {run.pk})" if run else "")
-            )
-            for user_id, specialization in repair_report.skipped_sample[: self.limit(options)]:
-                self.stdout.write(f"  user {user_id} {specialization}: locked, left for later")
-            if repair_report.dry_run:
-                for a in repair_report.actions[: self.limit(options)]:
-                    self.stdout.write(
-                        f"  user {a.user_id} {a.specialization_id}: {a.kind} -> {a.action} "
-                        f"to level {a.target_level}"
-                    )
-        violations = report.violations[: self.limit(options)]
-        if violations:
-            self.stdout.write(
-                f"{'user_id':>10}  {'specialization':<14}  {'progress':>8}  {'licence':>7}  kind"
-            )
-            for v in violations:
-                self.stdout.write(
-                    f"{v.user_id:>10}  {v.specialization_id:<14}  "
-                    f"{'-' if v.progress_level is None else v.progress_level:>8}  "
-                    f"{'-' if v.license_level is None else v.license_level:>7}  {v.kind}"
-                )
-            if report.inconsistent > len(violations):
-                self.stdout.write(f"... and {report.inconsistent - len(violations)} more")
-
-    @staticmethod
-    def limit(options) -> int:
-        return 20 if options["limit"] is None else options["limit"]
-
-    @staticmethod
-    def _is_terminal(wrapper) -> bool:
-        return wrapper.isatty()
 
     @contextmanager
     def deadline(self, timeout: float):
@@ -293,27 +237,23 @@ class Command(BaseCommand):
                 finished.append(True)
             watchdog.cancel()
 
-    def progress_bar(self, check_options: dict):
-        """A bar on stderr when it is a terminal; silent (and free) under cron."""
-        stream = getattr(self.stderr, "_out", self.stderr)
-        if not self._is_terminal(self.stderr):
-            return None
-        total = services.run_health_check(record=False, sample_size=0, **check_options).inconsistent
-        if not total:
-            return None
-        self._bar_stream = stream
+    def progress_bar(self, specialization: str | None):
+        """A bar on stderr when it is a terminal; silent (and free) under cron.
 
-        def show(done: int) -> None:
-            width = 30
-            filled = min(width, width * done // total)
-            stream.write(f"\rrepairing [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-            stream.flush()
-
-        return show
+        Sized by the latest recorded check over the same scope (cron's, typically)
+        rather than by counting again: the bar is a guide, the report is the truth.
+        """
+        if not self.stderr.isatty():
+            return None
+        run = selectors.latest_run(specialization=specialization)
+        if run is None or not run.inconsistent:
+            return None
+        self._bar = output.ProgressBar(self.stderr._out, run.inconsistent)
+        return self._bar
 
     def end_progress_bar(self):
-        if getattr(self, "_bar_stream", None):
-            self._bar_stream.write("\n")
+        if getattr(self, "_bar", None):
+            self._bar.close()
 
     _from_command_line = False
 
