@@ -16,7 +16,8 @@ from licenses import consistency
 from licenses.admin import REASON_REQUIRED
 from licenses.guard import unguarded
 from licenses.models import LicenseProgression, UserLicense
-from monitoring import admin_desync, repair, services
+from monitoring import repair, services
+from monitoring.admin import desync_cases
 from monitoring.models import DesyncCase, HealthCheckRun
 from specializations.models import Specialization, SpecializationProgress
 from tests.factories import delete_row
@@ -295,7 +296,7 @@ def test_repair_fixes_the_selected_cases_with_audit_rows(staff_client, staff):
 
 @pytest.mark.django_db
 def test_repair_of_all_matching_cases_across_pages(staff_client, monkeypatch):
-    monkeypatch.setattr(admin_desync.DesyncCaseAdmin, "list_per_page", 2)
+    monkeypatch.setattr(desync_cases.DesyncCaseAdmin, "list_per_page", 2)
     users = make_pairs(12)
     inject(users)  # one of each kind on the first three
     for user in users[3:9]:  # six more without progress: seven in all, over four pages
@@ -360,8 +361,8 @@ def test_repair_of_more_cases_than_the_actions_sample_logs_every_repaired_pair(s
 @pytest.mark.django_db
 def test_repair_log_entries_do_not_depend_on_the_actions_sample(staff_client, staff, monkeypatch):
     monkeypatch.setattr(repair, "ACTIONS_SAMPLE", 5)
-    monkeypatch.setattr(admin_desync, "REPAIR_BATCH_SIZE", 7)
-    monkeypatch.setattr(admin_desync, "STREAM_CHUNK_SIZE", 4)  # streamed across the batches
+    monkeypatch.setattr(desync_cases, "REPAIR_BATCH_SIZE", 7)
+    monkeypatch.setattr(desync_cases, "STREAM_CHUNK_SIZE", 4)  # streamed across the batches
     player = make_pairs(30)
     SpecializationProgress.objects.filter(student__in=player[:20]).update(current_level=5)
     UserLicense.objects.filter(user__in=player[20:]).update(current_level=4, max_achieved_level=4)
@@ -379,8 +380,8 @@ def test_repair_log_entries_do_not_depend_on_the_actions_sample(staff_client, st
 def test_repair_of_all_streams_the_keys_across_committed_batches(committed_db, monkeypatch):
     # Committed for real: the key stream (a server-side cursor on PostgreSQL) is read
     # between batches that each commit, as in production.
-    monkeypatch.setattr(admin_desync, "REPAIR_BATCH_SIZE", 6)
-    monkeypatch.setattr(admin_desync, "STREAM_CHUNK_SIZE", 4)
+    monkeypatch.setattr(desync_cases, "REPAIR_BATCH_SIZE", 6)
+    monkeypatch.setattr(desync_cases, "STREAM_CHUNK_SIZE", 4)
     staff = get_user_model().objects.create_user(
         username="committed-staff", is_staff=True, is_superuser=True
     )
@@ -402,7 +403,7 @@ def test_repair_of_all_streams_the_keys_across_committed_batches(committed_db, m
 def test_a_database_error_mid_repair_keeps_the_committed_batches_and_says_so(
     committed_db, monkeypatch
 ):
-    monkeypatch.setattr(admin_desync, "REPAIR_BATCH_SIZE", 6)
+    monkeypatch.setattr(desync_cases, "REPAIR_BATCH_SIZE", 6)
     staff = get_user_model().objects.create_user(
         username="interrupted-staff", is_staff=True, is_superuser=True
     )

@@ -67,7 +67,7 @@ def test_a_repair_in_another_specialization_is_not_refused():
 
 def test_an_interrupted_admin_repair_is_recorded_with_what_it_committed(committed_db, monkeypatch):
     client, staff = staff_client("interrupted-admin")
-    monkeypatch.setattr("monitoring.admin_desync.REPAIR_BATCH_SIZE", 6)
+    monkeypatch.setattr("monitoring.admin.desync_cases.REPAIR_BATCH_SIZE", 6)
     users = make_pairs(15, level=2)
     SpecializationProgress.objects.filter(student__in=users).update(current_level=3)
     real, calls = repair_module._repair_batch, []

@@ -11,7 +11,7 @@ from django.db import connection
 from licenses import consistency
 from licenses.models import LicenseProgression, UserLicense
 from licenses.services import update_level_atomic
-from monitoring.admin_desync import log_repairs
+from monitoring.admin.desync_cases import log_repairs
 from monitoring.exceptions import RepairInterrupted
 from monitoring.models import HealthCheckRun
 from monitoring.services import repair

@@ -1,5 +1,4 @@
-"""Admin for the sync monitor: the Health check runs history (here) and the
-Desync cases page (``admin_desync``)."""
+"""The Health check runs history: each run's kind, state and counts, the trend, Run check now."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -12,17 +11,15 @@ from licenses import consistency
 from licenses.admin_sync import LABELS
 from specializations.paginator import EstimatedCountPaginator
 
-from . import selectors, services
-from .admin_desync import DesyncCaseAdmin  # noqa: F401  (registers the Desync cases page)
-from .admin_trend import STATUS_COLOURS, recent_runs, trend_svg
-from .models import HealthCheckRun, RunState
+from .. import selectors, services
+from ..models import RunState
+from .trend import STATUS_COLOURS, recent_runs, trend_svg
 
 RUN_PERMISSION = "monitoring.add_healthcheckrun"
 # HealthCheckRun keeps one count column per violation kind, named after the kind.
 KIND_COUNTS = consistency.VIOLATION_KINDS
 
 
-@admin.register(HealthCheckRun)
 class HealthCheckRunAdmin(admin.ModelAdmin):
     """Read-only history; new runs come from cron, ``check_sync`` or the Run-check button."""
 

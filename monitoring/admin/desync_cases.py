@@ -26,10 +26,9 @@ from specializations.catalogue import all_specializations
 from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress
 
-from . import services
-from .exceptions import RepairAlreadyRunning, RepairInterrupted
-from .models import DesyncCase
-from .repair import RepairAction
+from .. import services
+from ..exceptions import RepairAlreadyRunning, RepairInterrupted
+from ..repair import RepairAction
 
 REPAIR_PERMISSION = "licenses.change_userlicense"
 CONFIRMATION_SAMPLE = 100
@@ -47,7 +46,6 @@ def parse_key(key: str) -> tuple[int, str] | None:
     return int(user_id), specialization
 
 
-@admin.register(DesyncCase)
 class DesyncCaseAdmin(admin.ModelAdmin):
     list_display = ["user_link", "specialization_code", "progress_link", "licence_link", "kind_col"]
     list_display_links = None

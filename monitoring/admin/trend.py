@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from .models import HealthCheckRun, RunState, Status
+from ..models import HealthCheckRun, RunState, Status
 
 STATUS_COLOURS = {
     Status.HEALTHY: "#2e7d32",
