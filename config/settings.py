@@ -33,8 +33,10 @@ ALLOWED_HOSTS = env.strings("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] 
 CSRF_TRUSTED_ORIGINS = env.strings("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    # SimpleAdminConfig: admin modules load with the URLconf (urls.py autodiscovers),
-    # not in every management command; check_sync starts faster under cron.
+    # SimpleAdminConfig: admin modules load with the URLconf (config/urls.py calls
+    # autodiscover), not in every management command. It saves check_sync, which cron
+    # starts every few minutes, 10-15 ms of its ~150 ms django.setup() (BENCHMARKS.md,
+    # "Start-up"); the web server pays it once per worker, at its first request.
     "django.contrib.admin.apps.SimpleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",

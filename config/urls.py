@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+# Here rather than in AdminConfig.ready(): see SimpleAdminConfig in config/settings.py.
 admin.autodiscover()
 
 urlpatterns = [
