@@ -1,10 +1,12 @@
 import importlib
 import itertools
+from io import StringIO
 
 import pytest
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.db import connection
 from model_bakery import baker
 
@@ -108,3 +110,16 @@ def fetch_as(client, make_user):
         return client.get(url, headers=headers)
 
     return fetch
+
+
+@pytest.fixture
+def check_sync():
+    """Run ``check_sync`` in-process: ``check_sync(*args) -> (exit code, stdout, stderr)``."""
+    from monitoring.management.commands.check_sync import Command
+
+    def run(*args: str) -> tuple[int, str, str]:
+        command, out, err = Command(), StringIO(), StringIO()
+        call_command(command, *args, stdout=out, stderr=err)
+        return command.exit_code, out.getvalue(), err.getvalue()
+
+    return run

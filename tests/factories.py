@@ -1,39 +1,75 @@
-"""Fast data for monitor tests: pairs written with bulk_create (no hook), desyncs injected
-the way they happen in production (queryset updates and raw deletes bypass the hook)."""
+"""Test data: model-bakery recipes for the pair's rows, one ``make_pairs``, and desyncs
+injected the way production gets them (queryset updates and raw deletes skip the hook).
+
+The recipes give every constrained field an explicit, valid value (levels >= 1,
+amounts >= 0, max_achieved_level >= current_level) so that bakery never invents
+one; tests set the fields they are about.
+"""
+
+from itertools import count
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from model_bakery.recipe import Recipe, seq
 
 from licenses.guard import unguarded
-from licenses.models import UserLicense
+from licenses.models import LicenseProgression, UserLicense
 from specializations.models import SpecializationProgress
 
-_batch = iter(range(1, 1_000_000))
+student = Recipe(
+    get_user_model(),
+    username=seq("pair-student-"),
+    email=seq("pair-student-", suffix="@example.test"),
+    is_staff=False,
+    is_superuser=False,
+)
+progress = Recipe(
+    SpecializationProgress,
+    specialization_id="PLAYER",
+    current_level=1,
+    total_xp=0,
+    completed_sessions=0,
+    completed_projects=0,
+    theory_hours_completed=0,
+    practice_hours_completed=0,
+)
+licence = Recipe(
+    UserLicense,
+    specialization_id="PLAYER",
+    current_level=1,
+    max_achieved_level=1,
+    is_active=True,
+)
+
+_batches = count(1)
 
 
 @transaction.atomic  # both rows of each pair commit together (the commit guard checks)
-def make_pairs(n: int, *, specialization: str = "PLAYER", level: int = 1) -> list:
-    """``n`` users, each with a progress row and a licence at ``level`` (in sync)."""
-    prefix = f"pair{next(_batch)}-"
-    User = get_user_model()
-    users = User.objects.bulk_create([User(username=f"{prefix}{i}") for i in range(n)])
-    SpecializationProgress.objects.bulk_create(
-        [
-            SpecializationProgress(student=u, specialization_id=specialization, current_level=level)
-            for u in users
-        ]
+def make_pairs(
+    n: int, *, specialization: str = "PLAYER", level: int = 1, history: bool = False
+) -> list:
+    """``n`` new students, each with a progress row and a licence at ``level`` (in sync).
+
+    Written in bulk, so the auto-sync hook does not run; ``history`` adds the
+    licence's issuance row, as the hook would have written it.
+    """
+    batch = next(_batches)
+    users = student.make(
+        _quantity=n,
+        _bulk_create=True,
+        username=seq(f"pair{batch}-"),
+        email=seq(f"pair{batch}-", suffix="@example.test"),
     )
-    UserLicense.objects.bulk_create(
-        [
-            UserLicense(
-                user=u,
-                specialization_id=specialization,
-                current_level=level,
-                max_achieved_level=level,
-            )
-            for u in users
-        ]
+    rows = {"specialization_id": specialization, "current_level": level}
+    progress.make(_quantity=n, _bulk_create=True, student=iter(users), **rows)
+    licences = licence.make(
+        _quantity=n, _bulk_create=True, user=iter(users), max_achieved_level=level, **rows
     )
+    if history:
+        LicenseProgression.objects.bulk_create(
+            LicenseProgression(license=lic, from_level=None, to_level=level, reason="seeded")
+            for lic in licences
+        )
     return users
 
 
@@ -44,9 +80,11 @@ def set_progress_level(user, specialization: str, level: int) -> None:
         ).update(current_level=level)
 
 
-def set_license_level(user, specialization: str, level: int) -> None:
+def set_license_level(users, specialization: str, level: int) -> None:
+    """Move the licences of ``users`` (one user or several) to ``level``, behind the hook."""
+    users = users if isinstance(users, list | tuple) else [users]
     with unguarded():
-        UserLicense.objects.filter(user=user, specialization_id=specialization).update(
+        UserLicense.objects.filter(user__in=users, specialization_id=specialization).update(
             current_level=level, max_achieved_level=level
         )
 

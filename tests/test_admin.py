@@ -7,7 +7,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -20,6 +20,7 @@ from monitoring import repair, services
 from monitoring.admin import desync_cases
 from monitoring.models import DesyncCase, HealthCheckRun
 from specializations.models import Specialization, SpecializationProgress
+from tests import factories
 from tests.factories import delete_row
 
 DESYNCS = reverse("admin:monitoring_desynccase_changelist")
@@ -37,32 +38,10 @@ LISTS = [
     reverse("admin:specializations_specialization_changelist"),
 ]
 
-_prefixes = iter(range(1, 10_000))
 
-
-@transaction.atomic  # both rows of each pair commit together (the commit guard checks)
 def make_pairs(n, *, specialization="PLAYER", level=2):
-    """``n`` students with a progress row and a licence at ``level``, history included."""
-    User = get_user_model()
-    prefix = f"admin{next(_prefixes)}-"
-    users = User.objects.bulk_create(
-        User(username=f"{prefix}{i}", email=f"{prefix}{i}@example.test") for i in range(n)
-    )
-    SpecializationProgress.objects.bulk_create(
-        SpecializationProgress(student=u, specialization_id=specialization, current_level=level)
-        for u in users
-    )
-    licences = UserLicense.objects.bulk_create(
-        UserLicense(
-            user=u, specialization_id=specialization, current_level=level, max_achieved_level=level
-        )
-        for u in users
-    )
-    LicenseProgression.objects.bulk_create(
-        LicenseProgression(license=lic, from_level=None, to_level=level, reason="seeded")
-        for lic in licences
-    )
-    return users
+    """``n`` students with a pair at ``level`` and its issuance in the licence history."""
+    return factories.make_pairs(n, specialization=specialization, level=level, history=True)
 
 
 def inject(users, *, specialization="PLAYER"):

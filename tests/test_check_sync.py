@@ -24,12 +24,6 @@ from tests.factories import delete_row, make_pairs, set_progress_level
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def check_sync(*args):
-    command, out, err = Command(), StringIO(), StringIO()
-    call_command(command, *args, stdout=out, stderr=err)
-    return command.exit_code, out.getvalue(), err.getvalue()
-
-
 def desync(pairs, broken):
     users = make_pairs(pairs, level=2)
     for user in users[:broken]:
@@ -48,13 +42,13 @@ class TestInProcess:
         "pairs, broken, code, state",
         [(10, 0, 0, "OK"), (100, 2, 1, "WARNING"), (10, 5, 2, "CRITICAL")],
     )
-    def test_exit_code_follows_the_status(self, pairs, broken, code, state):
+    def test_exit_code_follows_the_status(self, pairs, broken, code, state, check_sync):
         desync(pairs, broken)
         exit_code, out, _ = check_sync()
         assert exit_code == code
         assert out.startswith(f"SYNC {state} - {broken} of {pairs} pairs out of sync")
 
-    def test_human_output_is_a_status_line_then_a_table(self):
+    def test_human_output_is_a_status_line_then_a_table(self, check_sync):
         users = desync(3, 1)
         _, out, _ = check_sync("--no-record")
         lines = out.splitlines()
@@ -63,13 +57,13 @@ class TestInProcess:
         assert lines[2].split() == [str(users[0].pk), "PLAYER", "3", "2", "level_mismatch"]
         assert len(lines) == 3
 
-    def test_limit_caps_the_table(self):
+    def test_limit_caps_the_table(self, check_sync):
         desync(10, 6)
         _, out, _ = check_sync("--limit", "2")
         assert len(out.splitlines()) == 1 + 1 + 2 + 1
         assert out.splitlines()[-1] == "... and 4 more"
 
-    def test_json_matches_the_report_and_the_recorded_run(self):
+    def test_json_matches_the_report_and_the_recorded_run(self, check_sync):
         users = desync(10, 1)
         delete_row(UserLicense, users[9], "PLAYER")
         _, out, _ = check_sync("--json")
@@ -88,22 +82,22 @@ class TestInProcess:
         }
         assert isinstance(data["duration_ms"], int)
 
-    def test_no_record_leaves_no_run(self):
+    def test_no_record_leaves_no_run(self, check_sync):
         check_sync("--no-record")
         assert not HealthCheckRun.objects.exists()
 
-    def test_thresholds_on_the_command_line(self):
+    def test_thresholds_on_the_command_line(self, check_sync):
         desync(10, 2)  # 80.00 %
         assert check_sync("--warn-below", "80", "--critical-below", "50")[0] == 0
         assert check_sync("--warn-below", "90", "--critical-below", "50")[0] == 1
 
-    def test_specialization_option(self):
+    def test_specialization_option(self, check_sync):
         desync(10, 5)
         make_pairs(3, specialization="COACH")
         exit_code, out, _ = check_sync("--specialization", "COACH")
         assert exit_code == 0 and out.startswith("SYNC OK - 0 of 3 pairs out of sync")
 
-    def test_repair_fixes_everything_and_records_the_count(self, capsys):
+    def test_repair_fixes_everything_and_records_the_count(self, capsys, check_sync):
         users = desync(10, 3)
         delete_row(SpecializationProgress, users[8], "PLAYER")
         exit_code, out, _ = check_sync("--repair")
@@ -113,7 +107,7 @@ class TestInProcess:
         assert HealthCheckRun.objects.get().repaired == 4
         assert LicenseProgression.objects.count() == 3
 
-    def test_dry_run_shows_the_plan_and_writes_nothing(self):
+    def test_dry_run_shows_the_plan_and_writes_nothing(self, check_sync):
         desync(10, 3)
         exit_code, out, _ = check_sync("--repair", "--dry-run")
         assert exit_code == 2
@@ -135,13 +129,13 @@ class TestInProcess:
             (["--warn-below", "90", "--critical-below", "95"], "warn_below=90.0"),
         ],
     )
-    def test_bad_input_is_unknown_with_the_reason_once_on_stdout(self, args, message):
+    def test_bad_input_is_unknown_with_the_reason_once_on_stdout(self, args, message, check_sync):
         exit_code, out, err = check_sync(*args)
         assert exit_code == 3
         assert out.startswith("SYNC UNKNOWN - ") and message in out
         assert out.count(message) == 1 and err == ""
 
-    def test_repair_shows_a_progress_bar_on_a_terminal_sized_by_the_last_check(self):
+    def test_repair_shows_a_progress_bar_on_a_terminal_sized_by_the_last_check(self, check_sync):
         desync(10, 4)
         check_sync("-v", "0")  # cron's latest check: 4 out of sync
         terminal = TerminalStream()
@@ -158,21 +152,21 @@ class TestInProcess:
         call_command(Command(), "--repair", stdout=StringIO(), stderr=terminal)
         assert terminal.getvalue() == ""
 
-    def test_repair_is_silent_on_stderr_under_cron(self):
+    def test_repair_is_silent_on_stderr_under_cron(self, check_sync):
         desync(10, 4)
         assert check_sync("--repair")[2] == ""
 
-    def test_database_alias_is_used_for_the_check(self):
+    def test_database_alias_is_used_for_the_check(self, check_sync):
         desync(10, 1)
         exit_code, out, _ = check_sync("--database", "default", "--json")
         assert json.loads(out)["database"] == "default"
         assert exit_code == 2
 
-    def test_repair_refuses_a_replica(self):
+    def test_repair_refuses_a_replica(self, check_sync):
         exit_code, out, _ = check_sync("--repair", "--database", "replica")
         assert exit_code == 3 and "repair writes to the primary" in out
 
-    def test_verbosity_zero_prints_the_status_line_alone(self):
+    def test_verbosity_zero_prints_the_status_line_alone(self, check_sync):
         desync(10, 5)
         _, out, _ = check_sync("-v", "0")
         assert len(out.splitlines()) == 1
@@ -287,7 +281,9 @@ def test_process_unreachable_database_exits_3_with_one_line():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_interrupted_repair_keeps_and_records_its_committed_batches(committed_db, monkeypatch):
+def test_an_interrupted_repair_keeps_and_records_its_committed_batches(
+    committed_db, monkeypatch, check_sync
+):
     make_pairs(600, level=2)
     with unguarded():
         SpecializationProgress.objects.update(current_level=3)

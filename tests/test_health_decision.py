@@ -106,13 +106,3 @@ def test_a_filtered_run_recorded_last_does_not_decide(client):
     record(status="critical", specialization="COACH")
     assert health.current_health().state == "healthy"
     assert client.get("/health/sync/", headers=TOKEN).json()["status"] == "healthy"
-
-
-@pytest.mark.parametrize(
-    "rate, status",
-    [(100.0, "healthy"), (99.0, "healthy"), (98.99, "degraded"), (95.0, "degraded")]
-    + [(94.99, "critical"), (0.0, "critical")],
-)
-def test_threshold_boundaries(rate, status):
-    # The one place a rate becomes a status; every boundary belongs to the better side.
-    assert health.Thresholds(warn_below=99.0, critical_below=95.0).status_for(rate) == status

@@ -6,7 +6,6 @@ import subprocess
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.parser import (
@@ -19,6 +18,7 @@ from monitoring.models import HealthCheckRun
 from monitoring.services import run_health_check
 from specializations.models import SpecializationProgress
 from tests.conftest import ACCESS_MATRIX
+from tests.factories import make_pairs
 
 pytestmark = pytest.mark.django_db
 URL = "/health/sync/metrics"
@@ -29,19 +29,6 @@ PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
     "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 )
-
-
-def make_pairs(n: int, *, prefix: str) -> list:
-    users = get_user_model().objects.bulk_create(
-        [get_user_model()(username=f"{prefix}{i}") for i in range(n)]
-    )
-    SpecializationProgress.objects.bulk_create(
-        [SpecializationProgress(student=u, specialization_id="PLAYER") for u in users]
-    )
-    UserLicense.objects.bulk_create(
-        [UserLicense(user=u, specialization_id="PLAYER") for u in users]
-    )
-    return users
 
 
 def get(client, token=TOKEN, accept=PROMETHEUS_ACCEPT):
@@ -71,7 +58,7 @@ def scrape(client) -> dict:
 @pytest.fixture
 def mixed_run():
     """A recorded critical run with each kind of desync, after 3 + 4 repaired pairs."""
-    users = make_pairs(10, prefix="m")
+    users = make_pairs(10)
     SpecializationProgress.objects.filter(student__in=users[:2]).update(current_level=2)
     UserLicense.objects.filter(user=users[2]).delete()
     SpecializationProgress.objects.filter(student=users[3]).delete()
@@ -171,7 +158,7 @@ def test_status_is_a_number_and_the_ratio_a_fraction(client, status, rate, value
 
 
 def test_only_the_latest_run_counts_but_repairs_add_up_over_all_runs(client):
-    make_pairs(4, prefix="l")
+    make_pairs(4)
     run_health_check(repaired=5)
     HealthCheckRun.objects.update(checked_at=timezone.now() - timedelta(hours=1))
     latest = run_health_check(repaired=2).run
@@ -330,7 +317,7 @@ def test_head_answers_like_get_without_a_body(client):
 def test_query_count_does_not_grow_with_pairs_or_runs(
     client, django_assert_num_queries, pairs, runs
 ):
-    make_pairs(pairs, prefix=f"q{pairs}-")
+    make_pairs(pairs)
     for _ in range(runs):
         run_health_check(repaired=1)
     with django_assert_num_queries(2):  # the latest run, the sum of repairs

@@ -101,6 +101,7 @@ def test_specialization_filter_counts_only_that_specialization():
     ],
 )
 def test_status_boundaries(pairs, desyncs, rate, status):
+    # The one test of the thresholds' boundaries: each belongs to the better side.
     users = make_pairs(pairs)
     for user in users[:desyncs]:
         set_license_level(user, "PLAYER", 2)

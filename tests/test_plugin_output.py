@@ -4,21 +4,16 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from io import StringIO
 
 import psycopg2
 import pytest
-from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.db import connection
 
-from licenses.guard import unguarded
 from licenses.models import UserLicense
 from monitoring import plugin
-from monitoring.management.commands.check_sync import Command
 from monitoring.models import HealthCheckRun
 from monitoring.services import HealthReport, Thresholds
-from specializations.models import SpecializationProgress
+from tests import factories
 from tests.conftest import requires_postgres
 
 STATES = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
@@ -61,27 +56,10 @@ def alerts(range_: str, value: float) -> bool:
     return value < float(range_[:-1])
 
 
-def check_sync(*args: str) -> tuple[int, str, str]:
-    command, out, err = Command(), StringIO(), StringIO()
-    call_command(command, *args, stdout=out, stderr=err)
-    return command.exit_code, out.getvalue(), err.getvalue()
-
-
-@unguarded()  # one transaction, desyncs included
 def make_pairs(n: int, *, desynced: int = 0) -> None:
     """``n`` pairs at level 1; the first ``desynced`` licences moved to level 2 behind the hook."""
-    User = get_user_model()
-    start = User.objects.count()
-    users = User.objects.bulk_create([User(username=f"plugin{start + i}") for i in range(n)])
-    SpecializationProgress.objects.bulk_create(
-        [SpecializationProgress(student=u, specialization_id="PLAYER") for u in users]
-    )
-    UserLicense.objects.bulk_create(
-        [UserLicense(user=u, specialization_id="PLAYER") for u in users]
-    )
-    UserLicense.objects.filter(user__in=users[:desynced]).update(
-        current_level=2, max_achieved_level=2
-    )
+    users = factories.make_pairs(n)
+    factories.set_license_level(users[:desynced], "PLAYER", 2)
 
 
 @pytest.mark.django_db
@@ -89,15 +67,15 @@ class TestStatusLine:
     @pytest.mark.parametrize(
         "pairs, desynced, rate, state",
         [
+            # One of each state; the boundaries themselves are test_monitor's.
             (100, 0, 100.0, "OK"),
-            (100, 1, 99.0, "OK"),  # exactly at the warning threshold
-            (1000, 11, 98.9, "WARNING"),
-            (100, 5, 95.0, "WARNING"),  # exactly at the critical threshold
-            (1000, 51, 94.9, "CRITICAL"),
+            (1000, 5, 99.5, "OK"),
+            (1000, 30, 97.0, "WARNING"),
+            (1000, 120, 88.0, "CRITICAL"),
             (10, 10, 0.0, "CRITICAL"),
         ],
     )
-    def test_each_status_with_its_perfdata(self, pairs, desynced, rate, state):
+    def test_each_status_with_its_perfdata(self, pairs, desynced, rate, state, check_sync):
         make_pairs(pairs, desynced=desynced)
         code, out, err = check_sync("--no-record")
         first = out.splitlines()[0]
@@ -117,7 +95,9 @@ class TestStatusLine:
     @pytest.mark.parametrize(
         "pairs, desynced", [(100, 0), (100, 1), (100, 2), (100, 5), (100, 6), (1000, 11)]
     )
-    def test_the_perfdata_thresholds_give_the_same_state_as_the_text(self, pairs, desynced):
+    def test_the_perfdata_thresholds_give_the_same_state_as_the_text(
+        self, pairs, desynced, check_sync
+    ):
         # A grapher or a second opinion applying the ranges agrees with check_sync.
         make_pairs(pairs, desynced=desynced)
         state, _, perf = parse(check_sync("--no-record")[1].splitlines()[0])
@@ -141,14 +121,14 @@ class TestStatusLine:
         )
         assert from_plain == state
 
-    def test_thresholds_in_force_from_the_command_line(self):
+    def test_thresholds_in_force_from_the_command_line(self, check_sync):
         make_pairs(100, desynced=2)
         code, out, _ = check_sync("--no-record", "--warn-below", "97.5", "--critical-below", "90")
         state, _, perf = parse(out.splitlines()[0])
         assert (code, state) == (0, "OK")
         assert (perf["consistency"].warn, perf["consistency"].crit) == ("97.5:", "90:")
 
-    def test_thresholds_in_force_from_settings(self, settings):
+    def test_thresholds_in_force_from_settings(self, settings, check_sync):
         settings.SYNC_WARN_BELOW = 99.9
         settings.SYNC_CRITICAL_BELOW = 98
         make_pairs(100, desynced=1)
@@ -157,12 +137,12 @@ class TestStatusLine:
         assert (code, state) == (1, "WARNING")
         assert (perf["consistency"].warn, perf["consistency"].crit) == ("99.9:", "98:")
 
-    def test_an_empty_database_is_ok_at_100_percent(self):
+    def test_an_empty_database_is_ok_at_100_percent(self, check_sync):
         state, text, perf = parse(check_sync("--no-record")[1].splitlines()[0])
         assert (state, text) == ("OK", "0 of 0 pairs out of sync (100.00%)")
         assert perf["desync"].max == "0"
 
-    def test_verbosity_zero_prints_the_status_line_alone(self):
+    def test_verbosity_zero_prints_the_status_line_alone(self, check_sync):
         make_pairs(10, desynced=3)
         _, quiet, _ = check_sync("--no-record", "-v", "0")
         _, normal, _ = check_sync("--no-record")
@@ -174,7 +154,7 @@ class TestStatusLine:
         )
         assert len(normal.splitlines()) == 1 + 1 + 3  # the line, the table's header, 3 rows
 
-    def test_specialization_named_in_the_text(self):
+    def test_specialization_named_in_the_text(self, check_sync):
         make_pairs(10, desynced=1)
         _, text, _ = parse(
             check_sync("--no-record", "--specialization", "PLAYER")[1].splitlines()[0]
@@ -216,14 +196,14 @@ class TestTimeout:
 
     @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite progress handler")
     @pytest.mark.django_db
-    def test_sqlite_tiny_timeout_gives_unknown(self):
+    def test_sqlite_tiny_timeout_gives_unknown(self, check_sync):
         # The count over 3000 pairs runs far more VM steps than the handler's
         # granularity; a one-microsecond budget is spent before it finishes.
         make_pairs(3000)
         self.assert_unknown(*check_sync("--timeout", "0.000001"), timeout="0.000001")
 
     @requires_postgres
-    def test_postgres_lock_held_elsewhere_gives_unknown(self, committed_db):
+    def test_postgres_lock_held_elsewhere_gives_unknown(self, committed_db, check_sync):
         make_pairs(20)
         params = connection.get_connection_params()
         locker = psycopg2.connect(**params)
@@ -240,7 +220,7 @@ class TestTimeout:
         assert elapsed < 5  # gave up instead of waiting for the lock
 
     @requires_postgres
-    def test_postgres_check_completes_once_the_lock_is_released(self, committed_db):
+    def test_postgres_check_completes_once_the_lock_is_released(self, committed_db, check_sync):
         make_pairs(20)
         locker = psycopg2.connect(**connection.get_connection_params())
         with locker.cursor() as cursor:
