@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
+from licenses import consistency
 from licenses.guard import unguarded
 from licenses.models import LicenseProgression, UserLicense
 from monitoring import repair as repair_module
@@ -96,6 +97,22 @@ class TestInProcess:
         make_pairs(3, specialization="COACH")
         exit_code, out, _ = check_sync("--specialization", "COACH")
         assert exit_code == 0 and out.startswith("SYNC OK - 0 of 3 pairs out of sync")
+
+    def test_repair_of_one_specialization_leaves_the_others_alone(self, check_sync):
+        players = desync(4, 2)  # PLAYER: progress 3 over licence 2 on two pairs
+        coaches = make_pairs(4, specialization="COACH", level=2)
+        for user in coaches[:3]:
+            set_progress_level(user, "COACH", 4)
+        exit_code, out, _ = check_sync("--repair", "--specialization", "COACH", "-v", "0")
+        assert exit_code == 0 and out.startswith(
+            "SYNC OK - 0 of 4 pairs out of sync (100.00%) in COACH |"
+        )
+        assert consistency.count_pairs(specialization="COACH").inconsistent == 0
+        left = consistency.violations()
+        assert [(v.user_id, v.specialization_id) for v in left] == [
+            (u.pk, "PLAYER") for u in players[:2]
+        ]
+        assert not LicenseProgression.objects.filter(license__specialization_id="PLAYER").exists()
 
     def test_repair_fixes_everything_and_records_the_count(self, capsys, check_sync):
         users = desync(10, 3)

@@ -235,3 +235,30 @@ def test_a_locked_student_row_leaves_only_that_students_new_licence(committed_db
     assert elapsed < 3
     assert LicenseProgression.objects.count() == 2
     assert not UserLicense.objects.filter(user=users[0]).exists()
+
+
+def test_a_pair_changed_while_repair_waited_for_its_lock_is_replanned(committed_db):
+    # The plan made from the listing (licence 2 -> 3) must not be written once the
+    # lock is granted: under the lock the pair is re-read, and it is in sync at 5.
+    (user,) = desynced(1)
+    locker = other_connection()
+    with locker.cursor() as cursor:
+        cursor.execute(f"UPDATE {PROGRESS} SET current_level = 5 WHERE student_id = %s", [user.pk])
+        cursor.execute(
+            f"UPDATE {LICENCE} SET current_level = 5, max_achieved_level = 5 WHERE user_id = %s",
+            [user.pk],
+        )
+    release = threading.Timer(0.3, locker.commit)
+    release.start()
+    started = time.monotonic()
+    try:
+        report = repair(lock_timeout=3)
+    finally:
+        release.join()
+        locker.close()
+    assert time.monotonic() - started >= 0.25  # it listed the pair, then waited for it
+    licence = UserLicense.objects.get(user=user)
+    assert (report.repaired, report.skipped_locked) == (0, 0)
+    assert (licence.current_level, licence.max_achieved_level) == (5, 5)
+    assert SpecializationProgress.objects.get(student=user).current_level == 5
+    assert not LicenseProgression.objects.exists()
