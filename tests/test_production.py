@@ -209,7 +209,8 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
         unit = tmp_path / source.name
         unit.write_text(installed(source.read_text(), env_file=tmp_path / "env"))
         units.append(str(unit))
-    assert {p.rsplit("/", 1)[1] for p in units} == {
+    # Every academy-* unit is verified (a worker unit added later too); these must exist.
+    assert {p.rsplit("/", 1)[1] for p in units} >= {
         "academy-web.service",
         "academy-check-sync.service",
         "academy-check-sync.timer",
