@@ -16,7 +16,7 @@ STATES = ("on", "off")
 
 
 def _median(runs: list[dict], key: str) -> float:
-    return statistics.median(run[key] for run in runs)
+    return round(statistics.median(run[key] for run in runs), 1)
 
 
 def guard_cost(
