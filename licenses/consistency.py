@@ -32,14 +32,30 @@ MISSING_PROGRESS = "missing_progress"
 VIOLATION_KINDS = (LEVEL_MISMATCH, MISSING_LICENSE, MISSING_PROGRESS)
 KINDS = (OK, *VIOLATION_KINDS)
 
-# The classification, once, over the relation of pairs built below (one row
-# per pair; a side's level is NULL when its row is missing, and ``current_level``
-# is NOT NULL in both tables). The conditions are mutually exclusive: a
-# comparison with NULL is never true.
+# The classification, once: which rows a pair of each kind has. "both": a
+# progress row and a licence row whose levels compare with the operator; a side
+# name: only that side's row exists.
+_SHAPES = {
+    OK: ("both", "="),
+    LEVEL_MISMATCH: ("both", "<>"),
+    MISSING_LICENSE: ("progress", None),
+    MISSING_PROGRESS: ("license", None),
+}
+
+
+def _condition(kind: str) -> str:
+    side, operator = _SHAPES[kind]
+    if side == "both":
+        return f"progress_level {operator} license_level"
+    return "license_level IS NULL" if side == "progress" else "progress_level IS NULL"
+
+
+# The same, as conditions over the relation of pairs built below (one row per
+# pair; a side's level is NULL when its row is missing, and ``current_level`` is
+# NOT NULL in both tables). They are mutually exclusive: a comparison with NULL
+# is never true.
 _CONDITIONS = {
-    MISSING_LICENSE: "license_level IS NULL",
-    MISSING_PROGRESS: "progress_level IS NULL",
-    LEVEL_MISMATCH: "progress_level <> license_level",
+    kind: _condition(kind) for kind in (MISSING_LICENSE, MISSING_PROGRESS, LEVEL_MISMATCH)
 }
 _VIOLATION = " OR ".join(f"({condition})" for condition in _CONDITIONS.values())
 _KIND_CASE = (
@@ -176,19 +192,29 @@ def counts_sql(*, specialization=None, sample_size=0, using="default") -> tuple[
 
 
 def violations_sql(
-    *, specialization=None, after=None, users=None, limit=None, ordered=True, using="default"
+    *,
+    specialization=None,
+    after=None,
+    users=None,
+    user_ids=None,
+    kinds=VIOLATION_KINDS,
+    limit=None,
+    ordered=True,
+    using="default",
 ) -> tuple[str, list]:
-    """Violations, in (user, specialization) order unless ``ordered`` is False.
+    """Violations (of ``kinds``), in (user, specialization) order unless ``ordered`` is False.
 
     ``after`` continues from a (user, specialization) key (keyset pagination);
-    ``users`` keeps a half-open range of user ids, read from both indexes only
-    over that range. Unordered, a LIMIT lets the database stop at the first
-    ``limit`` violations instead of finding them all and sorting.
+    ``users`` keeps a half-open range of user ids and ``user_ids`` a list of
+    them, both read from the two indexes only there. Unordered, a LIMIT lets the
+    database stop at the first ``limit`` violations instead of finding them all
+    and sorting.
     """
     pairs, params = _pairs_sql(
-        using, specialization=specialization, user_ids=None, after=after, users=users
+        using, specialization=specialization, user_ids=user_ids, after=after, users=users
     )
-    sql = f"{_SELECT_PAIR} FROM ({pairs}) pairs WHERE ({_VIOLATION})"
+    wanted = _VIOLATION if tuple(kinds) == VIOLATION_KINDS else _violation_of(kinds)
+    sql = f"{_SELECT_PAIR} FROM ({pairs}) pairs WHERE ({wanted})"
     if after is not None:
         sql += " AND (user_id > %s OR (user_id = %s AND specialization_id > %s))"
         params.extend([after[0], after[0], after[1]])
@@ -198,6 +224,43 @@ def violations_sql(
         sql += " LIMIT %s"
         params.append(limit)
     return sql, params
+
+
+def _violation_of(kinds) -> str:
+    unknown = set(kinds) - set(VIOLATION_KINDS)
+    if unknown or not kinds:
+        raise ValueError(f"kinds={list(kinds)!r}: expected violation kinds {VIOLATION_KINDS}")
+    return " OR ".join(f"({_CONDITIONS[kind]})" for kind in kinds)
+
+
+def row_kind_condition(model, kind: str, *, after_user=None, using="default") -> tuple[str, list]:
+    """SQL condition on a row of ``model`` (progress or licence): its pair is of ``kind``.
+
+    For the admin lists of one side. Written as (NOT) EXISTS on the other
+    table's key, which PostgreSQL reads as a merge (anti-)join in key order;
+    ``after_user`` restricts the other table too, for a page that starts there.
+    Raises ValueError for a kind this side cannot have (a progress row is never
+    ``missing_progress``).
+    """
+    side, operator = _SHAPES[kind]
+    row = connections[using].ops.quote_name(model._meta.db_table)
+    if model is SpecializationProgress:
+        this, user, other, other_user = "progress", "student_id", _LICENSE, "user_id"
+        levels = f"{row}.current_level {operator} o.current_level"
+    else:
+        this, user, other, other_user = "license", "user_id", _PROGRESS, "student_id"
+        levels = f"o.current_level {operator} {row}.current_level"
+    if side not in ("both", this):
+        raise ValueError(f"kind={kind!r}: a {this} row's pair cannot be {kind}")
+    where = [f"o.{other_user} = {row}.{user}", f"o.specialization_id = {row}.specialization_id"]
+    params = []
+    if after_user is not None:
+        where.append(f"o.{other_user} >= %s")
+        params.append(after_user)
+    if side == "both":
+        where.append(levels)
+    exists = f"EXISTS (SELECT 1 FROM {other} o WHERE {' AND '.join(where)})"
+    return (exists if side == "both" else f"NOT {exists}"), params
 
 
 def count_pairs(*, specialization=None, using="default") -> Counts:
@@ -275,6 +338,19 @@ def stream_violations(
         width = max(1, min(width * 4, chunk_size * 10, width * chunk_size // max(len(page), 1)))
         if first > top:
             top = _last_user(using)  # students enrolled since the stream began
+
+
+def user_bounds(*, using="default") -> tuple[int, int] | None:
+    """The lowest and highest user id with a progress or licence row (the ends of each index)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"SELECT MIN(student_id), MAX(student_id) FROM {_PROGRESS}"
+            f" UNION ALL SELECT MIN(user_id), MAX(user_id) FROM {_LICENSE}"
+        )
+        ends = [row for row in cursor.fetchall() if row[0] is not None]
+    if not ends:
+        return None
+    return min(low for low, _ in ends), max(high for _, high in ends)
 
 
 def _last_user(using: str) -> int | None:

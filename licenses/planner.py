@@ -10,6 +10,11 @@ from django.db import connections, transaction
 # JIT off: with enable_sort off, a query that must still sort (a keyset page)
 # gets a huge cost estimate, and PostgreSQL would spend ~200 ms compiling it.
 MERGE_JOIN_PLAN = {"enable_hashjoin": "off", "enable_sort": "off", "jit": "off"}
+# A page of a list in (user, specialization) order: the same merge joins, which stop at
+# its LIMIT, and no parallel workers, whose start-up costs more than such a page. Left
+# alone, PostgreSQL plans "progress rows without a licence" as a parallel hash anti-join
+# over both tables, then a sort (it expects almost no rows, so it sees no early stop).
+PAGE_PLAN = {**MERGE_JOIN_PLAN, "max_parallel_workers_per_gather": "0"}
 
 
 def _set_config(cursor, values: dict[str, str]) -> None:
@@ -41,3 +46,8 @@ def merge_join_scope(using: str = "default", *, extra: dict[str, str] | None = N
         yield
         if nested:
             _set_config(cursor, previous)
+
+
+def page_scope(using: str = "default"):
+    """``merge_join_scope`` with ``PAGE_PLAN``, around the one query that reads a page."""
+    return merge_join_scope(using, extra=PAGE_PLAN)
