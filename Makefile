@@ -14,7 +14,7 @@ BENCH_N ?= 10000,100000,1000000
 .PHONY: help install test test-rules test-sqlite test-postgres lint demo bench mutants clean
 
 help:
-	@echo "make demo   set up, seed demo data, run check_sync, serve the admin on 127.0.0.1:8000"
+	@echo "make demo   set up, seed demo data, run check_sync, serve the admin on 127.0.0.1:8000 (and a worker)"
 	@echo "make test   set up, lint, check migrations, run the suite on SQLite and PostgreSQL"
 	@echo "make bench  benchmarks on PostgreSQL (BENCH_N=$(BENCH_N))"
 	@echo "make mutants  mutation testing: the suite against realistic bugs (docs/MUTANTS.md)"
@@ -66,7 +66,11 @@ demo: $(STAMP)
 	@DEBUG=1 $(BIN)/python manage.py check_sync --limit 20 || \
 		echo "(check_sync exited $$?: 1 degraded, 2 critical; the desyncs above were injected by seed_demo)"
 	@echo ""
-	@echo "Admin: http://127.0.0.1:8000/admin/  (login printed above by seed_demo; Ctrl-C stops)"
+	@echo "Admin: http://127.0.0.1:8000/admin/  (login printed above by seed_demo)"
+	@echo "Beside it a background worker (manage.py db_worker) runs large repairs; Ctrl-C stops both."
+	@# The worker stops with the server however it ends: Ctrl-C reaches both, the trap covers the rest.
+	DEBUG=1 $(BIN)/python manage.py db_worker --no-reload --no-startup-delay & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
 	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 # Realistic bugs applied one at a time to a copy of the tree: does the suite notice?

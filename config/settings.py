@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # The ORM task backend's table and its worker (manage.py db_worker); see TASKS.
+    "django_tasks_db",
     "specializations",
     "licenses",
     "monitoring",
@@ -180,3 +182,13 @@ SYNC_CATALOGUE_CACHE_SECONDS = env.integer("SYNC_CATALOGUE_CACHE_SECONDS", 300, 
 SYNC_METRICS_PREFIX = env.metric_prefix("SYNC_METRICS_PREFIX", "academy_sync")
 # PostgreSQL refuses a commit that leaves a touched pair out of sync (licenses/guard.py).
 SYNC_DB_GUARD = env.boolean("SYNC_DB_GUARD", default=True)
+
+# Background jobs (django.tasks): repairs too large for a request. The ORM backend needs
+# no new server; its worker is `manage.py db_worker` (deploy/academy-worker.service).
+# Swappable for another django.tasks backend (RQ, Celery: README "Background repairs").
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# The admin repairs a selection of up to this many pairs within the request; a larger
+# one, or every matching case across pages, becomes a background job.
+SYNC_ADMIN_INLINE_REPAIR_LIMIT = env.integer(
+    "SYNC_ADMIN_INLINE_REPAIR_LIMIT", 2000, minimum=1, maximum=100_000
+)

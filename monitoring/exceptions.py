@@ -73,6 +73,7 @@ class RepairInterrupted(MonitoringError):
 REPAIR_ALREADY_RUNNING = "a repair is already running ({holder})"
 REPAIR_CLAIM_BUSY = "could not claim the repair within {seconds:g} s: {error}"
 REPAIR_TAKEN_OVER = "run {run} was marked interrupted by another repair (no report for too long)"
+RUN_NOT_QUEUED = "run {run} is no longer queued: it was ended before a worker started it"
 REPAIR_TIMED_OUT = "timeout={value:g} seconds reached; run it again to repair the rest"
 BAD_LOCK_TIMEOUT = (
     "{name}={value!r} must be a number of seconds above 0 and at most 600 "
@@ -103,6 +104,13 @@ class RunTakenOver(MonitoringError):
 
     def __init__(self, run_id: int):
         super().__init__(REPAIR_TAKEN_OVER.format(run=run_id))
+
+
+class RunNotQueued(MonitoringError):
+    """A background job found its run no longer queued (ended before a worker took it)."""
+
+    def __init__(self, run_id: int):
+        super().__init__(RUN_NOT_QUEUED.format(run=run_id))
 
 
 class BadLockTimeout(MonitoringError, ValueError):

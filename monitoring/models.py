@@ -18,6 +18,7 @@ class RunKind(models.TextChoices):
 
 
 class RunState(models.TextChoices):
+    QUEUED = "queued", "Queued"  # a background repair waiting for a worker
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     INTERRUPTED = "interrupted", "Interrupted"
@@ -29,12 +30,12 @@ class HealthCheckRun(models.Model):
 
     Created when it starts (``state`` running; who: ``triggered_by``, empty for
     cron or the system; where: ``host`` and ``pid``; what: ``kind``,
-    ``specialization``, ``dry_run``), its ``updated_at`` and counts refreshed in
-    every committed repair batch, and finished as done (the totals are the check
-    at the end), interrupted or failed (``state_reason`` says why). A running run
-    whose ``updated_at`` is older than SYNC_RUN_INTERRUPTED_AFTER_SECONDS reads as
-    interrupted (``selectors.run_state``). The totals are empty until a check has
-    completed.
+    ``specialization``, ``dry_run``; a background repair is first ``queued``), its
+    ``updated_at`` and counts refreshed in every committed repair batch, and
+    finished as done (the totals are the check at the end), interrupted or failed
+    (``state_reason`` says why). A running run whose ``updated_at`` is older than
+    SYNC_RUN_INTERRUPTED_AFTER_SECONDS reads as interrupted
+    (``selectors.run_state``). The totals are empty until a check has completed.
     """
 
     kind = models.CharField(max_length=10, choices=RunKind.choices, default=RunKind.CHECK)
@@ -50,6 +51,12 @@ class HealthCheckRun(models.Model):
         db_default=Now(), help_text="Heartbeat: refreshed with every committed repair batch."
     )
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A background repair (monitoring/tasks.py): queued by the admin, run by a worker.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    job_id = models.CharField(max_length=64, blank=True, help_text="The background job's id.")
+    planned = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Pairs a background repair was asked to look at."
+    )
     examined = models.PositiveIntegerField(default=0, help_text="Pairs a repair has looked at.")
     skipped_locked = models.PositiveIntegerField(
         default=0, help_text="Pairs a repair left because another transaction held their rows."

@@ -79,6 +79,7 @@ def repair_and_record(
     check: Callable,
     on_progress: Callable[[int], None] | None = None,
     on_batch: Callable | None = None,
+    queued_run=None,
 ) -> RepairReport:
     started = time.perf_counter()
     deadline = started + timeout if timeout else None
@@ -95,7 +96,10 @@ def repair_and_record(
             )
     else:
         run = runs.claim_repair(
-            specialization=specialization, triggered_by=repaired_by, thresholds=thresholds
+            specialization=specialization,
+            triggered_by=repaired_by,
+            thresholds=thresholds,
+            queued=queued_run,
         )
     report.run = run
     options = {

@@ -27,7 +27,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import selectors
-from .exceptions import RepairAlreadyRunning, RepairClaimBusy, RunTakenOver, first_line
+from .exceptions import (
+    RepairAlreadyRunning,
+    RepairClaimBusy,
+    RunNotQueued,
+    RunTakenOver,
+    first_line,
+)
 from .health import Thresholds
 from .models import HealthCheckRun, RepairLease, RunKind, RunState
 
@@ -91,11 +97,39 @@ def start_run(
     )
 
 
-def claim_repair(*, specialization: str | None, triggered_by=None, thresholds=None):
+def queue_repair(
+    *, specialization: str | None, triggered_by=None, planned: int | None = None, thresholds=None
+) -> HealthCheckRun:
+    """Record a repair that waits for a background worker (no claim: it writes nothing yet).
+
+    The worker's ``claim_repair(queued=run)`` starts it or ends it refused.
+    """
+    now = timezone.now()
+    thresholds = thresholds or Thresholds.from_settings()
+    return HealthCheckRun.objects.create(
+        kind=RunKind.REPAIR,
+        state=RunState.QUEUED,
+        specialization=specialization or "",
+        triggered_by=triggered_by,
+        planned=planned,
+        queued_at=now,
+        started_at=now,
+        updated_at=now,
+        checked_at=now,
+        warn_below=Decimal(str(thresholds.warn_below)),
+        critical_below=Decimal(str(thresholds.critical_below)),
+    )
+
+
+def claim_repair(
+    *, specialization: str | None, triggered_by=None, thresholds=None, queued=None
+) -> HealthCheckRun:
     """Start a repair run, or raise ``RepairAlreadyRunning`` naming the live holder.
 
     Runs that stopped reporting are marked interrupted on the way (they keep
     what they committed). Waits at most CLAIM_LOCK_TIMEOUT for another claim.
+    ``queued`` (a run from ``queue_repair``) is started in place, here and now;
+    refused, it ends failed with the refusal as its reason.
     """
     try:
         with transaction.atomic(), lock_timeout_scope(CLAIM_LOCK_TIMEOUT):
@@ -110,12 +144,15 @@ def claim_repair(*, specialization: str | None, triggered_by=None, thresholds=No
                 .filter(updated_at__lt=selectors.interrupted_cutoff(now=now))
                 .values_list("pk", "updated_at")
             )
-            run = start_run(
-                kind=RunKind.REPAIR,
-                specialization=specialization,
-                triggered_by=triggered_by,
-                thresholds=thresholds,
-            )
+            if queued is None:
+                run = start_run(
+                    kind=RunKind.REPAIR,
+                    specialization=specialization,
+                    triggered_by=triggered_by,
+                    thresholds=thresholds,
+                )
+            else:
+                run = _start_queued(queued, now=now)
             for pk, since in stale:
                 _end(
                     pk,
@@ -127,10 +164,32 @@ def claim_repair(*, specialization: str | None, triggered_by=None, thresholds=No
                     ),
                 )
             return run
+    except RepairAlreadyRunning as exc:
+        end_run(queued, RunState.FAILED, f"refused: {exc}")
+        raise
     except OperationalError as exc:
         if getattr(exc.__cause__, "pgcode", None) == "55P03":  # lock_not_available
-            raise RepairClaimBusy(CLAIM_LOCK_TIMEOUT, first_line(exc)) from exc
+            busy = RepairClaimBusy(CLAIM_LOCK_TIMEOUT, first_line(exc))
+            end_run(queued, RunState.FAILED, f"refused: {busy}")
+            raise busy from exc
         raise
+
+
+def _start_queued(run: HealthCheckRun, *, now) -> HealthCheckRun:
+    """A queued run becomes the running claim: started now, by this process."""
+    values = {
+        "state": RunState.RUNNING,
+        "host": socket.gethostname()[:255],
+        "pid": os.getpid(),
+        "started_at": now,
+        "updated_at": now,
+        "checked_at": now,
+    }
+    if not HealthCheckRun.objects.filter(pk=run.pk, state=RunState.QUEUED).update(**values):
+        raise RunNotQueued(run.pk)
+    for name, value in values.items():
+        setattr(run, name, value)
+    return run
 
 
 def report_batch(run: HealthCheckRun, *, repaired: int, examined: int) -> None:
@@ -205,6 +264,7 @@ def end_run(run: HealthCheckRun | None, state: str, reason: str, **fields) -> No
 
 def _end(pk: int, state: str, reason: str, **fields) -> int:
     now = timezone.now()
-    return HealthCheckRun.objects.filter(pk=pk, state=RunState.RUNNING).update(
+    unfinished = (RunState.QUEUED, RunState.RUNNING)
+    return HealthCheckRun.objects.filter(pk=pk, state__in=unfinished).update(
         state=state, state_reason=reason[:500], finished_at=now, updated_at=now, **fields
     )

@@ -222,6 +222,7 @@ def repair(
     lock_timeout: float | None = None,
     thresholds: Thresholds | None = None,
     record: bool = True,
+    queued_run: HealthCheckRun | None = None,
 ) -> RepairReport:
     """Repair every violation (or only ``pairs``) and record it as a run: the lower side moves up.
 
@@ -237,7 +238,8 @@ def repair(
     scope fills in the run's totals (``report.check``). ``on_batch(actions)`` runs
     inside each batch's transaction (the admin writes its log entries there).
     ``record=False`` applies to dry runs only: a repair that writes is always
-    recorded, its run is its claim.
+    recorded, its run is its claim. ``queued_run`` (a background job's run from
+    ``runs.queue_repair``) becomes that claim instead of a new run.
     """
     # Imported here: the check alone (cron's every-five-minutes job) never loads
     # the write side, which keeps check_sync's start-up short.
@@ -281,6 +283,7 @@ def repair(
         timeout=timeout,
         record=record,
         thresholds=thresholds,
+        queued_run=queued_run,
         check=lambda: run_health_check(
             record=False, specialization=specialization, thresholds=thresholds, timeout=timeout
         ),

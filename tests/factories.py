@@ -98,3 +98,34 @@ def delete_row(model, user, specialization: str) -> None:
             " AND specialization_id = %s",
             [user.pk, specialization],
         )
+
+
+def bulk_mismatched_pairs(n: int, *, prefix: str, specialization: str = "PLAYER") -> int:
+    """``n`` new students whose progress (level 3) is above their licence (level 2), written
+    with INSERT ... SELECT as a bad import would: thousands in a fraction of a second.
+
+    PostgreSQL only (generate_series); the rows commit with the caller's transaction.
+    """
+    users = get_user_model()._meta.db_table
+    progress, licences = SpecializationProgress._meta.db_table, UserLicense._meta.db_table
+    mine = f"SELECT id FROM {users} WHERE username LIKE %s"
+    with unguarded(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {users} (password, is_superuser, username, first_name, last_name,"
+            " email, is_staff, is_active, date_joined)"
+            " SELECT '!', false, %s || g, '', '', '', false, true, now()"
+            " FROM generate_series(1, %s) AS g",
+            [f"{prefix}-", n],
+        )
+        cursor.execute(
+            f"INSERT INTO {progress} (student_id, specialization_id, current_level, total_xp,"
+            " completed_sessions, completed_projects, theory_hours_completed,"
+            f" practice_hours_completed) SELECT id, %s, 3, 0, 0, 0, 0, 0 FROM ({mine}) AS u",
+            [specialization, f"{prefix}-%"],
+        )
+        cursor.execute(
+            f"INSERT INTO {licences} (user_id, specialization_id, current_level,"
+            f" max_achieved_level, is_active) SELECT id, %s, 2, 2, true FROM ({mine}) AS u",
+            [specialization, f"{prefix}-%"],
+        )
+    return n

@@ -252,6 +252,49 @@ def start_server(tmp: Path, *, database_url: str, workers: int = 2) -> Server:
     )
 
 
+@dataclass
+class Worker:
+    """db_worker as the worker unit runs it."""
+
+    process: subprocess.Popen
+    log: Path
+
+    def wait_until_started(self, seconds=60) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"exited {self.process.returncode}:\n{self.log.read_text()}")
+            if "Starting worker" in self.log.read_text():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"the worker did not start in {seconds} s:\n{self.log.read_text()}")
+
+
+def start_worker(tmp: Path, *, database_url: str) -> Worker:
+    """db_worker from deploy/academy-worker.service (its ExecStart and Environment lines),
+    in a clean environment with a settings file for ``database_url``; started, not waited for."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    home = tmp / "home"
+    home.mkdir(exist_ok=True)
+    env_file = write_env_file(
+        tmp / "env",
+        SECRET_KEY="production-test-secret-key-not-used-anywhere-else-0123456789",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        DATABASE_URL=database_url,
+    )
+    unit = read_unit("academy-worker.service", env_file=env_file)
+    log = tmp / "worker.log"
+    process = subprocess.Popen(
+        unit.exec_start,
+        cwd=unit.working_directory,
+        env={**clean_environment(home), **unit.environment},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    return Worker(process, log)
+
+
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     openssl = require_tool("openssl")
     cert, key = directory / "cert.pem", directory / "key.pem"

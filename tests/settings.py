@@ -25,3 +25,7 @@ WHITENOISE_AUTOREFRESH = True
 # A second alias for `check_sync --database`: a test mirror of the default database
 # (the same test database), so a wrong alias is caught without a second server.
 DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405
+# Jobs run at once, inside the request that queues them (the admin's background repairs).
+# tests/test_admin_jobs.py switches to the ORM backend to see them queued, and runs the
+# real worker (db_worker) for them.
+TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}

@@ -212,6 +212,7 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     # Every academy-* unit is verified (a worker unit added later too); these must exist.
     assert {p.rsplit("/", 1)[1] for p in units} >= {
         "academy-web.service",
+        "academy-worker.service",
         "academy-check-sync.service",
         "academy-check-sync.timer",
     }

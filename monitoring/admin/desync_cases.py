@@ -8,12 +8,15 @@ after it); a second repair over an overlapping scope is refused while one runs.
 
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -26,8 +29,9 @@ from specializations.catalogue import all_specializations
 from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress
 
-from .. import services
+from .. import services, tasks
 from ..exceptions import RepairAlreadyRunning, RepairInterrupted
+from ..models import DesyncCase
 from ..repair import RepairAction
 
 REPAIR_PERMISSION = "licenses.change_userlicense"
@@ -36,6 +40,8 @@ CONFIRMATION_SAMPLE = 100
 # is one pass over the join, so pages are large (10,000 keys: about 1 MB).
 STREAM_CHUNK_SIZE = 10_000
 REPAIR_BATCH_SIZE = 500  # pairs per repair transaction (and per batch of log entries)
+# The list's paging and ordering say nothing about which cases a job repairs.
+IGNORED_FOR_SELECTION = (PAGE_VAR, ORDER_VAR)
 
 
 def parse_key(key: str) -> tuple[int, str] | None:
@@ -130,23 +136,71 @@ class DesyncCaseAdmin(admin.ModelAdmin):
 
     @admin.action(description="Repair selected desync cases", permissions=["repair"])
     def repair_selected(self, request, queryset):
-        if request.POST.get("select_across") == "1":
+        across = request.POST.get("select_across") == "1"
+        if across:
             # Every matching case, possibly millions: counted and sampled in the
-            # database and streamed into repair, never loaded into memory at once.
+            # database; a background job repairs them (``monitoring.tasks``).
             keys = queryset.order_by().values_list("user_id", "specialization_id")
-            count, stream = keys.count, lambda: keyset_pages(keys, size=STREAM_CHUNK_SIZE)
+            count = keys.count
             scope = request.GET.get("specialization__code__exact")
         else:
             checked = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
             keys = [pair for key in checked if (pair := parse_key(key))]
-            count, stream = lambda: len(keys), lambda: iter(keys)
+            count = lambda: len(keys)  # noqa: E731
             scope = keys[0][1] if len({spec for _, spec in keys}) == 1 else None
+        if scope not in all_specializations():
+            scope = None  # the selection spans specializations: claim them all
+        # More than a request should carry goes to a worker; its run page follows it.
+        background = across or len(keys) > settings.SYNC_ADMIN_INLINE_REPAIR_LIMIT
         if request.POST.get("post") == "yes":
             reason = request.POST.get("reason", "")
-            return self._repair(request, stream(), reason=reason, specialization=scope)
-        return self._confirmation(request, sample=list(keys[:CONFIRMATION_SAMPLE]), count=count())
+            if background:
+                return self._queue(
+                    request, pairs=None if across else keys, reason=reason, specialization=scope
+                )
+            return self._repair(request, iter(keys), reason=reason, specialization=scope)
+        return self._confirmation(
+            request,
+            sample=list(keys[:CONFIRMATION_SAMPLE]),
+            count=count(),
+            background=background,
+        )
 
-    def _confirmation(self, request, *, sample: list[tuple[int, str]], count: int):
+    def _queue(self, request, *, pairs, reason: str, specialization):
+        """Queue a background repair and go to its run's page (``monitoring.tasks``)."""
+        query = request.GET.copy()
+        for name in IGNORED_FOR_SELECTION:
+            query.pop(name, None)
+        try:
+            run = tasks.queue_repair_job(
+                repaired_by=request.user,
+                specialization=specialization,
+                reason=reason,
+                pairs=pairs,
+                query=query.urlencode(),
+            )
+        except RepairAlreadyRunning as exc:
+            self.message_user(request, f"Repair refused: {exc}.", messages.ERROR)
+            return None
+        except (ProgressionError, tasks.JobNotQueued) as exc:
+            self.message_user(
+                request, f"Repair refused, nothing was changed: {exc}", messages.ERROR
+            )
+            return None
+        what = f"{len(pairs)} selected case(s)" if pairs is not None else "every matching case"
+        self.message_user(
+            request,
+            f"Repair of {what} queued as run {run.pk}: a background worker repairs them;"
+            " this page follows it.",
+            messages.INFO,
+        )
+        return HttpResponseRedirect(
+            reverse("admin:monitoring_healthcheckrun_change", args=[run.pk])
+        )
+
+    def _confirmation(
+        self, request, *, sample: list[tuple[int, str]], count: int, background: bool
+    ):
         shown = consistency.classify(sample)
         users = get_user_model().objects.in_bulk({user_id for user_id, _ in shown})
         cases = [
@@ -163,6 +217,7 @@ class DesyncCaseAdmin(admin.ModelAdmin):
             "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
             "select_across": request.POST.get("select_across", "0"),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "background": background,
         }
         return TemplateResponse(
             request, "admin/monitoring/desynccase/repair_confirmation.html", context
@@ -170,8 +225,6 @@ class DesyncCaseAdmin(admin.ModelAdmin):
 
     def _repair(self, request, pairs: Iterator[tuple[int, str]], *, reason: str, specialization):
         """Repair and record (``services.repair``); the message says what happened."""
-        if specialization not in all_specializations():
-            specialization = None  # the selection spans specializations: claim them all
         try:
             report = services.repair(
                 pairs=pairs,
@@ -223,6 +276,21 @@ class DesyncCaseAdmin(admin.ModelAdmin):
             messages.WARNING if report.skipped_locked else messages.SUCCESS,
         )
         return None  # back to the list
+
+
+def matching_cases(user, query: str) -> QuerySet:
+    """The cases "every matching case" meant: this list's own queryset for ``query``.
+
+    For the background job, which runs without the request: the list's filters
+    and search are applied by the list itself (its ChangeList), as ``user`` would
+    see them, so a job repairs what the confirmation page counted.
+    """
+    request = HttpRequest()
+    request.method = "GET"
+    request.GET = QueryDict(query)
+    request.user = user
+    model_admin = DesyncCaseAdmin(DesyncCase, admin.site)
+    return model_admin.get_changelist_instance(request).get_queryset(request)
 
 
 def keyset_pages(keys, *, size: int) -> Iterator[tuple[int, str]]:

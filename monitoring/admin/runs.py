@@ -2,17 +2,18 @@
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 
 from licenses import consistency
 from licenses.admin_sync import LABELS
 from specializations.paginator import EstimatedCountPaginator
 
-from .. import selectors, services
-from ..models import RunState
+from .. import progress, selectors, services, tasks
+from ..models import RunKind, RunState
 from .trend import STATUS_COLOURS, recent_runs, trend_svg
 
 RUN_PERMISSION = "monitoring.add_healthcheckrun"
@@ -24,6 +25,8 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
     """Read-only history; new runs come from cron, ``check_sync`` or the Run-check button."""
 
     change_list_template = "admin/monitoring/healthcheckrun/change_list.html"
+    # A repair run's page follows it live: progress.py reads it, the page polls progress/.
+    change_form_template = "admin/monitoring/healthcheckrun/change_form.html"
     list_display = [
         "checked_at",
         "kind",
@@ -66,9 +69,12 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
                     "scope",
                     "database",
                     "where",
+                    "queued_at",
+                    "job_id",
                     "started_at",
                     "updated_at",
                     "finished_at",
+                    "planned",
                     "examined",
                     "skipped_locked",
                     "duration",
@@ -85,9 +91,12 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
         "state_reason",
         "dry_run",
         "where",
+        "queued_at",
+        "job_id",
         "started_at",
         "updated_at",
         "finished_at",
+        "planned",
         "examined",
         "skipped_locked",
         "checked_at",
@@ -126,6 +135,8 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
     def state_col(self, run):
         # A running run that stopped reporting reads as interrupted (selectors.run_state).
         state = selectors.run_state(run, now=timezone.now())
+        if state == RunState.QUEUED:
+            return f"Queued, waiting for a worker (since {run.queued_at:%Y-%m-%d %H:%M:%S})"
         if state == run.state:
             return run.get_state_display()
         return f"{RunState(state).label} (no report since {run.updated_at:%Y-%m-%d %H:%M:%S})"
@@ -181,6 +192,12 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_view_permission(self, request, obj=None):
+        # Whoever queued a repair may follow it (the action redirects here), runs
+        # permission or not.
+        own = obj is not None and obj.triggered_by_id == request.user.pk
+        return own or super().has_view_permission(request, obj)
+
     def has_run_permission(self, request) -> bool:
         return request.user.has_perm(RUN_PERMISSION)
 
@@ -191,8 +208,35 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.run_check_view),
                 name="monitoring_healthcheckrun_run_check",
             ),
+            path(
+                "<int:object_id>/progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name="monitoring_healthcheckrun_progress",
+            ),
             *super().get_urls(),
         ]
+
+    def _progress(self, run):
+        status = tasks.job_status(run) if run.state == RunState.QUEUED else ""
+        return progress.run_progress(run, now=timezone.now(), job_status=status)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if run is not None and run.kind == RunKind.REPAIR:
+            extra_context["progress"] = self._progress(run)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def progress_view(self, request, object_id):
+        """The run page's poll: its progress as JSON (never cached)."""
+        run = self.get_object(request, str(object_id))
+        if run is None:
+            raise Http404(f"run {object_id} does not exist")
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
+        response = JsonResponse(self._progress(run).as_dict())
+        add_never_cache_headers(response)
+        return response
 
     def changelist_view(self, request, extra_context=None):
         runs = recent_runs()

@@ -1,0 +1,144 @@
+"""How far a repair run has got, for its admin page and the page's JSON poll.
+
+One reading of a run for both: done / total, rate, time left, and one line
+saying what is happening (waiting for a worker, repairing, checking the result,
+done, interrupted or failed with the reason). A background job that no worker
+has started within SYNC_RUN_INTERRUPTED_AFTER_SECONDS says so, and so does one
+whose job failed before it could report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from . import selectors
+from .models import HealthCheckRun, RunState
+
+FINISHED = {RunState.DONE, RunState.INTERRUPTED, RunState.FAILED}
+WORKER_HINT = "is the worker running? (manage.py db_worker; academy-worker.service)"
+
+
+@dataclass(frozen=True, slots=True)
+class RunProgress:
+    run: int
+    state: str  # as readers take it: a silent running run reads as interrupted
+    state_label: str
+    finished: bool
+    waiting: bool  # queued, no worker has started it yet
+    stalled: bool  # waiting (or silent) for longer than a worker should take
+    done: int  # pairs looked at
+    total: int | None  # pairs asked for (None: not counted yet)
+    repaired: int
+    skipped_locked: int
+    rate: float | None  # pairs per second since the repair started
+    seconds_left: float | None
+    message: str
+    done_text: str
+    rate_text: str
+    left_text: str
+    job_status: str  # the task backend's view of the job ("" when it cannot tell)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_progress(run: HealthCheckRun, *, now: datetime, job_status: str = "") -> RunProgress:
+    state = selectors.run_state(run, now=now)
+    finished = state in FINISHED
+    waiting = state == RunState.QUEUED
+    total = run.planned
+    end = run.finished_at if finished and run.finished_at else run.updated_at
+    elapsed = (end - run.started_at).total_seconds() if not waiting else 0.0
+    rate = run.examined / elapsed if run.examined and elapsed > 0 else None
+    left = None
+    if state == RunState.RUNNING and rate and total is not None:
+        left = max(0, total - run.examined) / rate
+    stalled = False
+    if waiting:
+        waited = (now - (run.queued_at or run.started_at)).total_seconds()
+        stalled = waited > selectors.interrupted_after() or job_status == "FAILED"
+        message = _waiting(run, waited=waited, job_status=job_status)
+    elif state == RunState.RUNNING:
+        message = _running(run, total=total)
+    else:
+        stalled = state != run.state  # read as interrupted: it stopped reporting
+        message = _outcome(run, state=state)
+    return RunProgress(
+        run=run.pk,
+        state=state,
+        state_label=RunState(state).label,
+        finished=finished,
+        waiting=waiting,
+        stalled=stalled,
+        done=run.examined,
+        total=total,
+        repaired=run.repaired,
+        skipped_locked=run.skipped_locked,
+        rate=None if rate is None else round(rate, 1),
+        seconds_left=None if left is None else round(left, 1),
+        message=message,
+        done_text=_of(run.examined, total),
+        rate_text="-" if rate is None else f"{rate:,.0f} pairs/s",
+        left_text=_duration(left) if left is not None else "-",
+        job_status=job_status,
+    )
+
+
+def _waiting(run: HealthCheckRun, *, waited: float, job_status: str) -> str:
+    since = f"{(run.queued_at or run.started_at):%Y-%m-%d %H:%M:%S} UTC"
+    if job_status == "FAILED":
+        return f"Queued since {since}, but its job failed before the repair started; {WORKER_HINT}"
+    if waited > selectors.interrupted_after():
+        return (
+            f"Queued since {since}: no worker has started it for {_duration(waited)}; {WORKER_HINT}"
+        )
+    return f"Waiting for a worker (queued since {since})."
+
+
+def _running(run: HealthCheckRun, *, total: int | None) -> str:
+    if total is None:
+        return "Counting the cases to repair."
+    if run.examined >= total:
+        return f"Repaired {run.repaired:,}; checking the result."
+    return f"Repairing: {_of(run.examined, total)} pairs looked at, {run.repaired:,} repaired."
+
+
+def _outcome(run: HealthCheckRun, *, state: str) -> str:
+    if state == RunState.DONE:
+        in_sync = max(0, run.examined - run.repaired - run.skipped_locked)
+        locked = (
+            f", {run.skipped_locked:,} left: locked by another transaction (run it again)"
+            if run.skipped_locked
+            else ""
+        )
+        check = ""
+        if run.status:
+            check = (
+                f" Check after: {run.status}, {run.consistency_rate}% consistent,"
+                f" {run.inconsistent:,} desync(s) left."
+            )
+        return f"Done: repaired {run.repaired:,}, {in_sync:,} already in sync{locked}.{check}"
+    if state == RunState.INTERRUPTED and state != run.state:
+        return (
+            f"Interrupted: no report since {run.updated_at:%Y-%m-%d %H:%M:%S} UTC"
+            f" (more than {selectors.interrupted_after()} s). {run.repaired:,} repaired"
+            " before it stopped are kept."
+        )
+    kept = f" {run.repaired:,} repaired before it stopped are kept." if run.repaired else ""
+    return f"{RunState(state).label}: {run.state_reason or 'no reason recorded'}.{kept}"
+
+
+def _of(done: int, total: int | None) -> str:
+    return f"{done:,}" if total is None else f"{done:,} of {total:,}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

@@ -1,0 +1,195 @@
+"""Background repairs: the admin queues them, a worker (``manage.py db_worker``) runs them.
+
+A selection larger than SYNC_ADMIN_INLINE_REPAIR_LIMIT pairs, or every matching
+case across the pages of the Desync cases list, is not repaired within the
+request. ``queue_repair_job`` records the run as *queued* (so its page exists at
+once) and enqueues ``repair_job`` with the tasks framework (``TASKS``: the ORM
+backend by default, swappable). The job is ``services.repair`` on that run:
+single flight (refused, the run ends failed and says by whom), recorded after
+every committed batch, ended done, interrupted or failed with the reason.
+Arguments are JSON (the tasks framework's rule): the run's id, the staff user's
+id, and the selection as explicit keys or as the list's query string.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+
+from django.contrib.auth import get_user_model
+from django.tasks import task
+from django.tasks.exceptions import TaskResultDoesNotExist
+from django.utils import timezone
+
+from licenses.services import require_reason
+from specializations.exceptions import ProgressionError
+
+from . import runs, selectors, services
+from .exceptions import (
+    RepairAlreadyRunning,
+    RepairClaimBusy,
+    RepairInterrupted,
+    first_line,
+)
+from .models import HealthCheckRun, RunState
+
+JOB_NOT_QUEUED = "could not queue the background job: {error}"
+USER_GONE = "refused: the staff user (id {user_id}) who queued this repair no longer exists"
+NOT_READ = "could not read the selection: {error}"
+
+
+class JobNotQueued(Exception):
+    """The task backend refused the job (its store unreachable); the run says so."""
+
+
+def queue_repair_job(
+    *,
+    repaired_by,
+    specialization: str | None,
+    reason: str = "",
+    pairs: list[tuple[int, str]] | None = None,
+    query: str = "",
+) -> HealthCheckRun:
+    """Record a queued repair run and enqueue its job; the run's page can follow it at once.
+
+    ``pairs`` are explicit (user id, specialization) keys; without them the job
+    repairs what the Desync cases list shows for ``query`` (its filters and search;
+    empty: every desync in ``specialization``). A live repair over an overlapping
+    scope refuses it here and now (``RepairAlreadyRunning``), nothing queued; one
+    that starts meanwhile refuses the job when a worker takes it.
+    """
+    reason = require_reason(reason)  # bad input is refused before anything is recorded
+    holder = selectors.repair_holder(specialization=specialization, now=timezone.now())
+    if holder is not None:
+        raise RepairAlreadyRunning(selectors.describe_run(holder))
+    keys = None if pairs is None else [[user_id, spec] for user_id, spec in pairs]
+    run = runs.queue_repair(
+        specialization=specialization,
+        triggered_by=repaired_by,
+        planned=None if keys is None else len(keys),
+    )
+    try:
+        result = repair_job.enqueue(
+            run_id=run.pk, user_id=repaired_by.pk, pairs=keys, query=query, reason=reason
+        )
+    except Exception as exc:
+        why = JOB_NOT_QUEUED.format(error=first_line(exc))
+        runs.end_run(run, RunState.FAILED, why)
+        raise JobNotQueued(why) from exc
+    # An immediate backend has run the job already: set the id alone, not the state.
+    HealthCheckRun.objects.filter(pk=run.pk).update(job_id=str(result.id))
+    run.refresh_from_db()
+    return run
+
+
+@task
+def repair_job(*, run_id: int, user_id: int, pairs: list | None, query: str, reason: str) -> dict:
+    """Repair the selection under the queued run ``run_id``; returns the run's outcome."""
+    run = HealthCheckRun.objects.get(pk=run_id)
+    if run.state != RunState.QUEUED:
+        # Ended before a worker took it (refused, or marked failed by hand): nothing to do.
+        return _outcome(run)
+    staff = get_user_model().objects.filter(pk=user_id).first()
+    if staff is None:
+        runs.end_run(run, RunState.FAILED, USER_GONE.format(user_id=user_id))
+        return _outcome(run)
+    specialization = run.specialization or None
+    try:
+        keys, planned = _selection(staff, pairs=pairs, query=query, scope=specialization)
+        HealthCheckRun.objects.filter(pk=run.pk).update(planned=planned)
+    except Exception as exc:
+        runs.end_run(run, RunState.FAILED, NOT_READ.format(error=first_line(exc)))
+        raise
+    from .admin.desync_cases import REPAIR_BATCH_SIZE, log_repairs
+
+    try:
+        with _stopped_by_signals():
+            services.repair(
+                pairs=keys,
+                specialization=specialization,
+                repaired_by=staff,
+                reason=reason,
+                batch_size=REPAIR_BATCH_SIZE,
+                on_batch=lambda actions: log_repairs(staff, actions),
+                queued_run=run,
+            )
+    except (RepairAlreadyRunning, RepairClaimBusy, RepairInterrupted):
+        pass  # the run was ended with the reason (refused, or what stopped it)
+    except ProgressionError as exc:
+        # Checked before the claim (the reason, the staff user): the run is still queued.
+        runs.end_run(run, RunState.FAILED, f"refused, nothing was changed: {exc}")
+    except BaseException as exc:
+        runs.end_run(run, RunState.FAILED, f"{type(exc).__name__}: {first_line(exc)}")
+        raise
+    run.refresh_from_db()
+    return _outcome(run)
+
+
+def _selection(staff, *, pairs, query: str, scope: str | None):
+    """(keys, how many) for the job: explicit keys, every desync in scope, or the list's cases."""
+    if pairs is not None:
+        keys = [(int(user_id), str(spec)) for user_id, spec in pairs]
+        return keys, len(keys)
+    from licenses import consistency
+
+    if not query:
+        # Everything in scope: repair streams the violations itself (keyset ranges).
+        return None, consistency.count_pairs(specialization=scope).inconsistent
+    from .admin.desync_cases import STREAM_CHUNK_SIZE, keyset_pages, matching_cases
+
+    cases = matching_cases(staff, query).order_by().values_list("user_id", "specialization_id")
+    return keyset_pages(cases, size=STREAM_CHUNK_SIZE), cases.count()
+
+
+@contextmanager
+def _stopped_by_signals():
+    """SIGTERM or SIGINT (systemd's stop, Ctrl-C) ends the repair between two statements.
+
+    db_worker's own handler only stops it taking the next job and waits for this
+    one, which may run for many minutes: past systemd's stop timeout it would be
+    killed and its run left to go stale. Chained here, the worker still stops after
+    this job, and the run ends interrupted naming the signal, its batches kept.
+    Signals reach the main thread only: elsewhere (an immediate backend inside a
+    request) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def stop(signum, frame):
+        handler = previous[signum]
+        if callable(handler) and handler is not signal.default_int_handler:
+            handler(signum, frame)  # the worker's: finish after this job
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for sig in previous:
+        signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _outcome(run: HealthCheckRun) -> dict:
+    return {
+        "run": run.pk,
+        "state": run.state,
+        "reason": run.state_reason,
+        "examined": run.examined,
+        "repaired": run.repaired,
+        "skipped_locked": run.skipped_locked,
+    }
+
+
+def job_status(run: HealthCheckRun) -> str:
+    """The task backend's status of the run's job ("" when the backend cannot tell)."""
+    backend = repair_job.get_backend()
+    if not run.job_id or not backend.supports_get_result:
+        return ""
+    try:
+        return str(backend.get_result(run.job_id).status)
+    except TaskResultDoesNotExist:
+        return "MISSING"
