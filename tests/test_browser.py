@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.conf import global_settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 
@@ -153,3 +154,68 @@ def test_staff_repairs_the_demo_desyncs_in_a_real_browser(
     browser.get(f"{site_url}/admin/licenses/userlicense/{repaired.pk}/change/")
     assert "demo clean-up" in browser.page_source
     screenshot(browser, "licence-history.png")
+
+
+def test_a_select_all_repair_of_thousands_runs_as_a_job_and_its_page_follows_it_to_done(
+    committed_db, live_server, browser, settings, tmp_path
+):
+    """Select all across pages, confirm, land on the run's page while no worker runs yet,
+    start the real worker (deploy/academy-worker.service's db_worker), and watch the page
+    turn to "Done" by itself (its script polls the progress JSON and reloads)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from tests.factories import bulk_mismatched_pairs
+    from tests.production import database_url, start_worker, stop
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the SQLite test database is in memory, out of the worker process's reach")
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, urlsplit(live_server.url).hostname]
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False  # plain http here
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    get_user_model().objects.create_user(
+        "incident", password="incident-pass-1", is_staff=True, is_superuser=True
+    )
+    cases = bulk_mismatched_pairs(3000, prefix="restored")
+
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("incident")
+    browser.find_element(By.NAME, "password").send_keys("incident-pass-1")
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
+    browser.get(f"{live_server.url}/admin/monitoring/desynccase/")
+    browser.find_element(By.ID, "action-toggle").click()
+    browser.find_element(By.CSS_SELECTOR, ".actions .question a").click()
+    assert browser.find_element(By.CSS_SELECTOR, ".actions .all").text == f"All {cases} selected"
+    Select(browser.find_element(By.NAME, "action")).select_by_value("repair_selected")
+    click_and_wait(browser, browser.find_element(By.NAME, "index"))
+    assert f"Repair {cases} desync cases?" in browser.page_source
+    assert browser.find_element(By.ID, "repair-in-background").is_displayed()
+    browser.find_element(By.ID, "id_reason").send_keys("restore of 1 December")
+    click_and_wait(browser, browser.find_element(By.ID, "confirm-repair"))
+
+    run = HealthCheckRun.objects.get()
+    assert browser.current_url.endswith(f"/admin/monitoring/healthcheckrun/{run.pk}/change/")
+    message = browser.find_element(By.ID, "run-progress-message")
+    assert message.text.startswith("Waiting for a worker (queued since")
+    assert consistency.count_pairs().inconsistent == cases  # nothing done in the request
+
+    worker = start_worker(tmp_path / "worker", database_url=database_url(connection.settings_dict))
+    try:
+
+        def finished(driver):
+            # The page reloads itself once the run has finished; until then it polls.
+            panel = driver.find_elements(By.CSS_SELECTOR, "#run-progress[data-finished='1']")
+            return panel[0] if panel else False
+
+        WebDriverWait(browser, 90, poll_frequency=0.2).until(finished)
+    finally:
+        stop(worker.process)
+    outcome = browser.find_element(By.ID, "run-progress-message").text
+    assert outcome.startswith(f"Done: repaired {cases:,}, 0 already in sync. Check after: healthy")
+    assert browser.find_element(By.ID, "run-progress-done").text == f"{cases:,} of {cases:,}"
+    assert browser.find_element(By.ID, "run-progress-state").text == "Done"
+    screenshot(browser, "repair-progress.png")
+    assert consistency.count_pairs().inconsistent == 0
+    assert UserLicense.objects.filter(progressions__reason="restore of 1 December").count() == (
+        cases
+    )
