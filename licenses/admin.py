@@ -6,10 +6,12 @@ together and the licence history names the staff user and the reason.
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import ShowFacets
 from django.db import IntegrityError, transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
+from specializations.admin_lists import StrictListMixin, UserFirstSearchMixin
 from specializations.catalogue import all_specializations, get_specialization
 from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress
@@ -75,8 +77,10 @@ class LevelFilter(admin.SimpleListFilter):
         return [(str(n), str(n)) for n in range(1, top + 1)]
 
     def queryset(self, request, queryset):
-        if self.value() and self.value().isdigit():
-            return queryset.filter(current_level=int(self.value()))
+        # str.isdigit() takes "²", which int() refuses, and int() takes "١٢" (12).
+        value = self.value()
+        if value and value.isascii() and value.isdigit():
+            return queryset.filter(current_level=int(value))
         return queryset
 
 
@@ -164,10 +168,15 @@ class GuardRefusalAdminMixin:
 
 @admin.register(SpecializationProgress)
 class SpecializationProgressAdmin(
-    GuardRefusalAdminMixin, SyncStateAdminMixin, LevelChangeAdminMixin, admin.ModelAdmin
+    GuardRefusalAdminMixin,
+    SyncStateAdminMixin,
+    UserFirstSearchMixin,
+    StrictListMixin,
+    LevelChangeAdminMixin,
+    admin.ModelAdmin,
 ):
     form = LevelChangeForm
-    sync_user_attr = "student_id"
+    sync_user_attr = search_user_field = "student_id"
     sync_kinds = (consistency.OK, consistency.LEVEL_MISMATCH, consistency.MISSING_LICENSE)
     list_display = [
         "student",
@@ -183,6 +192,7 @@ class SpecializationProgressAdmin(
     search_fields = ["student__username", "student__email"]
     autocomplete_fields = ["student"]
     show_full_result_count = False
+    show_facets = ShowFacets.NEVER  # a facet is a count over a million rows
     paginator = EstimatedCountPaginator
     fields = [
         "student",
@@ -230,7 +240,12 @@ class LicenseProgressionInline(admin.TabularInline):
 
 @admin.register(UserLicense)
 class UserLicenseAdmin(
-    GuardRefusalAdminMixin, SyncStateAdminMixin, LevelChangeAdminMixin, admin.ModelAdmin
+    GuardRefusalAdminMixin,
+    SyncStateAdminMixin,
+    UserFirstSearchMixin,
+    StrictListMixin,
+    LevelChangeAdminMixin,
+    admin.ModelAdmin,
 ):
     form = LevelChangeForm
     sync_kinds = (consistency.OK, consistency.LEVEL_MISMATCH, consistency.MISSING_PROGRESS)
@@ -247,6 +262,7 @@ class UserLicenseAdmin(
     list_select_related = ["user", "specialization"]
     search_fields = ["user__username", "user__email"]
     show_full_result_count = False
+    show_facets = ShowFacets.NEVER  # a facet is a count over a million rows
     paginator = EstimatedCountPaginator
     fields = [
         "user",
@@ -290,7 +306,7 @@ class ActorFilter(admin.SimpleListFilter):
 
 
 @admin.register(LicenseProgression)
-class LicenseProgressionAdmin(admin.ModelAdmin):
+class LicenseProgressionAdmin(StrictListMixin, admin.ModelAdmin):
     """The licence history: read-only for everyone."""
 
     list_display = [
@@ -307,6 +323,7 @@ class LicenseProgressionAdmin(admin.ModelAdmin):
     list_select_related = ["license__user", "advanced_by"]
     search_fields = ["license__user__username", "license__user__email", "reason"]
     show_full_result_count = False
+    show_facets = ShowFacets.NEVER  # a facet is a count over a million rows
     paginator = EstimatedCountPaginator
 
     @admin.display(ordering="license__user__username")

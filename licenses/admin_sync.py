@@ -1,18 +1,30 @@
 """Sync state in the admin lists, from the one desync definition (``consistency``).
 
-The column costs one query per page (``classify`` of the page's pairs); the
-filter is an EXISTS over the same violation query.
+The column costs one query per page (``classify`` of the page's pairs). The
+filter keeps the rows whose pair is of one kind (``row_kind_condition``: a
+merge join or anti-join with the other table); a filtered list is in (user,
+specialization) order and paged by key, so a page stops after its rows instead
+of classifying every pair, and it is not counted.
 """
 
 from django.contrib import admin
-from django.contrib.admin.views.main import ChangeList
-from django.db import connection
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 from django.utils.html import format_html
 
+from specializations.admin_lists import (
+    AFTER_VAR,
+    KeysetChangeList,
+    StrictChangeList,
+    keyset_slice,
+    parse_pair_key,
+)
+from specializations.models import SpecializationProgress
+from specializations.paginator import small_tables
+
 from . import consistency
-from .planner import merge_join_scope
+from .models import UserLicense
+from .planner import page_scope
 
 COLOURS = {consistency.OK: "#2e7d32", **dict.fromkeys(consistency.VIOLATION_KINDS, "#c62828")}
 LABELS = {
@@ -31,32 +43,7 @@ def kind_badge(kind: str | None):
     )
 
 
-def render_with_merge_join_plan(view, request, *args, **kwargs):
-    """Run an admin GET view and render it (lazy querysets included) under the merge-join plan."""
-    if request.method != "GET":
-        return view(request, *args, **kwargs)
-    with merge_join_scope():
-        response = view(request, *args, **kwargs)
-        if hasattr(response, "render"):
-            response.render()
-    return response
-
-
-def violation_exists(model, user_column: str, kind: str | None = None) -> RawSQL:
-    """EXISTS: this row's (user, specialization) pair is a violation (of ``kind``)."""
-    sql, params = consistency.violations_sql()
-    table = connection.ops.quote_name(model._meta.db_table)
-    condition = (
-        f"EXISTS (SELECT 1 FROM ({sql}) v WHERE v.user_id = {table}.{user_column}"
-        f" AND v.specialization_id = {table}.specialization_id"
-    )
-    if kind is not None:
-        condition += " AND v.kind = %s"
-        params = [*params, kind]
-    return RawSQL(condition + ")", params, output_field=BooleanField())
-
-
-class SyncStateChangeList(ChangeList):
+class SyncStateResults:
     """Classifies the page's pairs in one query and puts the state on each row."""
 
     def get_results(self, request):
@@ -69,27 +56,33 @@ class SyncStateChangeList(ChangeList):
         for row in rows:
             state = states.get((getattr(row, user_attr), row.specialization_id))
             row.sync_state = state.kind if state else None
+        self.result_list = rows
+
+
+class SyncStateChangeList(SyncStateResults, StrictChangeList):
+    pass
+
+
+class SyncStateKeysetChangeList(SyncStateResults, KeysetChangeList):
+    """The list filtered by sync state: in key order, paged by key."""
 
 
 class SyncStateFilter(admin.SimpleListFilter):
     title = "sync state"
     parameter_name = "sync"
 
-    def __init__(self, request, params, model, model_admin):
-        super().__init__(request, params, model, model_admin)
-        # The admin names the row's user attribute (``student_id`` or ``user_id``).
-        self.user_column = model._meta.get_field(model_admin.sync_user_attr).column
-
     def lookups(self, request, model_admin):
         return [(kind, LABELS[kind]) for kind in model_admin.sync_kinds]
 
     def queryset(self, request, queryset):
-        value = self.value()
-        if value not in consistency.KINDS:
+        if self.value() not in consistency.KINDS:
             return queryset
-        if value == consistency.OK:
-            return queryset.exclude(violation_exists(queryset.model, self.user_column))
-        return queryset.filter(violation_exists(queryset.model, self.user_column, value))
+        # A page that starts after a key reads the other table from there too.
+        after = parse_pair_key(request.GET.get(AFTER_VAR, ""))
+        sql, params = consistency.row_kind_condition(
+            queryset.model, self.value(), after_user=after[0] if after else None
+        )
+        return queryset.filter(RawSQL(sql, params, output_field=BooleanField()))
 
 
 class SyncStateAdminMixin:
@@ -98,17 +91,34 @@ class SyncStateAdminMixin:
     sync_user_attr = "user_id"
     sync_kinds = consistency.KINDS
 
+    def _filtered_by_sync(self, request) -> bool:
+        return request.GET.get(SyncStateFilter.parameter_name) in self.sync_kinds
+
     def get_changelist(self, request, **kwargs):
+        if self._filtered_by_sync(request):
+            return SyncStateKeysetChangeList
         return SyncStateChangeList
 
-    def changelist_view(self, request, extra_context=None):
-        # "In sync" excludes the violations of every pair: the merge-join plan
-        # answers that anti-join fastest. A violation kind is a small set, which
-        # PostgreSQL's own plan hashes once; forcing a merge join there makes it
-        # probe the whole join per row (0.55 s against 2.5 s at 1M pairs).
-        if request.GET.get(SyncStateFilter.parameter_name) == consistency.OK:
-            return render_with_merge_join_plan(super().changelist_view, request, extra_context)
-        return super().changelist_view(request, extra_context)
+    def get_sortable_by(self, request):
+        # A key-paged list has one order.
+        return () if self._filtered_by_sync(request) else super().get_sortable_by(request)
+
+    @property
+    def keyset_fields(self) -> tuple[str, str]:
+        return (self.sync_user_attr, "specialization_id")
+
+    def get_keyset_page(self, request, cl, size: int) -> list:
+        # The one query that finds the page's pairs, under the merge-join page plan
+        # (BENCHMARKS.md, "Admin list pages").
+        with page_scope(cl.queryset.db):
+            return keyset_slice(cl.queryset, self.sync_user_attr, cl.after, size)
+
+    def get_keyset_count(self, request, cl):
+        # Up to ~100k rows a count is cheap; beyond, it would classify every pair (the
+        # latest check's counts per kind are on the Desync cases page).
+        if small_tables(SpecializationProgress, UserLicense):
+            return cl.queryset.count(), True, ""
+        return None
 
     @admin.display(description="sync state")
     def sync_state_badge(self, obj):

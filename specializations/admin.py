@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from .admin_lists import StrictListMixin
 from .models import Level, Specialization
 
 
@@ -19,7 +20,7 @@ class LevelInline(admin.TabularInline):
 
 
 @admin.register(Specialization)
-class SpecializationAdmin(admin.ModelAdmin):
+class SpecializationAdmin(StrictListMixin, admin.ModelAdmin):
     list_display = ["code", "name", "max_level", "is_active"]
     list_filter = ["is_active"]
     inlines = [LevelInline]

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
+from django.contrib.admin import ShowFacets, helpers
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -23,16 +23,19 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from licenses import consistency
-from licenses.admin_sync import kind_badge, render_with_merge_join_plan
+from licenses.admin_sync import kind_badge
 from licenses.models import UserLicense
+from specializations.admin_lists import KeysetChangeList, StrictListMixin, parse_pair_key
 from specializations.catalogue import all_specializations
 from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress
+from specializations.paginator import small_tables
 
 from .. import services, tasks
 from ..exceptions import RepairAlreadyRunning, RepairInterrupted
 from ..models import DesyncCase
 from ..repair import RepairAction
+from . import desync_list
 
 REPAIR_PERMISSION = "licenses.change_userlicense"
 CONFIRMATION_SAMPLE = 100
@@ -45,78 +48,93 @@ IGNORED_FOR_SELECTION = (PAGE_VAR, ORDER_VAR)
 
 
 def parse_key(key: str) -> tuple[int, str] | None:
-    """``"<user_id>:<specialization>"`` -> (user_id, specialization); None when malformed."""
-    user_id, _, specialization = key.partition(":")
-    if not user_id.isdigit() or specialization not in all_specializations():
-        return None
-    return int(user_id), specialization
+    """``"<user_id>:<specialization>"`` -> (user_id, specialization); None when malformed.
+
+    ASCII digits only: ``str.isdigit()`` takes "²" (which int() refuses) and int()
+    takes "١٢" (12).
+    """
+    return parse_pair_key(key)
 
 
-class DesyncCaseAdmin(admin.ModelAdmin):
+class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
     list_display = ["user_link", "specialization_code", "progress_link", "licence_link", "kind_col"]
     list_display_links = None
     list_filter = ["kind", "specialization"]
     list_select_related = ["user"]
     search_fields = ["user__username", "user__email"]
     show_full_result_count = False
+    show_facets = ShowFacets.NEVER  # a facet would count every case
+    sortable_by = ()  # one order: (user, specialization), paged by key
     list_per_page = 100
     actions = ["repair_selected"]
+    keyset_fields = ("user_id", "specialization_id")
 
-    def get_queryset(self, request):
-        pair = {"specialization_id": OuterRef("specialization_id")}
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                progress_pk=Subquery(
-                    SpecializationProgress.objects.filter(student_id=OuterRef("user_id"), **pair)
-                    .order_by()
-                    .values("pk")[:1]
-                ),
-                license_pk=Subquery(
-                    UserLicense.objects.filter(user_id=OuterRef("user_id"), **pair)
-                    .order_by()
-                    .values("pk")[:1]
-                ),
-            )
+    # The list (desync_list.py): the page comes from the one desync query by key range,
+    # never from a scan or a count of the view; the view's queryset serves the actions.
+
+    def get_changelist(self, request, **kwargs):
+        return KeysetChangeList
+
+    def get_keyset_page(self, request, cl, size: int) -> list[DesyncCase]:
+        filters = desync_list.page_filters(request)
+        recorded = self.get_keyset_count(request, cl)
+        found = desync_list.violation_page(
+            filters=filters,
+            query=cl.query,
+            request=request,
+            after=cl.after,
+            size=size,
+            expected=recorded[0] if recorded else None,
         )
+        return desync_list.cases(found)
+
+    def get_keyset_count(self, request, cl):
+        """Exact for up to ~100k pairs (a count of the view); beyond, the latest check's."""
+        if not hasattr(cl, "known_count"):
+            if small_tables(SpecializationProgress, UserLicense):
+                cl.known_count = (cl.queryset.count(), True, "")
+            else:
+                filters = desync_list.page_filters(request)
+                cl.known_count = desync_list.recorded_count(filters, searched=bool(cl.query))
+        return cl.known_count
+
+    def key_error(self, key: str) -> str | None:
+        if parse_pair_key(key) is None:
+            return f"{key!r}: expected <user id>:<specialization>"
+        return None
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {"title": "Desync cases (live)", **(extra_context or {})}
-        return render_with_merge_join_plan(super().changelist_view, request, extra_context)
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description="specialization", ordering="specialization_id")
     def specialization_code(self, case):
         return case.specialization_id
 
+    # The row links are built with the page (desync_list.cases): one reverse() per column.
+
     @admin.display(description="user", ordering="user__username")
     def user_link(self, case):
         return format_html(
             '<a href="{}">{}</a> <span class="quiet">{}</span>',
-            reverse("admin:auth_user_change", args=[case.user_id]),
+            case.user_url,
             case.user.get_username(),
             case.user.email,
         )
 
     @staticmethod
-    def _row_link(viewname: str, pk, level):
-        if pk is None:
+    def _row_link(url, level):
+        if url is None:
             return mark_safe('<span class="quiet">none</span>')
-        return format_html('<a href="{}">level {}</a>', reverse(viewname, args=[pk]), level)
+        return format_html('<a href="{}">level {}</a>', url, level)
 
     @admin.display(description="progress", ordering="progress_level")
     def progress_link(self, case):
-        return self._row_link(
-            "admin:specializations_specializationprogress_change",
-            case.progress_pk,
-            case.progress_level,
-        )
+        return self._row_link(case.progress_url, case.progress_level)
 
     @admin.display(description="licence", ordering="license_level")
     def licence_link(self, case):
-        return self._row_link(
-            "admin:licenses_userlicense_change", case.license_pk, case.license_level
-        )
+        return self._row_link(case.license_url, case.license_level)
 
     @admin.display(description="kind", ordering="kind")
     def kind_col(self, case):

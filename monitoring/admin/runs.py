@@ -10,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from licenses import consistency
 from licenses.admin_sync import LABELS
+from specializations.admin_lists import StrictListMixin
 from specializations.paginator import EstimatedCountPaginator
 
 from .. import progress, selectors, services, tasks
@@ -21,7 +22,7 @@ RUN_PERMISSION = "monitoring.add_healthcheckrun"
 KIND_COUNTS = consistency.VIOLATION_KINDS
 
 
-class HealthCheckRunAdmin(admin.ModelAdmin):
+class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
     """Read-only history; new runs come from cron, ``check_sync`` or the Run-check button."""
 
     change_list_template = "admin/monitoring/healthcheckrun/change_list.html"
