@@ -586,6 +586,176 @@ def test_sync_state_column_and_filter_use_the_one_definition(staff_client):
     assert len(staff_client.get(url + "?sync=ok").context["cl"].result_list) == 2
 
 
+def _walk(client, url, *, pages_at_most=50) -> list:
+    """Every row of a key-paged list, following its "next" links."""
+    path, rows, seen = url.split("?")[0], [], 0
+    while url is not None and seen < pages_at_most:
+        response = client.get(url)
+        assert response.status_code == 200
+        cl = response.context["cl"]
+        rows += list(cl.result_list)
+        url = path + cl.next_url if cl.more else None
+        seen += 1
+    return rows
+
+
+@pytest.mark.django_db
+def test_desync_pages_by_key_list_every_case_once_in_key_order(staff_client, monkeypatch):
+    monkeypatch.setattr(desync_cases.DesyncCaseAdmin, "list_per_page", 4)
+    for specialization in ("PLAYER", "COACH", "INTERNSHIP"):
+        users = make_pairs(6, specialization=specialization)
+        inject(users, specialization=specialization)
+        inject(users[3:], specialization=specialization)
+    expected = [(v.user_id, v.specialization_id, v.kind) for v in consistency.violations()]
+    assert len(expected) == 18
+    shown = [(c.user_id, c.specialization_id, c.kind) for c in _walk(staff_client, DESYNCS)]
+    assert shown == expected  # (user, specialization) order, no case twice, none skipped
+    coach = _walk(staff_client, DESYNCS + "?specialization__exact=COACH&kind=missing_license")
+    assert [(c.user_id, c.kind) for c in coach] == [
+        (u, k) for u, s, k in expected if s == "COACH" and k == "missing_license"
+    ]
+    page = staff_client.get(DESYNCS).context["cl"]
+    assert (page.result_count, page.count_exact, page.more) == (18, True, True)
+    assert "after=" in page.next_url and "after" not in page.get_query_string()
+
+
+@pytest.mark.django_db
+def test_desync_list_beyond_small_tables_takes_its_count_from_the_latest_check(
+    staff_client, monkeypatch
+):
+    monkeypatch.setattr(desync_cases.DesyncCaseAdmin, "list_per_page", 1)
+    monkeypatch.setattr(desync_cases, "small_tables", lambda *models: False)
+    users = make_pairs(6)
+    inject(users)
+    inject(users[3:])
+    page = staff_client.get(DESYNCS)
+    cl = page.context["cl"]
+    assert (cl.count_exact, cl.count_source, cl.more) == (False, "", True)
+    assert "not counted" in page.content.decode()
+    run = services.run_health_check().run
+    for query, count in [("", 6), ("?kind=missing_progress", 2)]:
+        page = staff_client.get(DESYNCS + query)
+        cl = page.context["cl"]
+        assert (cl.result_count, cl.count_exact) == (count, False)
+        assert f"about {count} in all at the last check" in page.content.decode()
+        assert f"run {run.pk}" in cl.count_source
+    # A check of every specialization says nothing of one of them.
+    cl = staff_client.get(DESYNCS + "?specialization__exact=PLAYER").context["cl"]
+    assert cl.count_source == ""
+
+
+@pytest.mark.django_db
+def test_desync_search_and_user_filter_read_those_users_pairs(staff_client):
+    mismatch, no_licence, no_progress = inject(make_pairs(5))
+    inject(make_pairs(5, specialization="COACH"), specialization="COACH")
+
+    def listed(query):
+        return [c.pk for c in staff_client.get(DESYNCS + query).context["cl"].result_list]
+
+    assert listed(f"?q={mismatch.email.upper()}") == [key(mismatch)]
+    assert listed(f"?user_id={no_progress.pk}") == [key(no_progress)]
+    assert listed(f"?user_id={no_progress.pk}&q={mismatch.username}") == []
+    assert listed("?q=no-such-student") == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "changelist, user_attr, kind",
+    [
+        ("admin:specializations_specializationprogress_changelist", "student_id", "level_mismatch"),
+        ("admin:specializations_specializationprogress_changelist", "student_id", "ok"),
+        ("admin:licenses_userlicense_changelist", "user_id", "missing_progress"),
+    ],
+)
+def test_a_sync_filtered_list_pages_by_key_in_key_order(
+    staff_client, monkeypatch, changelist, user_attr, kind
+):
+    from licenses import admin as licenses_admin
+
+    for admin_class in (
+        licenses_admin.SpecializationProgressAdmin,
+        licenses_admin.UserLicenseAdmin,
+    ):
+        monkeypatch.setattr(admin_class, "list_per_page", 1)
+    for specialization in ("PLAYER", "COACH"):
+        users = make_pairs(7, specialization=specialization)
+        inject(users, specialization=specialization)
+        inject(users[3:], specialization=specialization)
+    expected = sorted(
+        (pair.user_id, pair.specialization_id)
+        for pair in consistency.classify(
+            (u.pk, s)
+            for u in get_user_model().objects.all()
+            for s in ("PLAYER", "COACH", "INTERNSHIP")
+        ).values()
+        if pair.kind == kind
+    )
+    assert len(expected) >= 2
+    rows = _walk(staff_client, reverse(changelist) + f"?sync={kind}")
+    assert [(getattr(r, user_attr), r.specialization_id) for r in rows] == expected
+    assert {r.sync_state for r in rows} == {kind}
+
+
+@pytest.mark.django_db
+def test_search_on_the_pair_lists_finds_the_users_rows(staff_client):
+    (one,) = make_pairs(1, specialization="COACH")
+    others = make_pairs(3)
+    for changelist, user_attr in [
+        ("admin:specializations_specializationprogress_changelist", "student_id"),
+        ("admin:licenses_userlicense_changelist", "user_id"),
+    ]:
+        for term in (one.username, one.email.upper(), f'"{one.username}"'):
+            rows = staff_client.get(reverse(changelist), {"q": term}).context["cl"].result_list
+            assert [getattr(r, user_attr) for r in rows] == [one.pk], term
+        everyone = staff_client.get(reverse(changelist), {"q": "pair"}).context["cl"]
+        assert {getattr(r, user_attr) for r in everyone.result_list} == {
+            u.pk for u in [one, *others]
+        }
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner settings")
+@pytest.mark.parametrize(
+    "url",
+    [
+        DESYNCS,
+        DESYNCS + "?kind=missing_license",
+        reverse("admin:specializations_specializationprogress_changelist") + "?sync=level_mismatch",
+    ],
+)
+def test_the_page_plan_wraps_the_query_that_finds_the_page_alone(staff_client, url):
+    inject(make_pairs(5))
+    with CaptureQueriesContext(connection) as queries:
+        assert staff_client.get(url).status_code == 200
+    sql = [q["sql"] for q in queries]
+    plan = [
+        i for i, q in enumerate(sql) if q.startswith("SELECT set_config('enable_hashjoin', 'off'")
+    ]
+    assert plan, "the page plan was not applied"
+    for start in plan:
+        # The plan, the one query that finds the page, the caller's settings back: the
+        # rest of the page (users, links, rendering) runs under PostgreSQL's own plan.
+        assert re.search(r'FROM \(?"?specializations_specializationprogress', sql[start + 1])
+        assert sql[start + 2].startswith("SELECT set_config('enable_hashjoin', 'on'")
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's estimates")
+def test_a_big_list_says_its_count_is_an_estimate(staff_client, monkeypatch):
+    from specializations.paginator import EstimatedCountPaginator
+
+    make_pairs(3)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE specializations_specializationprogress")
+    monkeypatch.setattr(EstimatedCountPaginator, "estimate_above", 0)
+    monkeypatch.setattr(EstimatedCountPaginator, "filtered_estimate_above", 0)
+    url = reverse("admin:specializations_specializationprogress_changelist")
+    for query in ("", "?specialization__code__exact=PLAYER"):
+        page = staff_client.get(url + query)
+        assert page.context["cl"].paginator.estimated, query
+        assert "(the database's estimate: counting would read every row)" in (page.content.decode())
+
+
 @pytest.mark.django_db
 def test_run_check_now_records_a_run_for_the_staff_user(staff_client, staff):
     inject(make_pairs(5))
