@@ -35,6 +35,7 @@ class RunProgress:
     seconds_left: float | None
     message: str
     done_text: str
+    repaired_text: str
     rate_text: str
     left_text: str
     job_status: str  # the task backend's view of the job ("" when it cannot tell)
@@ -79,6 +80,7 @@ def run_progress(run: HealthCheckRun, *, now: datetime, job_status: str = "") ->
         seconds_left=None if left is None else round(left, 1),
         message=message,
         done_text=_of(run.examined, total),
+        repaired_text=f"{run.repaired:,}",
         rate_text="-" if rate is None else f"{rate:,.0f} pairs/s",
         left_text=_duration(left) if left is not None else "-",
         job_status=job_status,

@@ -7,6 +7,8 @@ from deploy/academy-worker.service.
 """
 
 import signal
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
@@ -29,7 +31,7 @@ from monitoring import runs
 from monitoring.models import HealthCheckRun, RunState
 from specializations.models import SpecializationProgress
 from tests import factories
-from tests.production import database_url, start_worker, stop
+from tests.production import ROOT, database_url, start_worker, stop
 
 DESYNCS = reverse("admin:monitoring_desynccase_changelist")
 ORM_BACKEND = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
@@ -213,9 +215,11 @@ def test_the_progress_of_a_running_repair_shows_done_total_rate_and_time_left(st
     assert progress["rate"] == pytest.approx(120, rel=0.05)
     assert progress["seconds_left"] == pytest.approx(15, rel=0.05)
     assert progress["message"] == "Repairing: 1,200 of 3,000 pairs looked at, 1,100 repaired."
+    assert progress["repaired_text"] == "1,100"
     page = staff_client.get(run_page(run)).content.decode()
-    for text in ("1,200 of 3,000", "pairs/s", " s</td>", 'data-finished="0"', "setTimeout(poll"):
+    for text in ("1,200 of 3,000", ">1,100<", "pairs/s", " s</td>", 'data-finished="0"'):
         assert text in page
+    assert "window.setTimeout(poll, 1000)" in page  # it refreshes itself while running
 
 
 @pytest.mark.django_db
@@ -314,13 +318,7 @@ def test_a_run_page_is_shown_to_whoever_queued_it_and_refused_to_other_staff(orm
     assert Client().get(progress_url(run)).status_code == 302  # to the login page
 
 
-@pytest.mark.django_db
 def test_the_limit_setting_is_read_strictly():
-    import subprocess
-    import sys
-
-    from tests.production import ROOT
-
     env = {"PATH": "/usr/bin:/bin", "DEBUG": "1", "DATABASE_URL": "sqlite:///:memory:"}
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
     for raw, problem in (("2k", "is not an integer"), ("0", "must be at least 1")):
