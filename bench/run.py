@@ -179,6 +179,10 @@ def goals(results: dict) -> list[tuple[str, bool | None, str]]:
     if "sqlite" in results:
         s = results["sqlite"]
         out.append(("SQLite 100k correct", s["correct"], f"{s['check_wall_s']:.3f} s whole"))
+    if "admin" in results:
+        from bench import admin_pages
+
+        out.extend(admin_pages.goals(results["admin"]))
     if "web" in results:
         from bench import web
 
@@ -308,11 +312,16 @@ def main() -> int:
                 int(os.environ.get("BENCH_ADMIN_N", "1000000")), admin_url=admin_url
             )
             results["admin"] = a
-            say(f"Admin list pages over {a['n']:,} pairs (median of 3, staff user):")
+            say(
+                f"Admin list pages over {a['n']:,} pairs, {a['desync_percent']} % out of sync"
+                f" (server time, median [min-max] of {a['rounds']}, staff user):"
+            )
             for name, page in a["pages"].items():
                 say(
-                    f"  {name:<30} {page['median_s'] * 1000:7.0f} ms"
+                    f"  {name:<40} {page['median_s'] * 1000:7.1f} ms"
+                    f" [{page['min_s'] * 1000:.0f}-{page['max_s'] * 1000:.0f}]"
                     f" {'/'.join(map(str, page['queries'])):>5} queries  HTTP {page['status']}"
+                    f"  {page['rows']} rows"
                 )
         if "web" in parts:
             w = web.web(
