@@ -43,6 +43,7 @@ HOSTILE_QUERIES = [
     (PROGRESS, {"specialization__code__exact": "NOPE"}),
     (PROGRESS, {"specialization__code__exact": "P" * 300}),
     (PROGRESS, {"student": "-5"}),
+    (PROGRESS, {"student": arabic_indic(1)}),
     (PROGRESS, {"student": "0"}),
     (PROGRESS, {"student__id__exact": "99999999999999999999"}),
     (PROGRESS, {"q": NUL}),
@@ -58,6 +59,8 @@ HOSTILE_QUERIES = [
     (PROGRESS, {"sync": "missing_license", "after": "5:NOPE"}),
     (PROGRESS, {"k" * 300: "1"}),
     (LICENCES, {"level": "²"}),
+    (LICENCES, {"user_id": arabic_indic(1)}),
+    (LICENCES, {"user": arabic_indic(1)}),
     (LICENCES, {"sync": "missing_license"}),  # a licence's pair never is
     (LICENCES, {"specialization__exact": NUL}),
     (LICENCES, {"is_active__exact": NUL}),
@@ -78,6 +81,8 @@ HOSTILE_QUERIES = [
     (DESYNCS, {"specialization__exact": "NOPE"}),
     (DESYNCS, {"specialization__code__exact": "NOPE"}),
     (DESYNCS, {"user_id": "-1"}),
+    (DESYNCS, {"user_id": arabic_indic(1)}),
+    (DESYNCS, {"user": "²"}),
     (DESYNCS, {"progress_level": "3"}),  # not a filter of this list
     (DESYNCS, {"q": NUL}),
     (DESYNCS, {"q": LONG}),
