@@ -30,6 +30,10 @@ class _OutOfTime(Exception):
     pass
 
 
+class _StopAsked(Exception):
+    """``stop()`` gave a reason (SIGTERM under check_sync): stop before the next batch."""
+
+
 def _lock_failure(exc: BaseException) -> bool:
     return getattr(exc.__cause__, "pgcode", None) in LOCK_FAILURES
 
@@ -80,6 +84,7 @@ def repair_and_record(
     on_progress: Callable[[int], None] | None = None,
     on_batch: Callable | None = None,
     queued_run=None,
+    stop: Callable[[], str | None] | None = None,
 ) -> RepairReport:
     started = time.perf_counter()
     deadline = started + timeout if timeout else None
@@ -123,6 +128,8 @@ def repair_and_record(
         while True:
             if deadline is not None and time.perf_counter() >= deadline:
                 raise _OutOfTime
+            if stop is not None and (why := stop()):
+                raise _StopAsked(why)
             # Inside the try: fetching the next page of keys can fail like a batch.
             batch_keys, hints = _keys_and_hints(list(itertools.islice(items, batch_size)))
             if not batch_keys:
@@ -141,6 +148,8 @@ def repair_and_record(
     report.duration_ms = round((time.perf_counter() - started) * 1000)
     left = {"skipped_locked": report.skipped_locked, "skipped_sample": report.skipped_sample}
     try:
+        if run is not None:  # a report before the check, which may take up to its timeout
+            runs.report_batch(run, repaired=0, examined=0)
         after = check()
     except BaseException as exc:
         runs.end_run(run, RunState.FAILED, f"the check after the repair: {first_line(exc)}", **left)
@@ -179,12 +188,15 @@ def _stopped(exc: BaseException, run, report: RepairReport, timeout) -> None:
         why = REPAIR_TIMED_OUT.format(value=timeout)
         runs.end_run(run, RunState.INTERRUPTED, why, **left)
         raise RepairInterrupted(report.repaired, why) from None
+    if isinstance(exc, _StopAsked):
+        runs.end_run(run, RunState.INTERRUPTED, str(exc), **left)
+        raise RepairInterrupted(report.repaired, str(exc)) from None
     if isinstance(exc, DatabaseError):
         why = first_line(exc)
         runs.end_run(run, RunState.INTERRUPTED, why, **left)
         # This batch rolled back; the ones before it are committed and stay.
         raise RepairInterrupted(report.repaired, why) from exc
-    if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, or SIGTERM under check_sync
+    if isinstance(exc, KeyboardInterrupt):  # Ctrl-C
         why = f"stopped by {exc}" if str(exc) else "stopped (KeyboardInterrupt)"
         runs.end_run(run, RunState.INTERRUPTED, why, **left)
         raise RepairInterrupted(report.repaired, why) from exc

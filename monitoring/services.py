@@ -223,6 +223,7 @@ def repair(
     thresholds: Thresholds | None = None,
     record: bool = True,
     queued_run: HealthCheckRun | None = None,
+    stop: Callable[[], str | None] | None = None,
 ) -> RepairReport:
     """Repair every violation (or only ``pairs``) and record it as a run: the lower side moves up.
 
@@ -239,7 +240,8 @@ def repair(
     inside each batch's transaction (the admin writes its log entries there).
     ``record=False`` applies to dry runs only: a repair that writes is always
     recorded, its run is its claim. ``queued_run`` (a background job's run from
-    ``runs.queue_repair``) becomes that claim instead of a new run.
+    ``runs.queue_repair``) becomes that claim instead of a new run. ``stop()``,
+    asked before every batch, returns a reason to stop there, as ``timeout`` does.
     """
     # Imported here: the check alone (cron's every-five-minutes job) never loads
     # the write side, which keeps check_sync's start-up short.
@@ -284,6 +286,7 @@ def repair(
         record=record,
         thresholds=thresholds,
         queued_run=queued_run,
+        stop=stop,
         check=lambda: run_health_check(
             record=False, specialization=specialization, thresholds=thresholds, timeout=timeout
         ),

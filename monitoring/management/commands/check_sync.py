@@ -173,7 +173,7 @@ class Command(BaseCommand):
         after it, so the watchdog allows twice the time.
         """
         try:
-            with self.deadline(2 * options["timeout"]), self.stopped_by_sigterm():
+            with self.deadline(2 * options["timeout"]), self.stopped_by_sigterm() as stop:
                 return services.repair(
                     specialization=options["specialization"],
                     dry_run=options["dry_run"],
@@ -181,24 +181,22 @@ class Command(BaseCommand):
                     timeout=options["timeout"],
                     thresholds=common["thresholds"],
                     record=not options["no_record"],  # dry runs only: a repair is always recorded
+                    stop=stop,
                 )
         finally:
             self.end_progress_bar()
 
     @contextmanager
     def stopped_by_sigterm(self):
-        """From the command line, SIGTERM (systemd's stop, a kill) ends a repair between
-        two statements as Ctrl-C would: its run is recorded as interrupted, exit 3."""
+        """From the command line, SIGTERM (systemd's stop, a kill) stops a repair before
+        its next batch: the run is recorded as interrupted, exit 3. Yields repair's ``stop``."""
+        asked = []
         if not self._from_command_line:
-            yield
+            yield None
             return
-
-        def stop(signum, frame):
-            raise KeyboardInterrupt("SIGTERM")
-
-        previous = signal.signal(signal.SIGTERM, stop)
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: asked.append("SIGTERM"))
         try:
-            yield
+            yield lambda: f"stopped by {asked[0]}" if asked else None
         finally:
             signal.signal(signal.SIGTERM, previous)
 
