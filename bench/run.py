@@ -295,8 +295,10 @@ def main() -> int:
             results["repair_load"] = r
             say(
                 f"Repair while {r['workers']} worker processes call update_progress on the"
-                f" {r['students']:,} students with a desync: repair {r['repair_wall_s']} s,"
-                f" {r['repaired']:,} repaired ({r['pairs_per_s']:,}/s; {r['skipped_locked']}"
+                f" {r['students']:,} students with a desync: repair {r['repair_wall_s']} s"
+                f" whole process, loop {r['repair_loop_ms']} ms,"
+                f" {r['repaired']:,} repaired ({r['pairs_per_s']:,}/s whole,"
+                f" {r['pairs_per_s_repair_loop']:,}/s loop; {r['skipped_locked']}"
                 f" left locked; {r['repaired_by_students_first']:,} fixed by the students'"
                 f" own updates first); {r['calls']:,} calls, p50 {r['p50_ms']} ms,"
                 f" p95 {r['p95_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms;"
