@@ -320,3 +320,14 @@ def test_an_interrupted_repair_keeps_and_records_its_committed_batches(
     assert err == ""
     assert HealthCheckRun.objects.get().repaired == 500
     assert UserLicense.objects.filter(current_level=3).count() == 500
+
+
+@pytest.mark.django_db
+def test_ctrl_c_during_the_check_is_unknown_not_a_traceback(check_sync, monkeypatch):
+    # KeyboardInterrupt is no Exception: without its own handler it escaped as a traceback.
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("licenses.consistency.check_pairs", interrupted)
+    code, out, err = check_sync()
+    assert (code, out, err) == (3, "SYNC UNKNOWN - interrupted before the check completed\n", "")

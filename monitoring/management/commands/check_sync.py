@@ -124,6 +124,8 @@ class Command(BaseCommand):
         except DatabaseError as exc:
             problem = "unavailable" if isinstance(exc, OperationalError) else "error"
             self.unknown(f"database {options['database']!r} {problem}: {first_line(exc)}")
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM outside a repair's batches
+            self.unknown("interrupted before the check completed")
         except Exception as exc:  # a bug must still read as UNKNOWN, not as WARNING (exit 1)
             self.unknown(f"internal error: {type(exc).__name__}: {first_line(exc)}")
             self.stderr.write(traceback.format_exc())
