@@ -26,8 +26,8 @@ MUTANTS = [
     Mutant(
         "mismatch-one-way",
         "licenses/consistency.py",
-        'LEVEL_MISMATCH: "progress_level <> license_level"',
-        'LEVEL_MISMATCH: "progress_level > license_level"',
+        'LEVEL_MISMATCH: ("both", "<>"),',
+        'LEVEL_MISMATCH: ("both", ">"),',
         "a licence ahead of its progress is not a mismatch",
     ),
     Mutant(
@@ -225,6 +225,103 @@ MUTANTS = [
         "UP_STATES = (HEALTHY, DEGRADED)",
         "UP_STATES = (HEALTHY, DEGRADED, CRITICAL)",
         "a critical run keeps the application in rotation",
+    ),
+    # --- monitoring/repair.py and the run it records (PostgreSQL: real locks) ---
+    Mutant(
+        "repair-lowers-the-higher-side",
+        "monitoring/repair.py",
+        "action, target = (RAISE_LICENSE, p) if p > lic else (RAISE_PROGRESS, lic)",
+        "action, target = (RAISE_LICENSE, p) if p < lic else (RAISE_PROGRESS, lic)",
+        "repair moves the higher side down to the lower",
+    ),
+    Mutant(
+        "stale-plan-written",
+        "monitoring/repair.py",
+        "            a = (state := current.get(key)) and plan(state)\n",
+        "            a = planned[key]\n",
+        "the plan made before the lock is written without re-reading the pair",
+        tests=["tests/test_repair_locks.py", "tests/test_repair.py"],
+        postgres=True,
+    ),
+    Mutant(
+        "locked-pairs-uncounted",
+        "monitoring/repair.py",
+        "                result.locked.append(key)\n",
+        "                pass\n",
+        "pairs another transaction holds are neither counted nor sampled as left",
+        tests=["tests/test_repair_locks.py", "tests/test_repair_faults.py"],
+        postgres=True,
+    ),
+    Mutant(
+        "others-licences-counted",
+        "monitoring/repair.py",
+        "a for a in actions if a.action != CREATE_LICENSE"
+        " or (a.user_id, a.specialization_id) in done",
+        "a for a in actions",
+        "a licence another transaction inserted counts as repaired (and gets a log entry)",
+        tests=["tests/test_repair_locks.py", "tests/test_repair.py", "tests/test_repair_runs.py"],
+        postgres=True,
+    ),
+    Mutant(
+        "batch-report-zero",
+        "monitoring/repair.py",
+        "runs.report_batch(run, repaired=len(result.actions), examined=examined)",
+        "runs.report_batch(run, repaired=0, examined=examined)",
+        "the run records no repairs as its batches commit (repairs_total loses them)",
+    ),
+    Mutant(
+        "single-flight-off",
+        "monitoring/runs.py",
+        "            if holder is not None:\n",
+        "            if False:\n",
+        "a second repair over an overlapping scope is not refused",
+    ),
+    # --- monitoring/services.py, check_scope.py, replica.py, metrics.py ---
+    Mutant(
+        "rate-rounded-up",
+        "monitoring/services.py",
+        'return float(rate.quantize(Decimal("0.01"), rounding=ROUND_DOWN))',
+        'return float(rate.quantize(Decimal("0.01")))',
+        "a rate of 99.999 % reads as 100.00 %",
+    ),
+    Mutant(
+        "no-statement-timeout",
+        "monitoring/check_scope.py",
+        'extra = {"statement_timeout": str(max(1, round(timeout * 1000)))} if timeout else {}',
+        "extra = {}",
+        "--timeout no longer bounds a query waiting on a lock",
+        tests=["tests/test_plugin_output.py", "tests/test_monitor_faults.py"],
+        postgres=True,
+    ),
+    Mutant(
+        "lagging-replica-believed",
+        "monitoring/services.py",
+        "if lag is not None and lag.seconds > max_replica_lag:",
+        "if lag is not None and lag.seconds > max_replica_lag + 3600:",
+        "a replica minutes behind is checked and recorded as current",
+        tests=["tests/test_replica.py"],
+        postgres=True,
+    ),
+    Mutant(
+        "silent-replica-believed",
+        "monitoring/replica.py",
+        'if position is None and receiver != "streaming":',
+        "if False:",
+        "a standby that neither streams nor reaches its primary is believed",
+        tests=["tests/test_replica.py"],
+        postgres=True,
+        equivalent=(
+            "not provoked by the suite: it needs a standby whose WAL receiver is down while "
+            "its primary is unreachable; the paused-replay test covers the lag path, this "
+            "branch is read-through (and documented in the README)"
+        ),
+    ),
+    Mutant(
+        "ratio-from-rounded-rate",
+        "monitoring/metrics.py",
+        "return run.consistent / run.total_checked if run.total_checked else 1.0",
+        "return float(run.consistency_rate) / 100",
+        "consistency_ratio is the rounded percentage again",
     ),
     # --- monitoring/selectors.py ---
     Mutant(
