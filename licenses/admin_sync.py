@@ -27,12 +27,7 @@ from .models import UserLicense
 from .planner import page_scope
 
 COLOURS = {consistency.OK: "#2e7d32", **dict.fromkeys(consistency.VIOLATION_KINDS, "#c62828")}
-LABELS = {
-    consistency.OK: "in sync",
-    consistency.LEVEL_MISMATCH: "level mismatch",
-    consistency.MISSING_LICENSE: "missing licence",
-    consistency.MISSING_PROGRESS: "missing progress",
-}
+LABELS = dict(consistency.Kind.choices)
 
 
 def kind_badge(kind: str | None):

@@ -18,19 +18,31 @@ it with index-only scans.
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from django.db import connections
+from django.db import connections, models
 
 from specializations.models import SpecializationProgress
 
 from .models import UserLicense
 from .planner import merge_join_scope
 
-OK = "ok"
-LEVEL_MISMATCH = "level_mismatch"
-MISSING_LICENSE = "missing_license"
-MISSING_PROGRESS = "missing_progress"
+
+class Kind(models.TextChoices):
+    """A pair's kind: the value in SQL, JSON and code, the label for people."""
+
+    OK = "ok", "in sync"
+    LEVEL_MISMATCH = "level_mismatch", "level mismatch"
+    MISSING_LICENSE = "missing_license", "missing licence"
+    MISSING_PROGRESS = "missing_progress", "missing progress"
+
+
+OK = Kind.OK
+LEVEL_MISMATCH = Kind.LEVEL_MISMATCH
+MISSING_LICENSE = Kind.MISSING_LICENSE
+MISSING_PROGRESS = Kind.MISSING_PROGRESS
 VIOLATION_KINDS = (LEVEL_MISMATCH, MISSING_LICENSE, MISSING_PROGRESS)
 KINDS = (OK, *VIOLATION_KINDS)
+# For a field that holds violations only (DesyncCase.kind).
+VIOLATION_CHOICES = [(kind.value, kind.label) for kind in VIOLATION_KINDS]
 
 # The classification, once: which rows a pair of each kind has. "both": a
 # progress row and a licence row whose levels compare with the operator; a side
@@ -229,7 +241,8 @@ def violations_sql(
 def _violation_of(kinds) -> str:
     unknown = set(kinds) - set(VIOLATION_KINDS)
     if unknown or not kinds:
-        raise ValueError(f"kinds={list(kinds)!r}: expected violation kinds {VIOLATION_KINDS}")
+        expected = tuple(kind.value for kind in VIOLATION_KINDS)
+        raise ValueError(f"kinds={list(kinds)!r}: expected violation kinds {expected}")
     return " OR ".join(f"({_CONDITIONS[kind]})" for kind in kinds)
 
 

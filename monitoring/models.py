@@ -3,7 +3,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
 
-from licenses.consistency import VIOLATION_KINDS
+from licenses.consistency import VIOLATION_CHOICES, VIOLATION_KINDS
 
 
 class Status(models.TextChoices):
@@ -164,14 +164,7 @@ class DesyncCase(models.Model):
     )
     progress_level = models.PositiveSmallIntegerField(null=True)
     license_level = models.PositiveSmallIntegerField("licence level", null=True)
-    kind = models.CharField(
-        max_length=20,
-        choices=[
-            ("level_mismatch", "Level mismatch"),
-            ("missing_license", "Missing licence"),
-            ("missing_progress", "Missing progress"),
-        ],
-    )
+    kind = models.CharField(max_length=20, choices=VIOLATION_CHOICES)
 
     class Meta:
         managed = False

@@ -21,7 +21,7 @@ retries such a batch in smaller pieces.
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 
@@ -32,10 +32,20 @@ from specializations.models import SpecializationProgress
 
 from . import runs
 
-RAISE_LICENSE = "raise_licence"
-RAISE_PROGRESS = "raise_progress"
-CREATE_LICENSE = "create_licence"
-CREATE_PROGRESS = "create_progress"
+
+class Action(models.TextChoices):
+    """What repair does to a pair: the value in JSON and code, the label for people."""
+
+    RAISE_LICENSE = "raise_license", "raise licence"
+    RAISE_PROGRESS = "raise_progress", "raise progress"
+    CREATE_LICENSE = "create_license", "create licence"
+    CREATE_PROGRESS = "create_progress", "create progress"
+
+
+RAISE_LICENSE = Action.RAISE_LICENSE
+RAISE_PROGRESS = Action.RAISE_PROGRESS
+CREATE_LICENSE = Action.CREATE_LICENSE
+CREATE_PROGRESS = Action.CREATE_PROGRESS
 
 REASONS = {
     RAISE_LICENSE: "Repair: licence raised to the progress level",

@@ -129,7 +129,7 @@ class TestInProcess:
         exit_code, out, _ = check_sync("--repair", "--dry-run")
         assert exit_code == 2
         assert "would repair 3 pair(s)" in out
-        assert out.count("-> raise_licence to level 3") == 3
+        assert out.count("-> raise_license to level 3") == 3
         assert SpecializationProgress.objects.filter(current_level=3).count() == 3
         assert UserLicense.objects.filter(current_level=3).count() == 0
         # Recorded as what it was (issue 13): a dry repair run that changed nothing.

@@ -114,7 +114,7 @@ def test_dry_run_plans_without_writing():
     delete_row(UserLicense, users[1], "PLAYER")
     report = repair(dry_run=True)
     assert report.dry_run and report.repaired == 2
-    assert {a.action for a in report.actions} == {"raise_licence", "create_licence"}
+    assert {a.action for a in report.actions} == {"raise_license", "create_license"}
     assert run_health_check(record=False).inconsistent == 2
     assert not LicenseProgression.objects.exists()
 

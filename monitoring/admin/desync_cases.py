@@ -34,7 +34,7 @@ from specializations.paginator import small_tables
 from .. import services, tasks
 from ..exceptions import RepairAlreadyRunning, RepairInterrupted
 from ..models import DesyncCase
-from ..repair import RepairAction
+from ..repair import Action, RepairAction
 from . import desync_list
 
 REPAIR_PERMISSION = "licenses.change_userlicense"
@@ -347,7 +347,7 @@ def log_repairs(user, actions: list[RepairAction]) -> None:
             object_repr=str(licence)[:200],
             action_flag=CHANGE,
             change_message=(
-                f"Repaired desync ({a.kind}): {a.action.replace('_', ' ')} to level "
+                f"Repaired desync ({a.kind}): {Action(a.action).label} to level "
                 f"{a.target_level} (progress {a.progress_level}, licence {a.license_level})"
             ),
         )
