@@ -262,3 +262,59 @@ def test_a_pair_changed_while_repair_waited_for_its_lock_is_replanned(committed_
     assert (licence.current_level, licence.max_achieved_level) == (5, 5)
     assert SpecializationProgress.objects.get(student=user).current_level == 5
     assert not LicenseProgression.objects.exists()
+
+
+def test_a_pair_changed_after_it_was_listed_is_re_read_under_the_lock(committed_db):
+    # Batches repair what the key stream listed; between the listing and a batch's
+    # locks another transaction fixed the second pair (both rows to 5). Writing the
+    # listing's plan (licence 2 -> 3) would lower it; under the lock it is re-read.
+    first, second = desynced(2)
+
+    def fix_the_second_pair_elsewhere(actions):
+        if [(a.user_id, a.specialization_id) for a in actions] != [(first.pk, "PLAYER")]:
+            return
+        other = other_connection()
+        try:
+            with other.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {PROGRESS} SET current_level = 5 WHERE student_id = %s", [second.pk]
+                )
+                cursor.execute(
+                    f"UPDATE {LICENCE} SET current_level = 5, max_achieved_level = 5"
+                    " WHERE user_id = %s",
+                    [second.pk],
+                )
+            other.commit()
+        finally:
+            other.close()
+
+    report = repair(batch_size=1, on_batch=fix_the_second_pair_elsewhere)
+    assert (report.repaired, report.skipped) == (1, 1)
+    licence = UserLicense.objects.get(user=second)
+    assert (licence.current_level, licence.max_achieved_level) == (5, 5)
+    assert LicenseProgression.objects.filter(license=licence).count() == 0
+
+
+def test_a_licence_another_transaction_inserted_is_not_counted(committed_db, staff):
+    missing, behind = make_pairs(2, level=4)
+    delete_row(UserLicense, missing, "PLAYER")
+    set_progress_level(behind, "PLAYER", 5)
+    racer = other_connection()
+    with racer.cursor() as cursor:  # the licence issued elsewhere, not yet committed
+        cursor.execute(
+            f"INSERT INTO {LICENCE} (user_id, specialization_id, current_level,"
+            " max_achieved_level, started_at, is_active) VALUES (%s, 'PLAYER', 4, 4, now(), true)",
+            [missing.pk],
+        )
+    commit = threading.Timer(0.3, racer.commit)
+    commit.start()
+    try:
+        report = repair(repaired_by=staff, on_batch=lambda actions: log_repairs(staff, actions))
+    finally:
+        commit.join()
+        racer.close()
+    assert (report.repaired, dict(report.by_kind)) == (1, {"level_mismatch": 1})
+    assert HealthCheckRun.objects.get().repaired == 1
+    assert LogEntry.objects.count() == 1  # the raised licence only
+    assert not LicenseProgression.objects.filter(license__user=missing).exists()
+    assert consistency.count_pairs().inconsistent == 0
