@@ -30,6 +30,9 @@ IGNORED = shutil.ignore_patterns(
 # The slow process-level files add minutes and catch none of these mutants first.
 DESELECT = ["tests/test_browser.py", "tests/test_production.py", "tests/test_replica.py"]
 PG_URL = os.environ.get("MUTANTS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mutants")
+# Seconds before a run counts as hung: the fast suite takes about two minutes on
+# PostgreSQL, a mutant's own test files a few seconds.
+HANG_LIMIT = {"suite": 420, "named tests": 120}
 FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
 
 
@@ -48,10 +51,14 @@ def run(mutant: Mutant, tree: Path) -> tuple[str, str, float]:
     args = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-rfE"]
     if not mutant.tests:  # a mutant that names its tests gets exactly those
         args += [f"--deselect={path}" for path in DESELECT]
+    limit = HANG_LIMIT["named tests" if mutant.tests else "suite"]
     started = time.monotonic()
-    result = subprocess.run(
-        [*args, *mutant.tests], cwd=tree, env=env, capture_output=True, text=True, timeout=900
-    )
+    try:
+        result = subprocess.run(
+            [*args, *mutant.tests], cwd=tree, env=env, capture_output=True, text=True, timeout=limit
+        )
+    except subprocess.TimeoutExpired:  # a mutant that makes a test hang is caught, slowly
+        return "killed", f"(a test hung: stopped after {limit} s)", time.monotonic() - started
     elapsed = time.monotonic() - started
     if result.returncode == 0:
         return "survived", "", elapsed
