@@ -12,6 +12,7 @@ from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 from django.utils.html import format_html
 
+from config.admin_paginator import small_tables
 from specializations.admin_lists import (
     AFTER_VAR,
     KeysetChangeList,
@@ -20,7 +21,6 @@ from specializations.admin_lists import (
     parse_pair_key,
 )
 from specializations.models import SpecializationProgress
-from specializations.paginator import small_tables
 
 from . import consistency
 from .models import UserLicense

@@ -79,6 +79,8 @@ _KIND_CASE = (
 
 @dataclass(frozen=True, slots=True)
 class PairState:
+    """One checked pair and its kind (a violation is a PairState whose kind is not "ok")."""
+
     user_id: int
     specialization_id: str
     progress_level: int | None
@@ -94,9 +96,6 @@ class PairState:
             "license_level": self.license_level,
             "kind": self.kind,
         }
-
-
-Violation = PairState  # a PairState whose kind is not "ok"
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +281,7 @@ def count_pairs(*, specialization=None, using="default") -> Counts:
 
 def check_pairs(
     *, specialization=None, sample_size=0, using="default"
-) -> tuple[Counts, list[Violation]]:
+) -> tuple[Counts, list[PairState]]:
     """Counts by kind and up to ``sample_size`` violations, sorted by (user, specialization).
 
     PostgreSQL: one query (see ``counts_sql``). Elsewhere: the count, then, only
@@ -298,7 +297,7 @@ def check_pairs(
     if one_pass:
         *per_kind, rows = per_kind
         sample = [
-            Violation(int(u), spec, _int(p), _int(lic), kind)
+            PairState(int(u), spec, _int(p), _int(lic), kind)
             for u, spec, p, lic, kind in rows or ()
         ]
     counts = Counts(total=total, by_kind=dict(zip(_CONDITIONS, per_kind, strict=True)))
@@ -313,20 +312,20 @@ def _int(value: str | None) -> int | None:
     return None if value is None else int(value)
 
 
-def violations(*, specialization=None, limit=None, using="default") -> list[Violation]:
+def violations(*, specialization=None, limit=None, using="default") -> list[PairState]:
     """Up to ``limit`` violations (the first the scan meets), sorted by (user, specialization)."""
     sql, params = violations_sql(
         specialization=specialization, limit=limit, ordered=False, using=using
     )
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
-        found = [Violation(*row) for row in cursor.fetchall()]
+        found = [PairState(*row) for row in cursor.fetchall()]
     return sorted(found, key=lambda v: (v.user_id, v.specialization_id))
 
 
 def stream_violations(
     *, specialization=None, using="default", chunk_size=2000
-) -> Iterator[Violation]:
+) -> Iterator[PairState]:
     """Every violation, in (user, specialization) order, one range of user ids at a time.
 
     Each range is its own short query that reads both covering indexes over
@@ -343,7 +342,7 @@ def stream_violations(
         )
         with merge_join_scope(using), connections[using].cursor() as cursor:
             cursor.execute(sql, params)
-            page = [Violation(*row) for row in cursor.fetchall()]
+            page = [PairState(*row) for row in cursor.fetchall()]
         yield from page
         first += width
         # Aim the next range at chunk_size violations: four times wider at most,

@@ -7,13 +7,13 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Sync monitoring"
 
     def ready(self) -> None:
-        # checks registers monitoring.W001 (no recent sync check); desync_view keeps the
+        # checks registers monitoring.W001 (no recent sync check); db_views keeps the
         # Desync cases view in step with the schema and the one desync query.
-        from . import checks, desync_view  # noqa: F401
+        from . import checks, db_views  # noqa: F401
 
         pre_migrate.connect(
-            desync_view.drop_views_before_migrate, sender=self, dispatch_uid="desync-view-drop"
+            db_views.drop_views_before_migrate, sender=self, dispatch_uid="desync-view-drop"
         )
         post_migrate.connect(
-            desync_view.create_views_after_migrate, sender=self, dispatch_uid="desync-view-create"
+            db_views.create_views_after_migrate, sender=self, dispatch_uid="desync-view-create"
         )

@@ -51,6 +51,9 @@ class Thresholds:
             ),
         )
 
+    def as_dict(self) -> dict:
+        return {"warn_below": self.warn_below, "critical_below": self.critical_below}
+
     def status_for(self, rate: float) -> str:
         if rate >= self.warn_below:
             return HEALTHY

@@ -146,7 +146,7 @@ class RepairLease(models.Model):
 class DesyncCase(models.Model):
     """One live desync, read from a database view over ``licenses.consistency``.
 
-    Unmanaged: the view (see ``monitoring/desync_view.py``) is recreated after
+    Unmanaged: the view (see ``monitoring/db_views.py``) is recreated after
     every ``migrate`` from the one desync query, so it cannot drift from it.
     The key is ``"<user_id>:<specialization>"``; the admin's Desync cases page
     is built on this model.

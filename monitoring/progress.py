@@ -9,7 +9,7 @@ whose job failed before it could report.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from . import selectors
@@ -41,7 +41,26 @@ class RunProgress:
     job_status: str  # the task backend's view of the job ("" when it cannot tell)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {
+            "run": self.run,
+            "state": self.state,
+            "state_label": self.state_label,
+            "finished": self.finished,
+            "waiting": self.waiting,
+            "stalled": self.stalled,
+            "done": self.done,
+            "total": self.total,
+            "repaired": self.repaired,
+            "skipped_locked": self.skipped_locked,
+            "rate": self.rate,
+            "seconds_left": self.seconds_left,
+            "message": self.message,
+            "done_text": self.done_text,
+            "repaired_text": self.repaired_text,
+            "rate_text": self.rate_text,
+            "left_text": self.left_text,
+            "job_status": self.job_status,
+        }
 
 
 def run_progress(run: HealthCheckRun, *, now: datetime, job_status: str = "") -> RunProgress:

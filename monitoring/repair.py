@@ -68,7 +68,15 @@ class RepairAction:
     target_level: int
 
     def as_dict(self) -> dict:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {
+            "user_id": self.user_id,
+            "specialization_id": self.specialization_id,
+            "kind": self.kind,
+            "action": self.action,
+            "progress_level": self.progress_level,
+            "license_level": self.license_level,
+            "target_level": self.target_level,
+        }
 
 
 @dataclass(slots=True)

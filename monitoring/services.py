@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING
@@ -21,7 +21,7 @@ from django.db import connections
 from django.utils import timezone
 
 from licenses import consistency
-from licenses.consistency import Violation
+from licenses.consistency import PairState
 from specializations.catalogue import get_specialization
 
 from . import runs
@@ -42,6 +42,10 @@ from .replica import replica_lag
 
 if TYPE_CHECKING:
     from .repair import RepairAction, RepairReport
+
+# DESIGN.md's public name for what iter_violations yields (and HealthReport.violations
+# holds): the one pair type, ``consistency.PairState``, whose kind is not "ok".
+Violation = PairState
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +76,7 @@ class HealthReport:
             "violations": [v.as_dict() for v in self.violations],
             "duration_ms": self.duration_ms,
             "run": self.run.pk if self.run else None,
-            "thresholds": asdict(self.thresholds),
+            "thresholds": self.thresholds.as_dict(),
             "specialization": self.specialization,
             "database": self.database,
             "replica_lag_seconds": self.replica_lag_seconds,

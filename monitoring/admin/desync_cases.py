@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from config.admin_paginator import small_tables
 from licenses import consistency
 from licenses.admin_sync import kind_badge
 from licenses.models import UserLicense
@@ -29,7 +30,6 @@ from specializations.admin_lists import KeysetChangeList, StrictListMixin, parse
 from specializations.catalogue import all_specializations
 from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress
-from specializations.paginator import small_tables
 
 from .. import services, tasks
 from ..exceptions import RepairAlreadyRunning, RepairInterrupted

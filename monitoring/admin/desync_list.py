@@ -84,7 +84,7 @@ def page_filters(request) -> dict:
 def _fetch(using: str, sql: str, params: list) -> list:
     with page_scope(using), connections[using].cursor() as cursor:
         cursor.execute(sql, params)
-        return [consistency.Violation(*row) for row in cursor.fetchall()]
+        return [consistency.PairState(*row) for row in cursor.fetchall()]
 
 
 def violation_page(*, filters: dict, query: str, request, after, size: int, expected=None):

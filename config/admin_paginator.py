@@ -1,4 +1,8 @@
-"""A paginator for admin lists over big tables: no full COUNT(*) where it hurts."""
+"""A paginator for admin lists over big tables: no full COUNT(*) where it hurts.
+
+Generic admin machinery, no domain in it: the lists of every app use it, so it
+lives in the project package rather than in one of the apps.
+"""
 
 import json
 
