@@ -310,11 +310,6 @@ MUTANTS = [
         "a standby that neither streams nor reaches its primary is believed",
         tests=["tests/test_replica.py"],
         postgres=True,
-        equivalent=(
-            "not provoked by the suite: it needs a standby whose WAL receiver is down while "
-            "its primary is unreachable; the paused-replay test covers the lag path, this "
-            "branch is read-through (and documented in the README)"
-        ),
     ),
     Mutant(
         "ratio-from-rounded-rate",

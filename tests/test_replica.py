@@ -306,3 +306,25 @@ def test_a_replica_blocked_by_replay_is_unknown_within_the_timeout(streaming):
     assert len(result.stdout.splitlines()) == 1 and result.stderr == ""
     assert result.stdout.startswith("SYNC UNKNOWN - ")
     assert elapsed < 2 + 2 + 1.5
+
+
+def test_a_replica_that_can_neither_stream_nor_reach_its_primary_is_unknown(streaming):
+    # Last in the module: it stops the primary for good.
+    primary, standby = streaming
+    _sh("pg_ctlcluster", primary.version, primary.name, "stop", "-m", "fast")
+    wait_until(
+        lambda: standby.query(
+            "SELECT COALESCE((SELECT status FROM pg_stat_wal_receiver), 'none') <> 'streaming'"
+        )[0]
+    )
+    result = check_sync_process(
+        ["check_sync", "--database", "replica", "--no-record"],
+        primary=primary.url,
+        replica=standby.url,
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        "SYNC UNKNOWN - replica 'replica' cannot tell how far it is behind: it is not "
+        "streaming and the primary cannot be reached"
+    ]
+    assert result.stderr == ""
