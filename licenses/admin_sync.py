@@ -109,8 +109,8 @@ class SyncStateAdminMixin:
             return keyset_slice(cl.queryset, self.sync_user_attr, cl.after, size)
 
     def get_keyset_count(self, request, cl):
-        # Up to ~100k rows a count is cheap; beyond, it would classify every pair (the
-        # latest check's counts per kind are on the Desync cases page).
+        # While the tables are small a count is cheap; beyond, it would classify every
+        # pair (the latest check's counts per kind are on the Desync cases page).
         if small_tables(SpecializationProgress, UserLicense):
             return cl.queryset.count(), True, ""
         return None

@@ -8,7 +8,8 @@ from django.db import connections, transaction
 # indexes: both tables read once, in (user, specialization) order, index-only.
 # Left alone it picks a hash full join that reads and hashes a whole table first.
 # JIT off: with enable_sort off, a query that must still sort (a keyset page)
-# gets a huge cost estimate, and PostgreSQL would spend ~200 ms compiling it.
+# gets a huge cost estimate, and PostgreSQL would compile it with LLVM for longer
+# than the query runs (BENCHMARKS.md, "What the profile changed", 4).
 MERGE_JOIN_PLAN = {"enable_hashjoin": "off", "enable_sort": "off", "jit": "off"}
 # A page of a list in (user, specialization) order: the same merge joins, which stop at
 # its LIMIT, and no parallel workers, whose start-up costs more than such a page. Left

@@ -154,7 +154,8 @@ def _exact_pairs(table: str, user_column: str, keys: list[Key]) -> tuple[str, li
     """SQL true for the rows of exactly these (user, specialization) keys.
 
     PostgreSQL: two arrays unnested, planned in the same time whatever their
-    length (an OR of 500 pairs cost ten times the planning). Elsewhere a VALUES list.
+    length (an OR of the exact pairs cost far more to plan: BENCHMARKS.md, the lock
+    statement under "Repair"). Elsewhere a VALUES list.
     """
     columns = f"({table}.{user_column}, {table}.specialization_id)"
     if connection.vendor == "postgresql":
@@ -246,7 +247,8 @@ def _bulk_set(model, fields: list[str], rows: list[tuple]) -> None:
     """``UPDATE`` rows by id: each of ``rows`` is (id, value of each field), one statement.
 
     PostgreSQL: an UPDATE joined to unnested arrays (bulk_update's CASE per row
-    cost half the repair's time at 500 rows a batch). Elsewhere one UPDATE per row.
+    was the largest cost in repair's profile: BENCHMARKS.md, "What the profile
+    changed", 7). Elsewhere one UPDATE per row.
     """
     if not rows:
         return

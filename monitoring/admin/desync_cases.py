@@ -40,7 +40,8 @@ from . import desync_list
 REPAIR_PERMISSION = "licenses.change_userlicense"
 CONFIRMATION_SAMPLE = 100
 # Keys per page when every matching case is repaired: each page of the desync view
-# is one pass over the join, so pages are large (10,000 keys: about 1 MB).
+# is one pass over the join, so pages are large (their memory: BENCHMARKS.md,
+# "Figures moved from code comments").
 STREAM_CHUNK_SIZE = 10_000
 REPAIR_BATCH_SIZE = 500  # pairs per repair transaction (and per batch of log entries)
 # The list's paging and ordering say nothing about which cases a job repairs.
@@ -89,7 +90,7 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
         return desync_list.cases(found)
 
     def get_keyset_count(self, request, cl):
-        """Exact for up to ~100k pairs (a count of the view); beyond, the latest check's."""
+        """Exact while the tables are small (a count of the view); beyond, the latest check's."""
         if not hasattr(cl, "known_count"):
             if small_tables(SpecializationProgress, UserLicense):
                 cl.known_count = (cl.queryset.count(), True, "")
