@@ -62,12 +62,17 @@ def table_rows(model, *, using: str = "default") -> int | None:
     return row[0] if row and row[0] is not None and row[0] >= 0 else None
 
 
+# Rows per table up to which a list over a join of the pair's two tables (the desync
+# cases, a sync-state filter) is counted exactly (the cost: BENCHMARKS.md, "Admin list
+# pages"); a plain table is counted up to EstimatedCountPaginator.estimate_above.
+JOIN_COUNT_ROWS = 20_000
+
+
 def small_tables(*models, using: str = "default") -> bool:
-    """Each table small enough (``EstimatedCountPaginator.estimate_above``) to count exactly.
+    """Each table small enough (``JOIN_COUNT_ROWS``) to count a join of them exactly.
 
     Always on SQLite, which serves the demo and the tests; on PostgreSQL, by the
-    estimate of each table (one never analysed counts as small). For the two
-    sides of the pairs: up to about 100,000 pairs.
+    estimate of each table (one never analysed counts as small).
     """
     if connections[using].vendor != "postgresql":
         return True
@@ -77,4 +82,4 @@ def small_tables(*models, using: str = "default") -> bool:
             [[model._meta.db_table for model in models]],
         )
         (rows,) = cursor.fetchone()
-    return rows is None or rows <= EstimatedCountPaginator.estimate_above
+    return rows is None or rows <= JOIN_COUNT_ROWS
