@@ -620,6 +620,26 @@ def test_desync_pages_by_key_list_every_case_once_in_key_order(staff_client, mon
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("per_page", [1, 2, 4])
+def test_a_users_cases_in_several_specializations_survive_a_page_boundary(
+    staff_client, monkeypatch, per_page
+):
+    # The key after which a page starts is (user, specialization): a page that ends
+    # inside a user's cases must continue with that user's next specialization.
+    monkeypatch.setattr(desync_cases.DesyncCaseAdmin, "list_per_page", per_page)
+    users = make_pairs(3)  # PLAYER at level 2
+    for specialization in ("COACH", "INTERNSHIP"):
+        for user in users:  # enrolled through the hook: progress and licence at level 1
+            factories.progress.make(student=user, specialization_id=specialization)
+    for user in users:
+        for specialization in ("COACH", "INTERNSHIP", "PLAYER"):
+            factories.set_license_level(user, specialization, 3)  # licence ahead everywhere
+    expected = [(u.pk, s) for u in users for s in ("COACH", "INTERNSHIP", "PLAYER")]
+    shown = [(c.user_id, c.specialization_id) for c in _walk(staff_client, DESYNCS)]
+    assert shown == expected
+
+
+@pytest.mark.django_db
 def test_desync_list_beyond_small_tables_takes_its_count_from_the_latest_check(
     staff_client, monkeypatch
 ):

@@ -7,6 +7,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from licenses import consistency
 from licenses.models import UserLicense
 from monitoring.exceptions import BadSampleSize, BadThresholds, UnknownDatabase
 from monitoring.models import HealthCheckRun
@@ -230,3 +231,13 @@ def test_a_negative_sample_size_is_refused_naming_the_setting(settings):
     settings.SYNC_VIOLATION_SAMPLE_SIZE = -1
     with pytest.raises(BadSampleSize, match="sample_size=-1 .*SYNC_VIOLATION_SAMPLE_SIZE"):
         run_health_check()
+
+
+def test_classify_answers_for_exactly_the_asked_pairs():
+    # It reads every pair of the asked users (one query by user id); it must hand
+    # back only the pairs asked for, absent ones left out.
+    (user,) = make_pairs(1, specialization="PLAYER")
+    make_pairs_for(user, "COACH", progress=2, licence=1)
+    states = consistency.classify([(user.pk, "COACH"), (user.pk, "INTERNSHIP")])
+    assert list(states) == [(user.pk, "COACH")]
+    assert states[(user.pk, "COACH")].kind == "level_mismatch"
