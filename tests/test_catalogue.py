@@ -75,3 +75,14 @@ def test_an_edit_made_by_another_process_is_picked_up_after_the_cache_age(settin
     # A queryset update sends no signal, like an edit in another process.
     Level.objects.filter(specialization_id="PLAYER", number=2).update(required_xp=26_000)
     assert catalogue.get_specialization("PLAYER").levels[1].required_xp == 26_000
+
+
+def test_a_level_missing_from_the_catalogue_is_not_skipped(make_user):
+    # Levels are reached in order: with level 3 gone (an admin deleted its row),
+    # a student with enough for every level stops at 2 instead of jumping to 8.
+    Level.objects.filter(specialization_id="PLAYER", number=3).delete()
+    catalogue.clear_cache()
+    from specializations.services import update_progress
+
+    result = update_progress(make_user(), "PLAYER", xp_gained=10**9, sessions_completed=10**6)
+    assert result.new_level == 2
