@@ -1,4 +1,12 @@
-"""Planner settings for the desync queries on PostgreSQL, confined to one transaction."""
+"""PostgreSQL planner settings for the desync query: the only module that sets them.
+
+The rule: a planner setting wraps one desync query (``licenses.consistency``'s
+SQL) in a transaction of its own, or is put back on the way out of the caller's;
+never a rendered page, a request or a session. The users: a check's snapshot
+(``monitoring.check_scope``: its one counting query, beside a replica-lag read),
+each range of ``consistency.stream_violations``, and the one query that reads a
+key-ordered admin list page (``page_scope``).
+"""
 
 from contextlib import contextmanager
 

@@ -1,6 +1,6 @@
 """The scope the desync check runs in: one snapshot, the merge-join plan, a time limit.
 
-PostgreSQL: ``consistency.merge_join_scope`` with a local ``statement_timeout``
+PostgreSQL: ``licenses.planner.merge_join_scope`` with a local ``statement_timeout``
 (which also bounds waiting for locks), and ``connect_timeout`` for a connection
 opened inside the scope, so a server that accepts and never answers cannot
 hold the check past its limit. SQLite: reads in autocommit with a progress
