@@ -77,18 +77,18 @@ def json_text(report, repair_report=None, *, limit: int | None, indent: int | No
 
 
 class ProgressBar:
-    """``repairing [#####.....] done/total`` on a terminal stream, redrawn in place."""
+    """``repairing [#####.....] done/total``, redrawn in place on a command's OutputWrapper."""
 
     width = 30
 
-    def __init__(self, stream, total: int):
-        self.stream, self.total = stream, total
+    def __init__(self, wrapper, total: int):
+        self.wrapper, self.total = wrapper, total
 
     def __call__(self, done: int) -> None:
         filled = min(self.width, self.width * done // self.total)
         bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\rrepairing [{bar}] {done}/{self.total}")
-        self.stream.flush()
+        self.wrapper.write(f"\rrepairing [{bar}] {done}/{self.total}", ending="")
+        self.wrapper.flush()
 
     def close(self) -> None:
-        self.stream.write("\n")
+        self.wrapper.write("")

@@ -248,7 +248,7 @@ class Command(BaseCommand):
         run = selectors.latest_run(specialization=specialization)
         if run is None or not run.inconsistent:
             return None
-        self._bar = output.ProgressBar(self.stderr._out, run.inconsistent)
+        self._bar = output.ProgressBar(self.stderr, run.inconsistent)
         return self._bar
 
     def end_progress_bar(self):
