@@ -54,6 +54,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves collectstatic's output (compressed, hashed, cached forever) from the app.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A NUL in a parameter is a 400 before any view can hand it to PostgreSQL.
+    "config.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
