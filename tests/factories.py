@@ -6,6 +6,7 @@ amounts >= 0, max_achieved_level >= current_level) so that bakery never invents
 one; tests set the fields they are about.
 """
 
+import sqlite3
 from itertools import count
 
 from django.contrib.auth import get_user_model
@@ -129,3 +130,31 @@ def bulk_mismatched_pairs(n: int, *, prefix: str, specialization: str = "PLAYER"
             [specialization, f"{prefix}-%"],
         )
     return n
+
+
+def write_sqlite_pairs(path, levels) -> None:
+    """Replace a migrated SQLite file's pairs with PLAYER pairs of (progress level, licence
+    level), written straight into the file as another process (cron's check_sync) reads it."""
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM licenses_userlicense")
+        db.execute("DELETE FROM specializations_specializationprogress")
+        db.execute("DELETE FROM auth_user")
+        for i, (p, lic) in enumerate(levels, start=1):
+            db.execute(
+                "INSERT INTO auth_user (id, password, is_superuser, username, first_name,"
+                " last_name, email, is_staff, is_active, date_joined)"
+                " VALUES (?, '', 0, ?, '', '', '', 0, 1, '2026-01-01')",
+                (i, f"u{i}"),
+            )
+            db.execute(
+                "INSERT INTO specializations_specializationprogress (student_id,"
+                " specialization_id, current_level, total_xp, completed_sessions,"
+                " completed_projects, theory_hours_completed, practice_hours_completed)"
+                " VALUES (?, 'PLAYER', ?, 0, 0, 0, 0, 0)",
+                (i, p),
+            )
+            db.execute(
+                "INSERT INTO licenses_userlicense (user_id, specialization_id, current_level,"
+                " max_achieved_level, is_active) VALUES (?, 'PLAYER', ?, ?, 1)",
+                (i, lic, lic),
+            )

@@ -2,7 +2,6 @@
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from io import StringIO
@@ -20,7 +19,7 @@ from monitoring import repair as repair_module
 from monitoring.management.commands.check_sync import Command
 from monitoring.models import HealthCheckRun
 from specializations.models import SpecializationProgress
-from tests.factories import delete_row, make_pairs, set_progress_level
+from tests.factories import delete_row, make_pairs, set_progress_level, write_sqlite_pairs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -218,33 +217,6 @@ def run(args, *, database_url):
     )
 
 
-def write_pairs(path, levels):
-    """Pairs of (progress level, licence level) written straight into the file."""
-    with sqlite3.connect(path) as db:
-        db.execute("DELETE FROM licenses_userlicense")
-        db.execute("DELETE FROM specializations_specializationprogress")
-        db.execute("DELETE FROM auth_user")
-        for i, (p, lic) in enumerate(levels, start=1):
-            db.execute(
-                "INSERT INTO auth_user (id, password, is_superuser, username, first_name,"
-                " last_name, email, is_staff, is_active, date_joined)"
-                " VALUES (?, '', 0, ?, '', '', '', 0, 1, '2026-01-01')",
-                (i, f"u{i}"),
-            )
-            db.execute(
-                "INSERT INTO specializations_specializationprogress (student_id,"
-                " specialization_id, current_level, total_xp, completed_sessions,"
-                " completed_projects, theory_hours_completed, practice_hours_completed)"
-                " VALUES (?, 'PLAYER', ?, 0, 0, 0, 0, 0)",
-                (i, p),
-            )
-            db.execute(
-                "INSERT INTO licenses_userlicense (user_id, specialization_id, current_level,"
-                " max_achieved_level, is_active) VALUES (?, 'PLAYER', ?, ?, 1)",
-                (i, lic, lic),
-            )
-
-
 @pytest.mark.parametrize(
     "levels, code",
     [
@@ -254,7 +226,7 @@ def write_pairs(path, levels):
     ],
 )
 def test_process_exit_codes(sqlite_file, levels, code):
-    write_pairs(sqlite_file, levels)
+    write_sqlite_pairs(sqlite_file, levels)
     result = run(["check_sync", "--no-record"], database_url=f"sqlite:///{sqlite_file}")
     assert result.returncode == code, result.stdout + result.stderr
     assert result.stdout.startswith("SYNC ")
@@ -262,7 +234,7 @@ def test_process_exit_codes(sqlite_file, levels, code):
 
 
 def test_process_json_parses(sqlite_file):
-    write_pairs(sqlite_file, [(1, 1), (3, 1)])
+    write_sqlite_pairs(sqlite_file, [(1, 1), (3, 1)])
     result = run(["check_sync", "--json"], database_url=f"sqlite:///{sqlite_file}")
     data = json.loads(result.stdout)
     assert (data["total_checked"], data["inconsistent"], data["status"]) == (2, 1, "critical")

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import write_sqlite_pairs
+
 ROOT = Path(__file__).resolve().parent.parent
 REFUSED = "postgres://postgres@127.0.0.1:9/nowhere"  # port 9 (discard): nothing listens here
 
@@ -145,29 +147,8 @@ def test_the_web_application_refuses_to_start_the_same_way(sqlite_url):
 
 
 def write_pairs(url: str, *, in_sync: int, out_of_sync: int) -> None:
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
-        for table in ("licenses_userlicense", "specializations_specializationprogress"):
-            db.execute(f"DELETE FROM {table}")
-        db.execute("DELETE FROM auth_user")
-        for i in range(1, in_sync + out_of_sync + 1):
-            db.execute(
-                "INSERT INTO auth_user (id, password, is_superuser, username, first_name,"
-                " last_name, email, is_staff, is_active, date_joined)"
-                " VALUES (?, '', 0, ?, '', '', '', 0, 1, '2026-01-01')",
-                (i, f"u{i}"),
-            )
-            db.execute(
-                "INSERT INTO specializations_specializationprogress (student_id,"
-                " specialization_id, current_level, total_xp, completed_sessions,"
-                " completed_projects, theory_hours_completed, practice_hours_completed)"
-                " VALUES (?, 'PLAYER', ?, 0, 0, 0, 0, 0)",
-                (i, 2 if i > in_sync else 1),
-            )
-            db.execute(
-                "INSERT INTO licenses_userlicense (user_id, specialization_id, current_level,"
-                " max_achieved_level, is_active) VALUES (?, 'PLAYER', 1, 1, 1)",
-                (i,),
-            )
+    """PLAYER pairs: ``in_sync`` at level 1, then ``out_of_sync`` with the progress ahead."""
+    write_sqlite_pairs(url.removeprefix("sqlite:///"), [(1, 1)] * in_sync + [(2, 1)] * out_of_sync)
 
 
 @pytest.mark.parametrize(
