@@ -7,14 +7,17 @@ one; tests set the fields they are about.
 """
 
 import sqlite3
+from datetime import timedelta
 from itertools import count
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.utils import timezone
 from model_bakery.recipe import Recipe, seq
 
 from licenses.guard import unguarded
 from licenses.models import LicenseProgression, UserLicense
+from monitoring.models import HealthCheckRun
 from specializations.models import SpecializationProgress
 
 student = Recipe(
@@ -158,3 +161,28 @@ def write_sqlite_pairs(path, levels) -> None:
                 " max_achieved_level, is_active) VALUES (?, 'PLAYER', ?, ?, 1)",
                 (i, lic, lic),
             )
+
+
+def recorded_run(
+    *, total: int, inconsistent: int, rate: str, status: str, age_seconds: float = 0, **fields
+) -> HealthCheckRun:
+    """A finished check in the history, as check_sync records it; its desyncs are level
+    mismatches, and it is ``age_seconds`` old."""
+    run = HealthCheckRun.objects.create(
+        duration_ms=fields.pop("duration_ms", 10),
+        total_checked=total,
+        consistent=total - inconsistent,
+        inconsistent=inconsistent,
+        level_mismatch=inconsistent,
+        consistency_rate=rate,
+        status=status,
+        warn_below=99,
+        critical_below=95,
+        **fields,
+    )
+    if age_seconds:
+        HealthCheckRun.objects.filter(pk=run.pk).update(
+            checked_at=timezone.now() - timedelta(seconds=age_seconds)
+        )
+        run.refresh_from_db()
+    return run

@@ -5,12 +5,11 @@ from datetime import timedelta
 import pytest
 from django.core import checks
 from django.test import override_settings
-from django.utils import timezone
 
 from monitoring import health
 from monitoring.contrib.health_check import SyncHealth
 from monitoring.models import HealthCheckRun
-from tests.factories import make_pairs
+from tests.factories import make_pairs, recorded_run
 
 pytestmark = pytest.mark.django_db
 TOKEN = {"Authorization": "Bearer test-token-0123456789"}  # tests/settings.py
@@ -19,22 +18,15 @@ STALE_AFTER = 600
 
 
 def record(*, status: str, age: float = 0, specialization: str = "") -> HealthCheckRun:
-    run = HealthCheckRun.objects.create(
-        duration_ms=5,
-        specialization=specialization,
-        total_checked=100,
-        consistent=100 if status == "healthy" else 90,
-        inconsistent=0 if status == "healthy" else 10,
-        level_mismatch=0 if status == "healthy" else 10,
-        consistency_rate="100.00" if status == "healthy" else "90.00",
+    healthy = status == "healthy"
+    return recorded_run(
+        total=100,
+        inconsistent=0 if healthy else 10,
+        rate="100.00" if healthy else "90.00",
         status=status,
-        warn_below=99,
-        critical_below=95,
+        age_seconds=age,
+        specialization=specialization,
     )
-    HealthCheckRun.objects.filter(pk=run.pk).update(
-        checked_at=timezone.now() - timedelta(seconds=age)
-    )
-    return run
 
 
 # (what is recorded, the decision, what a probe gets)

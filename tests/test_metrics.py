@@ -18,7 +18,7 @@ from monitoring.models import HealthCheckRun
 from monitoring.services import run_health_check
 from specializations.models import SpecializationProgress
 from tests.conftest import ACCESS_MATRIX
-from tests.factories import make_pairs
+from tests.factories import make_pairs, recorded_run
 
 pytestmark = pytest.mark.django_db
 URL = "/health/sync/metrics"
@@ -135,17 +135,7 @@ def test_before_the_first_run_every_series_is_there_except_the_missing_timestamp
     [("healthy", "100.00", 0), ("degraded", "98.50", 1), ("critical", "3.00", 2)],
 )
 def test_status_is_a_number_and_the_ratio_a_fraction(client, status, rate, value):
-    HealthCheckRun.objects.create(
-        duration_ms=1500,
-        total_checked=200,
-        consistent=197,
-        inconsistent=3,
-        level_mismatch=3,
-        consistency_rate=rate,
-        status=status,
-        warn_below=99,
-        critical_below=95,
-    )
+    recorded_run(total=200, inconsistent=3, rate=rate, status=status, duration_ms=1500)
     metrics = scrape(client)
     assert metrics[f"{PREFIX}_status"][2] == {(f"{PREFIX}_status", ()): value}
     assert metrics[f"{PREFIX}_health"][2] == health_samples(status)
@@ -231,34 +221,20 @@ def test_promtool_accepts_the_classic_output(client, mixed_run):
 
 
 def test_the_ratio_is_exact_where_the_rate_is_rounded(client):
-    HealthCheckRun.objects.create(
-        duration_ms=10,
-        total_checked=362,
-        consistent=353,
-        inconsistent=9,
-        level_mismatch=9,
-        consistency_rate="97.51",
-        status="degraded",
-        warn_below=99,
-        critical_below=95,
-    )
+    recorded_run(total=362, inconsistent=9, rate="97.51", status="degraded")
     samples = scrape(client)[f"{PREFIX}_consistency_ratio"][2]
     assert samples == {(f"{PREFIX}_consistency_ratio", ()): 353 / 362}
     assert f"{PREFIX}_consistency_ratio 0.9751381215469613\n" in get(client).content.decode()
 
 
 def test_a_replica_check_exports_its_lag(client):
-    HealthCheckRun.objects.create(
-        duration_ms=10,
+    recorded_run(
+        total=10,
+        inconsistent=0,
+        rate="100.00",
+        status="healthy",
         database="replica",
         replica_lag_seconds=2.5,
-        total_checked=10,
-        consistent=10,
-        inconsistent=0,
-        consistency_rate="100.00",
-        status="healthy",
-        warn_below=99,
-        critical_below=95,
     )
     samples = scrape(client)[f"{PREFIX}_replica_lag_seconds"][2]
     assert samples == {(f"{PREFIX}_replica_lag_seconds", (("database", "replica"),)): 2.5}
