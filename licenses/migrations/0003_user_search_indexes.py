@@ -26,8 +26,10 @@ def create_indexes(apps, schema_editor):
         with transaction.atomic(using=schema_editor.connection.alias):
             schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     except DatabaseError as exc:
+        # One line: psycopg2's message runs over several (the error, then its HINT).
+        why = "; ".join(line.strip() for line in str(exc).strip().splitlines())
         sys.stderr.write(
-            f"warning: pg_trgm unavailable ({str(exc).strip()}): the admin's search by"
+            f"warning: pg_trgm unavailable ({why}): the admin's search by"
             " username or email reads every user. Create it as the database owner"
             " (CREATE EXTENSION pg_trgm), then run: manage.py migrate licenses 0002"
             " && manage.py migrate\n"
