@@ -6,9 +6,16 @@ range-checked; NaN and infinities are refused. Every refusal is an
 ``ImproperlyConfigured`` naming the variable and its value, so the web server,
 ``manage.py`` and ``check_sync`` (which reports it as UNKNOWN) all stop with
 the same one line. An empty variable counts as unset.
+
+The settings file (``ACADEMY_ENV_FILE``, else the checkout's ``.env``) is read
+as strictly: ``NAME=value`` lines, ``#`` comments and blank lines, and nothing
+else. A malformed line, a name given twice, or a name the settings never read
+(``DATABSE_URL``, a misspelled ``SYNC_*``) is refused with the file and line;
+the value is never shown, since it may be a secret. libpq's ``PG*`` variables
+pass through to the database driver.
 """
 
-import io
+import difflib
 import math
 import os
 import re
@@ -17,6 +24,14 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+# Every name the settings asked for: the settings file may only name these (and PG*).
+READ: set[str] = set()
+# Names the settings file set, with their line numbers, checked by check_file_names().
+FILE_NAMES: dict[str, int] = {}
+FILE_PATH: list[str] = []
+LINE = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)")
+PASSED_THROUGH = re.compile(r"PG[A-Z_]+")  # libpq's own variables (PGSSLMODE, PGAPPNAME...)
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off"}
@@ -28,6 +43,7 @@ DATABASE_URL_EXAMPLE = "postgres://user@host:5432/name or sqlite:////path/to/db.
 
 
 def _raw(name: str) -> str | None:
+    READ.add(name)
     value = os.environ.get(name, "")
     return value if value.strip() else None
 
@@ -66,7 +82,68 @@ def read_env_file(path: Path, *, required: bool) -> None:
         raise ImproperlyConfigured(
             f"the settings file {str(path)!r} cannot be read: {reason}"
         ) from exc
-    environ.Env.read_env(io.StringIO(content), overwrite=False)
+    FILE_PATH[:] = [str(path)]
+    for name, value in parse_env_file(str(path), content).items():
+        os.environ.setdefault(name, value)
+
+
+def parse_env_file(path: str, content: str) -> dict[str, str]:
+    """``NAME=value`` lines (optionally ``export``-ed, the value optionally quoted)."""
+    found: dict[str, str] = {}
+    FILE_NAMES.clear()
+    for number, line in enumerate(content.splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        where = f"the settings file {path!r}, line {number}"
+        match = LINE.fullmatch(text)
+        if match is None:
+            # Only the line's first word: what follows may be the secret itself.
+            head = re.split(r"[\s=]", text, maxsplit=1)[0][:40]
+            raise ImproperlyConfigured(
+                f"{where}: expected NAME=value with nothing around the '=' (the line starts"
+                f" {head!r}; the rest is not shown)"
+            )
+        name, value = match.groups()
+        if name in FILE_NAMES:
+            raise ImproperlyConfigured(f"{where}: {name} is already set on line {FILE_NAMES[name]}")
+        FILE_NAMES[name] = number
+        found[name] = _unquote(value)
+    return found
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1]
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
+def check_names() -> None:
+    """After every setting is read: refuse the names that nothing reads.
+
+    In the settings file any such name; in the environment those of this product's
+    own ``SYNC_`` namespace (a misspelled one would silently keep its default).
+    """
+    for name in sorted(os.environ):
+        if name.startswith("SYNC_") and name not in READ and name not in FILE_NAMES:
+            raise ImproperlyConfigured(f"{name} (in the environment) is not a setting{_hint(name)}")
+    for name, number in FILE_NAMES.items():
+        if name in READ or PASSED_THROUGH.fullmatch(name):
+            continue
+        where = f"the settings file {FILE_PATH[0]!r}, line {number}"
+        if name.startswith("GUNICORN_"):
+            raise ImproperlyConfigured(
+                f"{where}: {name} is read by gunicorn before the settings load: set it in"
+                " the web unit (Environment=) or on gunicorn's command line"
+            )
+        raise ImproperlyConfigured(f"{where}: {name} is not a setting{_hint(name)}")
+
+
+def _hint(name: str) -> str:
+    close = difflib.get_close_matches(name, sorted(READ), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def string(name: str, default: str = "") -> str:

@@ -194,3 +194,7 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["d
 SYNC_ADMIN_INLINE_REPAIR_LIMIT = env.integer(
     "SYNC_ADMIN_INLINE_REPAIR_LIMIT", 2000, minimum=1, maximum=100_000
 )
+
+# Last, once every setting is read: a name in the settings file (or a SYNC_* variable)
+# that nothing read is a typo that would silently leave its default in place.
+env.check_names()

@@ -126,6 +126,83 @@ def test_an_unreadable_settings_file_is_unknown(sqlite_url, tmp_path):
     )
 
 
+SECRET = "sh16GBlZbTOY4ac6QT26D60PKaKq"  # must never be printed
+
+
+@pytest.mark.parametrize(
+    "lines, reason",
+    [
+        (
+            [f"SECRET_KEY = {SECRET}"],
+            "line 1: expected NAME=value with nothing around the '=' (the line starts"
+            " 'SECRET_KEY'; the rest is not shown)",
+        ),
+        (
+            ["# the database", f"DATABASE_URL postgres://sync:{SECRET}@db/academy"],
+            "line 2: expected NAME=value with nothing around the '=' (the line starts"
+            " 'DATABASE_URL'; the rest is not shown)",
+        ),
+        (
+            [f"SECRET_KEY={SECRET}", "", "DATABSE_URL=postgres://db/academy"],
+            "line 3: DATABSE_URL is not a setting (did you mean DATABASE_URL?)",
+        ),
+        (["SYNC_WARN_BELWO=99.9"], "line 1: SYNC_WARN_BELWO is not a setting (did you mean"),
+        (
+            ["GUNICORN_WORKERS=3"],
+            "line 1: GUNICORN_WORKERS is read by gunicorn before the settings load",
+        ),
+        (
+            [f"SECRET_KEY={SECRET}", f"export SECRET_KEY='{SECRET}'"],
+            "line 2: SECRET_KEY is already set on line 1",
+        ),
+    ],
+)
+def test_a_bad_line_in_the_settings_file_is_unknown_naming_the_line_not_the_value(
+    sqlite_url, tmp_path, lines, reason
+):
+    path = tmp_path / "env"
+    path.write_text("\n".join(lines) + "\n")
+    result = run(["check_sync"], DATABASE_URL=sqlite_url, ACADEMY_ENV_FILE=str(path))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [result.stdout.strip()] and result.stdout.startswith(
+        f"SYNC UNKNOWN - configuration error: the settings file {str(path)!r}, {reason}"
+    )
+    assert result.stderr == ""  # django-environ printed "Invalid line: <the secret>" here
+    assert SECRET not in result.stdout
+    checked = run(["check"], DATABASE_URL=sqlite_url, ACADEMY_ENV_FILE=str(path))
+    assert checked.returncode == 1
+    assert len(checked.stderr.splitlines()) == 1 and reason in checked.stderr
+    assert SECRET not in checked.stderr
+
+
+def test_the_settings_file_takes_comments_quotes_export_and_libpq_variables(sqlite_url, tmp_path):
+    path = tmp_path / "env"
+    path.write_text(
+        "# production\n"
+        "  # indented comment\n"
+        "\n"
+        "export SYNC_WARN_BELOW='99.5'\n"
+        'SYNC_CRITICAL_BELOW="97"\n'
+        "PGCONNECT_TIMEOUT=5\n"
+    )
+    shown = (
+        "import os; from django.conf import settings as s;"
+        " print(s.SYNC_WARN_BELOW, s.SYNC_CRITICAL_BELOW, os.environ['PGCONNECT_TIMEOUT'])"
+    )
+    result = run(["shell", "-v", "0", "-c", shown], DATABASE_URL=sqlite_url, ACADEMY_ENV_FILE=str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["99.5", "97.0", "5"]
+
+
+def test_a_misspelled_sync_variable_in_the_environment_is_unknown(sqlite_url):
+    result = run(["check_sync"], DATABASE_URL=sqlite_url, SYNC_HEALT_TOKEN="t0ken")
+    assert_unknown(
+        result,
+        "configuration error: SYNC_HEALT_TOKEN (in the environment) is not a setting"
+        " (did you mean SYNC_HEALTH_TOKEN?)",
+    )
+
+
 def test_the_web_application_refuses_to_start_the_same_way(sqlite_url):
     result = run(["check"], DATABASE_URL=sqlite_url, SYNC_WARN_BELOW="9,9")
     assert result.returncode == 1
