@@ -1,25 +1,7 @@
 #!/usr/bin/env python
-import os
-import sys
+"""Django's command line for this project (config/manage.py; a wheel has ``academy-manage``)."""
 
-
-def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    if sys.argv[1:2] == ["check_sync"]:
-        # The monitor reports its own start-up failures (exit 3, a SYNC UNKNOWN line).
-        from monitoring.bootstrap import run_check_sync
-
-        run_check_sync(sys.argv)
-        return
-    from django.core.exceptions import ImproperlyConfigured
-    from django.core.management import execute_from_command_line
-
-    try:
-        execute_from_command_line(sys.argv)
-    except ImproperlyConfigured as exc:
-        # A missing variable is an operator's mistake, not a crash: one line, no traceback.
-        sys.exit(f"Configuration error: {exc}")
-
+from config.manage import main
 
 if __name__ == "__main__":
     main()

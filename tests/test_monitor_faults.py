@@ -189,7 +189,9 @@ def test_the_settings_file_takes_comments_quotes_export_and_libpq_variables(sqli
         "import os; from django.conf import settings as s;"
         " print(s.SYNC_WARN_BELOW, s.SYNC_CRITICAL_BELOW, os.environ['PGCONNECT_TIMEOUT'])"
     )
-    result = run(["shell", "-v", "0", "-c", shown], DATABASE_URL=sqlite_url, ACADEMY_ENV_FILE=str(path))
+    result = run(
+        ["shell", "-v", "0", "-c", shown], DATABASE_URL=sqlite_url, ACADEMY_ENV_FILE=str(path)
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["99.5", "97.0", "5"]
 
@@ -271,6 +273,41 @@ def test_the_installed_console_script_reports_the_same_way(sqlite_url):
     )
     assert good.returncode == 0, good.stdout + good.stderr
     assert good.stdout.startswith("SYNC OK - 0 of 10 pairs out of sync")
+
+
+def test_the_installed_manage_script_is_manage_py(sqlite_url, tmp_path):
+    # A wheel has no manage.py: academy-manage, from any directory, the same one line.
+    script = Path(sys.executable).with_name("academy-manage")
+    env = {**os.environ, "SECRET_KEY": "x", "DEBUG": "", "ACADEMY_ENV_FILE": ""}
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # the script sets it
+    bad = subprocess.run(
+        [script, "migrate", "--check"],
+        cwd=tmp_path,
+        env={**env, "DATABASE_URL": sqlite_url, "SYNC_WARN_BELOW": "9,9"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.splitlines() == ["Configuration error: SYNC_WARN_BELOW='9,9' is not a number"]
+    good = subprocess.run(
+        [script, "migrate", "--check"],
+        cwd=tmp_path,
+        env={**env, "DATABASE_URL": sqlite_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert good.returncode == 0, good.stdout + good.stderr
+    check = subprocess.run(
+        [script, "check_sync", "-v", "0", "--no-record"],
+        cwd=tmp_path,
+        env={**env, "DATABASE_URL": sqlite_url, "SYNC_WARN_BELOW": "abc"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (check.returncode, check.stderr) == (3, "")
 
 
 # --- A database that hangs ---

@@ -29,6 +29,7 @@ from tests.production import (
     require_tool,
     stop,
     wait_until_serving,
+    write_env_file,
 )
 
 HTTPS = {"X-Forwarded-Proto": "https"}  # what the TLS proxy adds
@@ -148,6 +149,45 @@ def test_access_log_goes_to_stdout(site):
     assert line.startswith("203.0.113.7 127.0.0.1 ")
     assert f'"GET {marker} HTTP/1.1" 401 ' in line
     assert re.search(r" \d+ms$", line)
+
+
+def test_an_unlisted_host_is_a_400_with_one_log_line_not_a_traceback(site):
+    probe = f"/health/sync/?probe={uuid.uuid4().hex}"
+    answer = fetch(f"{site.url}{probe}", headers={"Host": "10.9.8.7:8000"})
+    assert answer.status == 400
+    deadline = time.monotonic() + 10
+    while probe not in site.stdout.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the access line is written after the response
+    errors = site.stderr.read_text()
+    refusals = [line for line in errors.splitlines() if "Invalid HTTP_HOST header" in line]
+    assert refusals == [
+        "Invalid HTTP_HOST header: '10.9.8.7:8000'. You may need to add '10.9.8.7' to"
+        " ALLOWED_HOSTS."
+    ]
+    assert "Traceback" not in errors
+
+
+def test_a_refused_setting_stops_the_server_with_one_line_before_it_listens(tmp_path):
+    env_file = write_env_file(
+        tmp_path / "env",
+        SECRET_KEY="production-test-secret-key-not-used-anywhere-else-0123456789",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        SYNC_WARN_BELOW="99,5",
+    )
+    unit = read_unit("academy-web.service", env_file=env_file)
+    started = subprocess.run(
+        unit.exec_start,
+        cwd=unit.working_directory,
+        env={**clean_environment(tmp_path), **unit.environment,
+             "GUNICORN_BIND": f"127.0.0.1:{free_port()}", "GUNICORN_WORKERS": "2"},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert started.returncode == 1
+    output = started.stdout + started.stderr
+    assert "Traceback" not in output and "Listening at" not in output
+    assert started.stderr.strip().splitlines()[-1] == (
+        "Configuration error: SYNC_WARN_BELOW='99,5' is not a number"
+    )
 
 
 def test_control_socket_is_the_units_own_not_the_shared_default(site, tmp_path):
