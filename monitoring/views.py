@@ -34,7 +34,13 @@ def staff_or_token(view):
         token = _bearer_token(request)
         expected = settings.SYNC_HEALTH_TOKEN
         if token is not None:
-            if expected and hmac.compare_digest(token.encode(), expected.encode()):
+            if not expected:
+                # Not "invalid": the operator's probe is right and the server is not.
+                return JsonResponse(
+                    {"error": "no token is accepted here: SYNC_HEALTH_TOKEN is not set"},
+                    status=403,
+                )
+            if hmac.compare_digest(token.encode(), expected.encode()):
                 return view(request, *args, **kwargs)
             return JsonResponse({"error": "invalid token"}, status=403)
         user = request.user

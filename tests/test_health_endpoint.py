@@ -101,6 +101,18 @@ def test_a_token_near_the_real_one_is_refused(client, healthy_run, token):
     assert (response.status_code, response.json()) == (403, {"error": "invalid token"})
 
 
+def test_a_token_sent_to_a_server_without_one_says_the_server_has_none(
+    client, healthy_run, settings
+):
+    settings.SYNC_HEALTH_TOKEN = ""
+    response = get(client, TOKEN)
+    assert (response.status_code, response.json()) == (
+        403,
+        {"error": "no token is accepted here: SYNC_HEALTH_TOKEN is not set"},
+    )
+    assert get(client, "").status_code == 401
+
+
 def test_head_answers_like_get_without_a_body(client, healthy_run):
     response = client.head(URL, headers={"Authorization": f"Bearer {TOKEN}"})
     assert (response.status_code, response["Content-Type"], response.content) == (

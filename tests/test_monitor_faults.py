@@ -5,6 +5,7 @@ fault made for real (a mistyped variable, a socket that accepts and never
 answers, a database file locked by another process, a refused port).
 """
 
+import importlib.metadata
 import json
 import os
 import socket
@@ -15,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import django
 import pytest
 
 from tests.factories import write_sqlite_pairs
@@ -418,3 +420,10 @@ def test_without_a_database_the_endpoints_answer_503_with_one_log_line_each(tmp_
     assert "Traceback" not in result.stderr
     assert len(log) == 3, log  # one line per failed request
     assert log[0].startswith("GET /health/sync/: database unavailable: ")
+
+
+def test_version_is_the_products_not_djangos(sqlite_url):
+    result = run(["check_sync", "--version"], DATABASE_URL=sqlite_url)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == importlib.metadata.version("academy-sync") + "\n"
+    assert result.stdout.strip() != django.get_version()

@@ -1,4 +1,5 @@
 import argparse
+import importlib.metadata
 import math
 import os
 import signal
@@ -40,6 +41,13 @@ class Command(BaseCommand):
     requires_system_checks = []  # a monitoring probe must answer even when checks would fail
 
     exit_code = 0
+
+    def get_version(self):
+        # --version: the product's version, not Django's (BaseCommand's default).
+        try:
+            return importlib.metadata.version("academy-sync")
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown (not installed)"
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -98,7 +106,7 @@ class Command(BaseCommand):
             type=seconds,
             default=60.0,
             help="Deadline in seconds for the whole check, connecting and waiting for locks "
-            "included: past it, exit 3 (0: no limit).",
+            "included: past it, exit 3 (0: no limit; default 60).",
         )
         parser.add_argument(
             "--max-replica-lag",
