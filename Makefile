@@ -25,6 +25,8 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# Bytecode now: a service user that cannot write the checkout would recompile every start.
+	$(BIN)/python -m compileall -q config specializations licenses monitoring
 	@touch $(STAMP)
 
 install: $(STAMP)
