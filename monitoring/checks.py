@@ -1,5 +1,7 @@
 """System checks of the sync monitor (``manage.py check``, and at startup)."""
 
+import os
+
 from django.conf import settings
 from django.core import checks
 from django.db import DatabaseError, transaction
@@ -34,5 +36,25 @@ def recent_sync_check(app_configs=None, **kwargs):
             NO_RECENT_CHECK.format(limit=settings.SYNC_STALE_AFTER_SECONDS),
             hint=NO_RECENT_CHECK_HINT,
             id="monitoring.W001",
+        )
+    ]
+
+
+@checks.register(deploy=True)
+def production_database_named(app_configs=None, **kwargs):
+    """monitoring.W002 (--deploy): no DATABASE_URL, so the data is the checkout's SQLite file.
+
+    The embedded default suits development; in production a missing (or misspelled)
+    DATABASE_URL would migrate, serve and monitor an empty file next to the code.
+    """
+    if settings.DEBUG or os.environ.get("DATABASE_URL", "").strip():
+        return []
+    return [
+        checks.Warning(
+            f"DATABASE_URL is not set: the database is the embedded default,"
+            f" {settings.DATABASES['default']['NAME']}.",
+            hint='Set DATABASE_URL in the settings file (README "Production"); keep the'
+            " SQLite default for development only.",
+            id="monitoring.W002",
         )
     ]

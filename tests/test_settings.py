@@ -31,6 +31,24 @@ def test_missing_secret_key_without_debug_fails_with_one_line_naming_it():
     ]
 
 
+def test_deploy_check_warns_when_the_database_is_the_embedded_default(tmp_path):
+    secret = "x" * 20 + "-production-like-secret-key-with-enough-entropy-1234567890"
+    env = {"SECRET_KEY": secret, "ALLOWED_HOSTS": "academy.example.org", "ACADEMY_ENV_FILE": ""}
+    unset = manage("check", "--deploy", "--fail-level", "ERROR", DATABASE_URL="", **env)
+    assert unset.returncode == 0, unset.stderr
+    assert "?: (monitoring.W002) DATABASE_URL is not set: the database is the embedded" in (
+        unset.stderr
+    )
+    # From the settings file, it counts as set.
+    env_file = tmp_path / "env"
+    env_file.write_text(f"DATABASE_URL=sqlite:///{tmp_path / 'db.sqlite3'}\n")
+    named = manage(
+        "check", "--deploy", "--fail-level", "ERROR", **{**env, "ACADEMY_ENV_FILE": str(env_file)}
+    )
+    assert named.returncode == 0, named.stderr
+    assert "monitoring.W002" not in named.stderr
+
+
 def test_debug_runs_without_a_secret_key():
     result = manage("check", DEBUG="1", DATABASE_URL="sqlite:///:memory:")
     assert result.returncode == 0, result.stderr
