@@ -25,11 +25,12 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@# Bytecode now: a service user that cannot write the checkout would recompile every start.
-	$(BIN)/python -m compileall -q config specializations licenses monitoring
 	@touch $(STAMP)
 
+# Bytecode too, on every run (an upgrade pulls new code): a service user that cannot
+# write the checkout would otherwise recompile the changed modules at every start.
 install: $(STAMP)
+	$(BIN)/python -m compileall -q config specializations licenses monitoring
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

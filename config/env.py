@@ -20,18 +20,40 @@ import math
 import os
 import re
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-# Every name the settings asked for: the settings file may only name these (and PG*).
+# Every name the settings asked for (each reader records it): check_names() refuses the
+# settings file's other names.
 READ: set[str] = set()
-# Names the settings file set, with their line numbers, checked by check_file_names().
-FILE_NAMES: dict[str, int] = {}
-FILE_PATH: list[str] = []
 LINE = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)")
+LEADING_NAME = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)")
 PASSED_THROUGH = re.compile(r"PG[A-Z_]+")  # libpq's own variables (PGSSLMODE, PGAPPNAME...)
+# Names read before the settings file is: set in it, they would do nothing.
+READ_BEFORE = {
+    "ACADEMY_ENV_FILE": "it names this file: set it in the environment (the unit, cron's line)",
+    "DJANGO_SETTINGS_MODULE": "it chooses the settings: set it in the environment (the unit)",
+}
+GUNICORN_NAMES = (
+    "it is read by gunicorn before the settings load: set it in the web unit (Environment=)"
+    " or on gunicorn's command line"
+)
+
+
+@dataclass(frozen=True)
+class SettingsFile:
+    """The settings file read: where, and the line of each name it set."""
+
+    path: str
+    lines: dict[str, int] = field(default_factory=dict)
+    # Lines that are not NAME=value: (number, the word they start with). Refused by
+    # check_names(), which knows by then whether that word is a setting's name or
+    # may be the secret itself.
+    malformed: list[tuple[int, str]] = field(default_factory=list)
+
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off"}
@@ -65,85 +87,99 @@ def _within(name: str, raw: str, value, minimum, maximum):
     return value
 
 
-def read_env_file(path: Path, *, required: bool) -> None:
-    """Load ``path`` into ``os.environ`` (the real environment wins).
+def read_env_file(path: Path, *, required: bool) -> SettingsFile | None:
+    """Load ``path`` into ``os.environ``, under what the real environment already sets.
 
     A missing file is fine unless the operator named it; a file that exists
-    but cannot be read is a configuration error, never silently skipped.
+    but cannot be read is a configuration error, never silently skipped. An
+    empty variable of the environment counts as unset: the file's value applies.
     """
     try:
-        content = Path(path).read_text(encoding="utf-8")
+        # utf-8-sig: an editor's byte-order mark is not part of the first name.
+        content = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         if required:
             raise ImproperlyConfigured(f"ACADEMY_ENV_FILE={str(path)!r} does not exist") from None
-        return
+        return None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ImproperlyConfigured(
             f"the settings file {str(path)!r} cannot be read: {reason}"
         ) from exc
-    FILE_PATH[:] = [str(path)]
-    for name, value in parse_env_file(str(path), content).items():
-        os.environ.setdefault(name, value)
+    found = SettingsFile(str(path))
+    for name, value in parse_env_file(found, content).items():
+        if not os.environ.get(name, "").strip():
+            os.environ[name] = value
+    return found
 
 
-def parse_env_file(path: str, content: str) -> dict[str, str]:
+def parse_env_file(found: SettingsFile, content: str) -> dict[str, str]:
     """``NAME=value`` lines (optionally ``export``-ed, the value optionally quoted)."""
-    found: dict[str, str] = {}
-    FILE_NAMES.clear()
+    values: dict[str, str] = {}
     for number, line in enumerate(content.splitlines(), start=1):
         text = line.strip()
         if not text or text.startswith("#"):
             continue
-        where = f"the settings file {path!r}, line {number}"
+        where = f"the settings file {found.path!r}, line {number}"
         match = LINE.fullmatch(text)
         if match is None:
-            # Only the line's first word: what follows may be the secret itself.
-            head = re.split(r"[\s=]", text, maxsplit=1)[0][:40]
-            raise ImproperlyConfigured(
-                f"{where}: expected NAME=value with nothing around the '=' (the line starts"
-                f" {head!r}; the rest is not shown)"
-            )
+            word = LEADING_NAME.match(text)
+            found.malformed.append((number, word[1] if word else ""))
+            continue
         name, value = match.groups()
-        if name in FILE_NAMES:
-            raise ImproperlyConfigured(f"{where}: {name} is already set on line {FILE_NAMES[name]}")
-        FILE_NAMES[name] = number
-        found[name] = _unquote(value)
-    return found
+        if name in found.lines:
+            earlier = found.lines[name]
+            raise ImproperlyConfigured(f"{where}: {name} is already set on line {earlier}")
+        found.lines[name] = number
+        values[name] = _unquote(value)
+    return values
 
 
 def _unquote(value: str) -> str:
+    """As django-environ read them: single quotes literal; double quotes unescape all
+    but ``\\n``, ``\\r`` and ``\\t``, which stay a backslash and the letter."""
     if len(value) >= 2 and value[0] == value[-1] == "'":
         return value[1:-1]
     if len(value) >= 2 and value[0] == value[-1] == '"':
-        return re.sub(r"\\(.)", r"\1", value[1:-1])
+        return re.sub(r"\\(.)", lambda m: "\\" + m[1] if m[1] in "nrt" else m[1], value[1:-1])
     return value
 
 
-def check_names() -> None:
+def check_names(found: SettingsFile | None) -> None:
     """After every setting is read: refuse the names that nothing reads.
 
     In the settings file any such name; in the environment those of this product's
     own ``SYNC_`` namespace (a misspelled one would silently keep its default).
+    A settings module that extends ``config.settings`` and reads names of its own
+    reads them with this module and calls this last itself.
     """
+    in_file = found.lines if found else {}
+    for number, word in found.malformed if found else []:
+        # The word the line starts with only when it is a name: the rest may be a secret.
+        known = word in READ or word in READ_BEFORE or PASSED_THROUGH.fullmatch(word)
+        shown = f"starts with {word!r} and then not '='" if known else "is not shown"
+        raise ImproperlyConfigured(
+            f"the settings file {found.path!r}, line {number}: expected NAME=value with"
+            f" nothing around the '=' (the line {shown})"
+        )
     for name in sorted(os.environ):
-        if name.startswith("SYNC_") and name not in READ and name not in FILE_NAMES:
+        if name.startswith("SYNC_") and name not in READ and name not in in_file:
             raise ImproperlyConfigured(f"{name} (in the environment) is not a setting{_hint(name)}")
-    for name, number in FILE_NAMES.items():
+    for name, number in in_file.items():
+        where = f"the settings file {found.path!r}, line {number}"
+        if name in READ_BEFORE:
+            raise ImproperlyConfigured(f"{where}: {name} does nothing here: {READ_BEFORE[name]}")
         if name in READ or PASSED_THROUGH.fullmatch(name):
             continue
-        where = f"the settings file {FILE_PATH[0]!r}, line {number}"
         if name.startswith("GUNICORN_"):
-            raise ImproperlyConfigured(
-                f"{where}: {name} is read by gunicorn before the settings load: set it in"
-                " the web unit (Environment=) or on gunicorn's command line"
-            )
+            raise ImproperlyConfigured(f"{where}: {name} does nothing here: {GUNICORN_NAMES}")
         raise ImproperlyConfigured(f"{where}: {name} is not a setting{_hint(name)}")
 
 
 def _hint(name: str) -> str:
-    close = difflib.get_close_matches(name, sorted(READ), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""
+    by_upper = {known.upper(): known for known in READ}
+    close = difflib.get_close_matches(name.upper(), sorted(by_upper), n=1, cutoff=0.6)
+    return f" (did you mean {by_upper[close[0]]}?)" if close else ""
 
 
 def string(name: str, default: str = "") -> str:

@@ -62,26 +62,23 @@ if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
 
 
-# The settings loaded once in a child process before the server listens: a refused setting
-# stops gunicorn with its one line. Otherwise every worker prints the traceback as it
-# fails to boot (and systemd restarts the unit into the same error). The child, not this
-# process: the master must not keep the settings file's values in its environment, or
-# a reload (HUP) would hand the old ones to the new workers.
-SETTINGS_PROBE = """
-import importlib, os, sys
-try:
-    importlib.import_module(os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings"))
-except Exception as exc:
-    lines = str(exc).strip().splitlines()
-    sys.exit(f"Configuration error: {lines[0] if lines else type(exc).__name__}")
-"""
+# The settings loaded once in a child process before the server listens
+# (config/settings_probe.py): a refused setting stops gunicorn with its one line and
+# exit 78, which the web unit does not restart into. Otherwise every worker prints the
+# traceback as it fails to boot. A child, not this process: the master must not keep
+# the settings file's values in its environment, or a reload (HUP) would hand the old
+# ones to the new workers. It imports from this process's path (--pythonpath, --chdir).
 
 
 def on_starting(server):
     probe = subprocess.run(
-        [sys.executable, "-c", SETTINGS_PROBE], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "config.settings_probe"],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)},
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if probe.returncode != 0:
         lines = probe.stderr.strip().splitlines()
         sys.stderr.write((lines[-1] if lines else f"settings exited {probe.returncode}") + "\n")
-        sys.exit(1)
+        sys.exit(probe.returncode)

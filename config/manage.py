@@ -25,3 +25,7 @@ def main(argv: list[str] | None = None) -> None:
         execute_from_command_line(argv)
     except ImproperlyConfigured as exc:
         sys.exit(f"Configuration error: {exc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,7 @@ Variables: DATABASE_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, CSRF_TRUSTED_ORIGINS,
 SECURE_SSL_REDIRECT, SYNC_* (see README "Configuration").
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,18 +17,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # ACADEMY_ENV_FILE locates the file outside the code (an installed wheel's BASE_DIR is
 # site-packages); set, it must exist. Unset, the checkout's optional .env is read.
 ENV_FILE = env.string("ACADEMY_ENV_FILE")
-env.read_env_file(Path(ENV_FILE) if ENV_FILE else BASE_DIR / ".env", required=bool(ENV_FILE))
+SETTINGS_FILE = env.read_env_file(
+    Path(ENV_FILE) if ENV_FILE else BASE_DIR / ".env", required=bool(ENV_FILE)
+)
 
 DEBUG = env.boolean("DEBUG", default=False)
 
-SECRET_KEY = env.string("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        # One clear line instead of Django's generic message deep in a traceback.
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set: export SECRET_KEY (or set DEBUG=1 for local development)."
-        )
-    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG"
+SECRET_KEY = env.string("SECRET_KEY")  # required without DEBUG: checked at the end
 
 ALLOWED_HOSTS = env.strings("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.strings("CSRF_TRUSTED_ORIGINS", default=[])
@@ -147,13 +143,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"refusals_on_one_line": {"()": "config.log.RefusalsOnOneLine"}},
+    "formatters": {"plain": {"()": "config.log.OneLineRefusedHosts"}},
     "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "stream": sys.stderr,
-            "filters": ["refusals_on_one_line"],
-        }
+        "console": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": "plain"}
     },
     "root": {"handlers": ["console"], "level": env.choice("LOG_LEVEL", "WARNING", LOG_LEVELS)},
 }
@@ -203,5 +195,15 @@ SYNC_ADMIN_INLINE_REPAIR_LIMIT = env.integer(
 )
 
 # Last, once every setting is read: a name in the settings file (or a SYNC_* variable)
-# that nothing read is a typo that would silently leave its default in place.
-env.check_names()
+# that nothing read is a typo that would silently leave its default in place. A module
+# extending these settings (README "Background repairs") calls it itself, at its end.
+if os.environ.get("DJANGO_SETTINGS_MODULE", __name__) == __name__:
+    env.check_names(SETTINGS_FILE)
+if not SECRET_KEY:
+    if not DEBUG:
+        # One clear line instead of Django's generic message deep in a traceback; after
+        # the names, so that a misspelled SECRET_KEY in the file is named as such.
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set: export SECRET_KEY (or set DEBUG=1 for local development)."
+        )
+    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG"

@@ -1,6 +1,6 @@
 """System checks of the sync monitor (``manage.py check``, and at startup)."""
 
-import os
+from pathlib import Path
 
 from django.conf import settings
 from django.core import checks
@@ -42,12 +42,16 @@ def recent_sync_check(app_configs=None, **kwargs):
 
 @checks.register(deploy=True)
 def production_database_named(app_configs=None, **kwargs):
-    """monitoring.W002 (--deploy): no DATABASE_URL, so the data is the checkout's SQLite file.
+    """monitoring.W002 (--deploy): the database is the embedded default, the checkout's SQLite file.
 
     The embedded default suits development; in production a missing (or misspelled)
     DATABASE_URL would migrate, serve and monitor an empty file next to the code.
     """
-    if settings.DEBUG or os.environ.get("DATABASE_URL", "").strip():
+    database = settings.DATABASES["default"]
+    embedded = Path(settings.BASE_DIR) / "db.sqlite3"
+    if settings.DEBUG or not (
+        database["ENGINE"] == "django.db.backends.sqlite3" and Path(database["NAME"]) == embedded
+    ):
         return []
     return [
         checks.Warning(

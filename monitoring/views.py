@@ -18,6 +18,8 @@ from django.views.decorators.http import require_safe
 from .health import Health, current_health, unreadable
 
 logger = logging.getLogger(__name__)
+# A token sent to a server that has none: not "invalid", the probe is right and the server not.
+NO_TOKEN_CONFIGURED = "no token is accepted here: SYNC_HEALTH_TOKEN is not set"
 
 
 def _bearer_token(request) -> str | None:
@@ -35,11 +37,7 @@ def staff_or_token(view):
         expected = settings.SYNC_HEALTH_TOKEN
         if token is not None:
             if not expected:
-                # Not "invalid": the operator's probe is right and the server is not.
-                return JsonResponse(
-                    {"error": "no token is accepted here: SYNC_HEALTH_TOKEN is not set"},
-                    status=403,
-                )
+                return JsonResponse({"error": NO_TOKEN_CONFIGURED}, status=403)
             if hmac.compare_digest(token.encode(), expected.encode()):
                 return view(request, *args, **kwargs)
             return JsonResponse({"error": "invalid token"}, status=403)

@@ -56,11 +56,12 @@ class Unit:
     exec_start: list[str]
     environment: dict[str, str]
     working_directory: str
+    exec_reload: list[list[str]]  # each ExecReload= line, in order
 
 
 def read_unit(name: str, *, env_file: Path) -> Unit:
     """The few keys of a deploy/ unit that say how its process starts."""
-    exec_start, environment, cwd = None, {}, None
+    exec_start, environment, cwd, exec_reload = None, {}, None, []
     text = (DEPLOY / name).read_text()
     for token in ("/srv/academy", "/etc/academy/env"):
         assert token in text, f"{name} no longer mentions {token}: update tests/production.py"
@@ -72,8 +73,10 @@ def read_unit(name: str, *, env_file: Path) -> Unit:
             environment.update(item.split("=", 1) for item in shlex.split(value))
         elif key == "WorkingDirectory":
             cwd = value
+        elif key == "ExecReload":
+            exec_reload.append(shlex.split(value))
     assert exec_start and cwd, f"{name}: no ExecStart or WorkingDirectory"
-    return Unit(exec_start, environment, cwd)
+    return Unit(exec_start, environment, cwd, exec_reload)
 
 
 def clean_environment(home: Path) -> dict[str, str]:

@@ -129,20 +129,23 @@ def test_an_unreadable_settings_file_is_unknown(sqlite_url, tmp_path):
 
 
 SECRET = "sh16GBlZbTOY4ac6QT26D60PKaKq"  # must never be printed
+MALFORMED = "expected NAME=value with nothing around the '='"
+NOT_EQUALS = "(the line starts with {!r} and then not '=')"
 
 
 @pytest.mark.parametrize(
     "lines, reason",
     [
-        (
-            [f"SECRET_KEY = {SECRET}"],
-            "line 1: expected NAME=value with nothing around the '=' (the line starts"
-            " 'SECRET_KEY'; the rest is not shown)",
-        ),
+        ([f"SECRET_KEY = {SECRET}"], f"line 1: {MALFORMED} {NOT_EQUALS.format('SECRET_KEY')}"),
         (
             ["# the database", f"DATABASE_URL postgres://sync:{SECRET}@db/academy"],
-            "line 2: expected NAME=value with nothing around the '=' (the line starts"
-            " 'DATABASE_URL'; the rest is not shown)",
+            f"line 2: {MALFORMED} {NOT_EQUALS.format('DATABASE_URL')}",
+        ),
+        ([f"SECRET_KEY:{SECRET}"], f"line 1: {MALFORMED} {NOT_EQUALS.format('SECRET_KEY')}"),
+        ([SECRET], f"line 1: {MALFORMED} (the line is not shown)"),  # a key pasted alone
+        (
+            ["DATABASE_URL=postgres://sync:", f"{SECRET}@db/academy"],  # a wrapped value
+            f"line 2: {MALFORMED} (the line is not shown)",
         ),
         (
             [f"SECRET_KEY={SECRET}", "", "DATABSE_URL=postgres://db/academy"],
@@ -150,8 +153,13 @@ SECRET = "sh16GBlZbTOY4ac6QT26D60PKaKq"  # must never be printed
         ),
         (["SYNC_WARN_BELWO=99.9"], "line 1: SYNC_WARN_BELWO is not a setting (did you mean"),
         (
-            ["GUNICORN_WORKERS=3"],
-            "line 1: GUNICORN_WORKERS is read by gunicorn before the settings load",
+            [f"secret_key={SECRET}"],
+            "line 1: secret_key is not a setting (did you mean SECRET_KEY?)",
+        ),
+        (["GUNICORN_WORKERS=3"], "line 1: GUNICORN_WORKERS does nothing here: it is read by"),
+        (
+            ["DJANGO_SETTINGS_MODULE=academy_local"],
+            "line 1: DJANGO_SETTINGS_MODULE does nothing here: it chooses the settings",
         ),
         (
             [f"SECRET_KEY={SECRET}", f"export SECRET_KEY='{SECRET}'"],
@@ -180,22 +188,24 @@ def test_a_bad_line_in_the_settings_file_is_unknown_naming_the_line_not_the_valu
 def test_the_settings_file_takes_comments_quotes_export_and_libpq_variables(sqlite_url, tmp_path):
     path = tmp_path / "env"
     path.write_text(
-        "# production\n"
-        "  # indented comment\n"
-        "\n"
-        "export SYNC_WARN_BELOW='99.5'\n"
-        'SYNC_CRITICAL_BELOW="97"\n'
-        "PGCONNECT_TIMEOUT=5\n"
+        "\ufeff# production, saved by an editor that writes a byte-order mark\r\n"
+        "  # indented comment\r\n"
+        "\r\n"
+        "export SYNC_WARN_BELOW='99.5'\r\n"
+        'SYNC_CRITICAL_BELOW="97"\r\n'
+        'SYNC_HEALTH_TOKEN="a\\nb\\"c=d#e"\r\n'  # as django-environ read it: \\n stays
+        "PGCONNECT_TIMEOUT=5\r\n"
     )
     shown = (
         "import os; from django.conf import settings as s;"
-        " print(s.SYNC_WARN_BELOW, s.SYNC_CRITICAL_BELOW, os.environ['PGCONNECT_TIMEOUT'])"
+        " print(s.SYNC_WARN_BELOW, s.SYNC_CRITICAL_BELOW, s.SYNC_HEALTH_TOKEN,"
+        " os.environ['PGCONNECT_TIMEOUT'])"
     )
     result = run(
         ["shell", "-v", "0", "-c", shown], DATABASE_URL=sqlite_url, ACADEMY_ENV_FILE=str(path)
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["99.5", "97.0", "5"]
+    assert result.stdout.split() == ["99.5", "97.0", 'a\\nb"c=d#e', "5"]
 
 
 def test_a_misspelled_sync_variable_in_the_environment_is_unknown(sqlite_url):

@@ -182,12 +182,38 @@ def test_a_refused_setting_stops_the_server_with_one_line_before_it_listens(tmp_
              "GUNICORN_BIND": f"127.0.0.1:{free_port()}", "GUNICORN_WORKERS": "2"},
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert started.returncode == 1
+    assert started.returncode == 78  # EX_CONFIG: the unit does not restart into it
+    assert "RestartPreventExitStatus=78" in (DEPLOY / "academy-web.service").read_text()
     output = started.stdout + started.stderr
     assert "Traceback" not in output and "Listening at" not in output
     assert started.stderr.strip().splitlines()[-1] == (
         "Configuration error: SYNC_WARN_BELOW='99,5' is not a number"
     )
+
+
+def test_a_reload_checks_the_settings_before_it_signals_gunicorn(tmp_path):
+    def reload_probe(**values):
+        env_file = write_env_file(tmp_path / "env", **values)
+        unit = read_unit("academy-web.service", env_file=env_file)
+        probe, signal = unit.exec_reload  # the probe first: a refusal stops the reload there
+        assert signal[:3] == ["/bin/kill", "-s", "HUP"]
+        return subprocess.run(
+            probe, cwd=unit.working_directory,
+            env={**clean_environment(tmp_path), **unit.environment},
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    good = dict(
+        SECRET_KEY="production-test-secret-key-not-used-anywhere-else-0123456789",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+    assert (reload_probe(**good).returncode, reload_probe(**good).stderr) == (0, "")
+    refused = reload_probe(**good, SYNC_WARN_BELWO="99")
+    assert refused.returncode == 78
+    assert refused.stderr.splitlines() == [
+        f"Configuration error: the settings file {str(tmp_path / 'env')!r}, line 3:"
+        " SYNC_WARN_BELWO is not a setting (did you mean SYNC_WARN_BELOW?)"
+    ]
 
 
 def test_control_socket_is_the_units_own_not_the_shared_default(site, tmp_path):

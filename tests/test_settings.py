@@ -39,12 +39,13 @@ def test_deploy_check_warns_when_the_database_is_the_embedded_default(tmp_path):
     assert "?: (monitoring.W002) DATABASE_URL is not set: the database is the embedded" in (
         unset.stderr
     )
-    # From the settings file, it counts as set.
+    # Named in the settings file (an empty variable in the environment does not hide it).
     env_file = tmp_path / "env"
     env_file.write_text(f"DATABASE_URL=sqlite:///{tmp_path / 'db.sqlite3'}\n")
     named = manage(
-        "check", "--deploy", "--fail-level", "ERROR", **{**env, "ACADEMY_ENV_FILE": str(env_file)}
-    )
+        "check", "--deploy", "--fail-level", "ERROR",
+        **{**env, "DATABASE_URL": "", "ACADEMY_ENV_FILE": str(env_file)},
+    )  # fmt: skip
     assert named.returncode == 0, named.stderr
     assert "monitoring.W002" not in named.stderr
 

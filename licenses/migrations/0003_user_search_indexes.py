@@ -27,7 +27,7 @@ def create_indexes(apps, schema_editor):
             schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     except DatabaseError as exc:
         # One line: psycopg2's message runs over several (the error, then its HINT).
-        why = "; ".join(line.strip() for line in str(exc).strip().splitlines())
+        why = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         sys.stderr.write(
             f"warning: pg_trgm unavailable ({why}): the admin's search by"
             " username or email reads every user. Create it as the database owner"
