@@ -231,5 +231,6 @@ def subprocess_env(database_url: str) -> dict:
         # Production-like and explicit: a developer's .env (DEBUG=1 keeps a
         # log of every query) must not leak into the figures.
         DEBUG="",
+        ACADEMY_ENV_FILE=os.devnull,
     )
     return env

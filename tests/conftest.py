@@ -17,6 +17,13 @@ from tests.production import production_proxy, production_server  # noqa: F401  
 requires_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL row locks"
 )
+# For modules whose tests start their own processes on their own settings and SQLite
+# files and never touch the database under test: the PostgreSQL half of `make test`
+# would run them a second time, identically (a minute of subprocesses).
+once_per_suite = pytest.mark.skipif(
+    connection.vendor != "sqlite",
+    reason="independent of the database under test: runs in the SQLite half",
+)
 
 # Who may read the monitor's endpoints: (who, bearer token, expected status).
 ACCESS_MATRIX = pytest.mark.parametrize(

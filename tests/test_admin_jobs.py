@@ -6,6 +6,7 @@ without its signal handlers) or, on PostgreSQL, the real ``manage.py db_worker``
 from deploy/academy-worker.service.
 """
 
+import os
 import signal
 import subprocess
 import sys
@@ -320,7 +321,7 @@ def test_a_run_page_is_shown_to_whoever_queued_it_and_refused_to_other_staff(orm
 
 def test_the_limit_setting_is_read_strictly():
     env = {"PATH": "/usr/bin:/bin", "DEBUG": "1", "DATABASE_URL": "sqlite:///:memory:"}
-    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", ACADEMY_ENV_FILE=os.devnull)
     for raw, problem in (("2k", "is not an integer"), ("0", "must be at least 1")):
         result = subprocess.run(
             [sys.executable, "manage.py", "check"],

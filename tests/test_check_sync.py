@@ -205,6 +205,7 @@ def run(args, *, database_url):
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "SECRET_KEY": "subprocess-test",
         "DATABASE_URL": database_url,
+        "ACADEMY_ENV_FILE": os.devnull,  # a developer's .env stays out of it
     }
     env.pop("DEBUG", None)
     return subprocess.run(

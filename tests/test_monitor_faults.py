@@ -19,7 +19,10 @@ from pathlib import Path
 import django
 import pytest
 
+from tests.conftest import once_per_suite
 from tests.factories import write_sqlite_pairs
+
+pytestmark = once_per_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 REFUSED = "postgres://postgres@127.0.0.1:9/nowhere"  # port 9 (discard): nothing listens here
@@ -32,7 +35,7 @@ def run(args, *, timeout=60, **env):
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "SECRET_KEY": "subprocess-test",
         "DEBUG": "",
-        "ACADEMY_ENV_FILE": "",
+        "ACADEMY_ENV_FILE": os.devnull,  # a developer's .env stays out of it
     }
     base.update(env)
     started = time.monotonic()
@@ -262,7 +265,7 @@ def test_numbers_are_read_as_python_reads_them(sqlite_url, warn_below, code):
 
 def test_the_installed_console_script_reports_the_same_way(sqlite_url):
     script = Path(sys.executable).with_name("academy-check-sync")
-    env = {**os.environ, "SECRET_KEY": "x", "DEBUG": "", "ACADEMY_ENV_FILE": ""}
+    env = {**os.environ, "SECRET_KEY": "x", "DEBUG": "", "ACADEMY_ENV_FILE": os.devnull}
     env.pop("DJANGO_SETTINGS_MODULE", None)  # the script sets it
     bad = subprocess.run(
         [script, "-v", "0"],
@@ -290,7 +293,7 @@ def test_the_installed_console_script_reports_the_same_way(sqlite_url):
 def test_the_installed_manage_script_is_manage_py(sqlite_url, tmp_path):
     # A wheel has no manage.py: academy-manage, from any directory, the same one line.
     script = Path(sys.executable).with_name("academy-manage")
-    env = {**os.environ, "SECRET_KEY": "x", "DEBUG": "", "ACADEMY_ENV_FILE": ""}
+    env = {**os.environ, "SECRET_KEY": "x", "DEBUG": "", "ACADEMY_ENV_FILE": os.devnull}
     env.pop("DJANGO_SETTINGS_MODULE", None)  # the script sets it
     bad = subprocess.run(
         [script, "migrate", "--check"],
@@ -410,6 +413,7 @@ def test_without_a_database_the_endpoints_answer_503_with_one_log_line_each(tmp_
             "SYNC_HEALTH_TOKEN": "probe-token",
             "DATABASE_URL": REFUSED,
             "STATIC_ROOT": str(tmp_path),  # collectstatic's output, as in production
+            "ACADEMY_ENV_FILE": os.devnull,  # a developer's .env stays out of it
         },
         capture_output=True,
         text=True,

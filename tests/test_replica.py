@@ -135,7 +135,7 @@ def check_sync_process(args, *, primary: str, replica: str | None = None):
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "SECRET_KEY": "replica-test",
         "DEBUG": "",
-        "ACADEMY_ENV_FILE": "",
+        "ACADEMY_ENV_FILE": os.devnull,  # a developer's .env stays out of it
         "DATABASE_URL": primary,
         "REPLICA_DATABASE_URL": replica or "",
     }

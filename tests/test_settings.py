@@ -5,12 +5,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import once_per_suite
+
+pytestmark = once_per_suite
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def manage(*args, **env):
-    # Empty, not absent: a developer's .env must not fill them in (it never overrides).
+    # No developer's .env (an empty variable does not hide the file's value).
     base = {**os.environ, "SECRET_KEY": "", "DEBUG": "", "ALLOWED_HOSTS": ""}
+    base["ACADEMY_ENV_FILE"] = os.devnull
     base.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -33,7 +38,7 @@ def test_missing_secret_key_without_debug_fails_with_one_line_naming_it():
 
 def test_deploy_check_warns_when_the_database_is_the_embedded_default(tmp_path):
     secret = "x" * 20 + "-production-like-secret-key-with-enough-entropy-1234567890"
-    env = {"SECRET_KEY": secret, "ALLOWED_HOSTS": "academy.example.org", "ACADEMY_ENV_FILE": ""}
+    env = {"SECRET_KEY": secret, "ALLOWED_HOSTS": "academy.example.org"}
     unset = manage("check", "--deploy", "--fail-level", "ERROR", DATABASE_URL="", **env)
     assert unset.returncode == 0, unset.stderr
     assert "?: (monitoring.W002) DATABASE_URL is not set: the database is the embedded" in (
