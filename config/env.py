@@ -54,6 +54,9 @@ class SettingsFile:
     # may be the secret itself.
     malformed: list[tuple[int, str]] = field(default_factory=list)
 
+    def where(self, number: int) -> str:
+        return f"the settings file {self.path!r}, line {number}"
+
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off"}
@@ -120,7 +123,6 @@ def parse_env_file(found: SettingsFile, content: str) -> dict[str, str]:
         text = line.strip()
         if not text or text.startswith("#"):
             continue
-        where = f"the settings file {found.path!r}, line {number}"
         match = LINE.fullmatch(text)
         if match is None:
             word = LEADING_NAME.match(text)
@@ -129,7 +131,9 @@ def parse_env_file(found: SettingsFile, content: str) -> dict[str, str]:
         name, value = match.groups()
         if name in found.lines:
             earlier = found.lines[name]
-            raise ImproperlyConfigured(f"{where}: {name} is already set on line {earlier}")
+            raise ImproperlyConfigured(
+                f"{found.where(number)}: {name} is already set on line {earlier}"
+            )
         found.lines[name] = number
         values[name] = _unquote(value)
     return values
@@ -154,19 +158,20 @@ def check_names(found: SettingsFile | None) -> None:
     reads them with this module and calls this last itself.
     """
     in_file = found.lines if found else {}
-    for number, word in found.malformed if found else []:
+    if found and found.malformed:
+        number, word = found.malformed[0]
         # The word the line starts with only when it is a name: the rest may be a secret.
         known = word in READ or word in READ_BEFORE or PASSED_THROUGH.fullmatch(word)
         shown = f"starts with {word!r} and then not '='" if known else "is not shown"
         raise ImproperlyConfigured(
-            f"the settings file {found.path!r}, line {number}: expected NAME=value with"
-            f" nothing around the '=' (the line {shown})"
+            f"{found.where(number)}: expected NAME=value with nothing around the '='"
+            f" (the line {shown})"
         )
     for name in sorted(os.environ):
         if name.startswith("SYNC_") and name not in READ and name not in in_file:
             raise ImproperlyConfigured(f"{name} (in the environment) is not a setting{_hint(name)}")
     for name, number in in_file.items():
-        where = f"the settings file {found.path!r}, line {number}"
+        where = found.where(number)
         if name in READ_BEFORE:
             raise ImproperlyConfigured(f"{where}: {name} does nothing here: {READ_BEFORE[name]}")
         if name in READ or PASSED_THROUGH.fullmatch(name):

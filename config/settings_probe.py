@@ -10,6 +10,8 @@ import importlib
 import os
 import sys
 
+from monitoring.exceptions import first_line
+
 EX_CONFIG = 78
 
 
@@ -17,8 +19,7 @@ def main() -> None:
     try:
         importlib.import_module(os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings"))
     except Exception as exc:  # whatever stops the settings from loading stops the server
-        lines = str(exc).strip().splitlines()
-        sys.stderr.write(f"Configuration error: {lines[0] if lines else type(exc).__name__}\n")
+        sys.stderr.write(f"Configuration error: {first_line(exc)}\n")
         sys.exit(EX_CONFIG)
 
 

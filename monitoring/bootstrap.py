@@ -10,6 +10,7 @@ could-not-check does, instead of a traceback or Django's generic exit 1
 import os
 import sys
 
+from .exceptions import first_line
 from .plugin import UNKNOWN, unknown_line
 
 
@@ -19,8 +20,7 @@ def run_check_sync(argv: list[str]) -> None:
 
         django.setup()
     except Exception as exc:  # any failure to load the settings or the apps is the same UNKNOWN
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        sys.stdout.write(unknown_line(f"configuration error: {reason}") + "\n")
+        sys.stdout.write(unknown_line(f"configuration error: {first_line(exc)}") + "\n")
         sys.stdout.flush()
         sys.exit(UNKNOWN)
     from django.core.management import execute_from_command_line

@@ -55,8 +55,7 @@ def production_database_named(app_configs=None, **kwargs):
         return []
     return [
         checks.Warning(
-            f"DATABASE_URL is not set: the database is the embedded default,"
-            f" {settings.DATABASES['default']['NAME']}.",
+            f"DATABASE_URL is not set: the database is the embedded default, {database['NAME']}.",
             hint='Set DATABASE_URL in the settings file (README "Production"); keep the'
             " SQLite default for development only.",
             id="monitoring.W002",
