@@ -11,6 +11,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from config import env
+from monitoring import limits
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -151,8 +152,12 @@ LOGGING = {
 }
 
 # --- The sync monitor (see DESIGN.md, README "Configuration") ---
-SYNC_WARN_BELOW = env.number("SYNC_WARN_BELOW", 99.0, minimum=0, maximum=100)
-SYNC_CRITICAL_BELOW = env.number("SYNC_CRITICAL_BELOW", 95.0, minimum=0, maximum=100)
+SYNC_WARN_BELOW = env.number(
+    "SYNC_WARN_BELOW", 99.0, minimum=limits.RATE[0], maximum=limits.RATE[1]
+)
+SYNC_CRITICAL_BELOW = env.number(
+    "SYNC_CRITICAL_BELOW", 95.0, minimum=limits.RATE[0], maximum=limits.RATE[1]
+)
 if SYNC_CRITICAL_BELOW > SYNC_WARN_BELOW:
     raise ImproperlyConfigured(
         f"SYNC_CRITICAL_BELOW={SYNC_CRITICAL_BELOW:g} must not be above "
@@ -171,8 +176,18 @@ SYNC_MAX_REPLICA_LAG_SECONDS = env.number("SYNC_MAX_REPLICA_LAG_SECONDS", 60.0, 
 # Repair: the longest it waits for any lock (rows held by others are skipped, not waited
 # for); pairs per batch transaction; and how long a running run may go without a
 # heartbeat before it reads as interrupted and stops blocking the next repair.
-SYNC_REPAIR_LOCK_TIMEOUT = env.number("SYNC_REPAIR_LOCK_TIMEOUT", 2.0, minimum=0.001, maximum=600)
-SYNC_REPAIR_BATCH_SIZE = env.integer("SYNC_REPAIR_BATCH_SIZE", 500, minimum=1, maximum=10_000)
+SYNC_REPAIR_LOCK_TIMEOUT = env.number(
+    "SYNC_REPAIR_LOCK_TIMEOUT",
+    2.0,
+    minimum=limits.REPAIR_LOCK_TIMEOUT[0],
+    maximum=limits.REPAIR_LOCK_TIMEOUT[1],
+)
+SYNC_REPAIR_BATCH_SIZE = env.integer(
+    "SYNC_REPAIR_BATCH_SIZE",
+    500,
+    minimum=limits.REPAIR_BATCH_SIZE[0],
+    maximum=limits.REPAIR_BATCH_SIZE[1],
+)
 SYNC_RUN_INTERRUPTED_AFTER_SECONDS = env.integer(
     "SYNC_RUN_INTERRUPTED_AFTER_SECONDS", 120, minimum=1, maximum=86_400
 )

@@ -15,12 +15,23 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, models
 from django.utils import timezone
 
 from .exceptions import BadThresholds, first_line
+from .limits import RATE
 
-HEALTHY, DEGRADED, CRITICAL = "healthy", "degraded", "critical"
+
+class Status(models.TextChoices):
+    """What a check finds (a recorded run's ``status``)."""
+
+    HEALTHY = "healthy", "Healthy"
+    DEGRADED = "degraded", "Degraded"
+    CRITICAL = "critical", "Critical"
+
+
+HEALTHY, DEGRADED, CRITICAL = Status.HEALTHY.value, Status.DEGRADED.value, Status.CRITICAL.value
+# What a record can be in besides its status.
 STALE, UNKNOWN = "stale", "unknown"
 STATES = (HEALTHY, DEGRADED, CRITICAL, STALE, UNKNOWN)
 # What a load balancer or uptime probe treats as up: a degraded run pages
@@ -39,7 +50,8 @@ class Thresholds:
     critical_below: float
 
     def __post_init__(self):
-        if not 0 <= self.critical_below <= self.warn_below <= 100:
+        low, high = RATE
+        if not low <= self.critical_below <= self.warn_below <= high:
             raise BadThresholds(self.warn_below, self.critical_below)
 
     @classmethod

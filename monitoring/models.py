@@ -5,11 +5,7 @@ from django.db.models.functions import Now
 
 from licenses.consistency import VIOLATION_CHOICES, VIOLATION_KINDS
 
-
-class Status(models.TextChoices):
-    HEALTHY = "healthy", "Healthy"
-    DEGRADED = "degraded", "Degraded"
-    CRITICAL = "critical", "Critical"
+from .health import Status
 
 
 class RunKind(models.TextChoices):

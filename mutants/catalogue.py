@@ -226,17 +226,17 @@ MUTANTS = [
         "UP_STATES = (HEALTHY, DEGRADED, CRITICAL)",
         "a critical run keeps the application in rotation",
     ),
-    # --- monitoring/repair.py and the run it records (PostgreSQL: real locks) ---
+    # --- monitoring/repair/ and the run it records (PostgreSQL: real locks) ---
     Mutant(
         "repair-lowers-the-higher-side",
-        "monitoring/repair.py",
+        "monitoring/repair/plan.py",
         "action, target = (RAISE_LICENSE, p) if p > lic else (RAISE_PROGRESS, lic)",
         "action, target = (RAISE_LICENSE, p) if p < lic else (RAISE_PROGRESS, lic)",
         "repair moves the higher side down to the lower",
     ),
     Mutant(
         "stale-plan-written",
-        "monitoring/repair.py",
+        "monitoring/repair/batch.py",
         "            a = (state := current.get(key)) and plan(state)\n",
         "            a = planned[key]\n",
         "the plan made before the lock is written without re-reading the pair",
@@ -245,7 +245,7 @@ MUTANTS = [
     ),
     Mutant(
         "locked-pairs-uncounted",
-        "monitoring/repair.py",
+        "monitoring/repair/batch.py",
         "                result.locked.append(key)\n",
         "                pass\n",
         "pairs another transaction holds are neither counted nor sampled as left",
@@ -254,7 +254,7 @@ MUTANTS = [
     ),
     Mutant(
         "others-licences-counted",
-        "monitoring/repair.py",
+        "monitoring/repair/batch.py",
         "a for a in actions if a.action != CREATE_LICENSE"
         " or (a.user_id, a.specialization_id) in done",
         "a for a in actions",
@@ -264,14 +264,14 @@ MUTANTS = [
     ),
     Mutant(
         "batch-report-zero",
-        "monitoring/repair.py",
-        "runs.report_batch(run, repaired=len(result.actions), examined=examined)",
-        "runs.report_batch(run, repaired=0, examined=examined)",
+        "monitoring/repair/batch.py",
+        "claim.report_batch(run, repaired=len(result.actions), examined=examined)",
+        "claim.report_batch(run, repaired=0, examined=examined)",
         "the run records no repairs as its batches commit (repairs_total loses them)",
     ),
     Mutant(
         "single-flight-off",
-        "monitoring/runs.py",
+        "monitoring/repair/claim.py",
         "            if holder is not None:\n",
         "            if False:\n",
         "a second repair over an overlapping scope is not refused",

@@ -19,16 +19,16 @@ from django.contrib.admin.exceptions import DisallowedModelAdminLookup, Disallow
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import PAGE_VAR, SEARCH_VAR, ChangeList
-from django.contrib.auth import get_user_model
 from django.core.exceptions import BadRequest, FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.db import connections, models
-from django.db.models import Q
 from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
 from .catalogue import all_specializations
+from .keyset import after_key
+from .selectors import search_users
 
 MAX_PARAMETER_LENGTH = 200
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -215,12 +215,7 @@ def keyset_slice(queryset, user_field: str, after, size: int) -> list:
     """Up to ``size`` rows of ``queryset`` after the key ``after``, in key order."""
     queryset = queryset.order_by(user_field, "specialization_id")
     if after is not None:
-        user, specialization = after
-        later = Q(**{f"{user_field}__gt": user}) | Q(
-            **{user_field: user, "specialization_id__gt": specialization}
-        )
-        # The plain bound lets the index scan start at the key; the OR ends the tie.
-        queryset = queryset.filter(later, **{f"{user_field}__gte": user})
+        queryset = queryset.filter(after_key(after, user_field=user_field))
     return list(queryset[:size])
 
 
@@ -284,23 +279,6 @@ class StrictListMixin:
         )
 
 
-class _UserSearch(admin.ModelAdmin):
-    """Django's own search (terms, quotes) over usernames and emails."""
-
-    search_fields = ["username", "email"]
-
-
-def search_users(request, query: str):
-    """The ids of the users ``query`` matches, in id order (a queryset).
-
-    On PostgreSQL the trigram indexes of licenses/migrations/0003 answer it;
-    elsewhere (and without them) it reads every user.
-    """
-    users = get_user_model().objects.all()
-    found, _ = _UserSearch(get_user_model(), admin.site).get_search_results(request, users, query)
-    return found.order_by("id").values_list("id", flat=True)
-
-
 class UserFirstSearchMixin:
     """Search a list of pair rows by its user: find the users, then their rows by key.
 
@@ -316,7 +294,7 @@ class UserFirstSearchMixin:
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return super().get_search_results(request, queryset, search_term)
-        ids = list(search_users(request, search_term)[: self.search_users_limit + 1])
+        ids = list(search_users(search_term)[: self.search_users_limit + 1])
         if len(ids) > self.search_users_limit:
             return super().get_search_results(request, queryset, search_term)
         return queryset.filter(**{f"{self.search_user_field}__in": ids}), False

@@ -12,9 +12,8 @@ from django.urls import reverse
 from licenses import consistency
 from licenses.guard import unguarded
 from licenses.models import LicenseProgression
-from monitoring import repair as repair_module
-from monitoring import runs
 from monitoring.models import HealthCheckRun
+from monitoring.repair import batch, claim
 from specializations.models import SpecializationProgress
 from tests.factories import make_pairs
 
@@ -46,7 +45,7 @@ def test_a_repair_while_another_runs_is_refused_with_the_holder_and_writes_nothi
     client, _ = staff_client()
     users = make_pairs(4, level=2)
     SpecializationProgress.objects.filter(student__in=users).update(current_level=3)
-    holder = runs.claim_repair(specialization="PLAYER")
+    holder = claim.claim_repair(specialization="PLAYER")
     (message,) = repair_all(client, "?specialization__code__exact=PLAYER").context["messages"]
     assert message.level_tag == "error"
     assert str(message).startswith(f"Repair refused: a repair is already running (run {holder.pk} ")
@@ -61,18 +60,20 @@ def test_a_repair_in_another_specialization_is_not_refused():
     client, _ = staff_client()
     users = make_pairs(2, specialization="COACH", level=2)
     SpecializationProgress.objects.filter(student__in=users).update(current_level=3)
-    runs.claim_repair(specialization="PLAYER")
+    claim.claim_repair(specialization="PLAYER")
     page = repair_all(client, "?specialization__code__exact=COACH")
     assert page.context["progress"].message.startswith("Done: repaired 2, 0 already in sync")
 
 
-def test_an_interrupted_admin_repair_is_recorded_with_what_it_committed(committed_db, monkeypatch):
+def test_an_interrupted_admin_repair_is_recorded_with_what_it_committed(
+    committed_db, monkeypatch, settings
+):
     client, staff = staff_client("interrupted-admin")
-    monkeypatch.setattr("monitoring.admin.desync_cases.REPAIR_BATCH_SIZE", 6)
+    settings.SYNC_REPAIR_BATCH_SIZE = 6
     users = make_pairs(15, level=2)
     with unguarded():  # a committed desync, let through the commit guard on purpose
         SpecializationProgress.objects.filter(student__in=users).update(current_level=3)
-    real, calls = repair_module._repair_batch, []
+    real, calls = batch.repair_batch, []
 
     def second_batch_fails(keys, **kwargs):
         calls.append(keys)
@@ -80,7 +81,7 @@ def test_an_interrupted_admin_repair_is_recorded_with_what_it_committed(committe
             raise OperationalError("deadlock detected")
         return real(keys, **kwargs)
 
-    monkeypatch.setattr(repair_module, "_repair_batch", second_batch_fails)
+    monkeypatch.setattr(batch, "repair_batch", second_batch_fails)
     page = repair_all(client)  # a background job (the immediate backend here), then its page
     assert page.context["progress"].message == (
         "Interrupted: deadlock detected. 6 repaired before it stopped are kept."
