@@ -6,6 +6,7 @@ from django.db.models.functions import Now
 from licenses.consistency import VIOLATION_CHOICES, VIOLATION_KINDS
 
 from .health import Status
+from .limits import RATE
 
 
 class RunKind(models.TextChoices):
@@ -102,7 +103,7 @@ class HealthCheckRun(models.Model):
                 name="healthcheckrun_consistent_lte_total",
             ),
             models.CheckConstraint(
-                condition=Q(consistency_rate__gte=0) & Q(consistency_rate__lte=100),
+                condition=Q(consistency_rate__gte=RATE[0]) & Q(consistency_rate__lte=RATE[1]),
                 name="healthcheckrun_rate_0_100",
             ),
         ]
@@ -127,7 +128,7 @@ class HealthCheckRun(models.Model):
 
 
 class RepairLease(models.Model):
-    """The one row a repair's claim locks for a moment (``runs.claim_repair``).
+    """The one row a repair's claim locks for a moment (``repair.claim.claim_repair``).
 
     Claims are serialized on it, so two repairs started together cannot both see
     "no repair running"; who holds the repair is read from the running runs.
