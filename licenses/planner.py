@@ -61,8 +61,15 @@ def transaction_settings(values: dict[str, str], using: str = "default"):
             _set_config(cursor, previous)
 
 
+# The SQLSTATE of a statement whose lock wait ran past lock_timeout.
+LOCK_NOT_AVAILABLE = "55P03"
+
+
 def lock_timeout_scope(seconds: float, using: str = "default"):
-    """The longest any lock wait may take in the current transaction (PostgreSQL counts ms)."""
+    """The longest any lock wait may take in the current transaction (PostgreSQL counts ms).
+
+    A wait that runs out fails its statement with ``LOCK_NOT_AVAILABLE``.
+    """
     return transaction_settings({"lock_timeout": f"{max(1, round(seconds * 1000))}ms"}, using)
 
 

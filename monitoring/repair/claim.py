@@ -20,7 +20,7 @@ from django.db import OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from licenses.planner import lock_timeout_scope
+from licenses.planner import LOCK_NOT_AVAILABLE, lock_timeout_scope
 
 from .. import runs, selectors
 from ..exceptions import (
@@ -109,7 +109,7 @@ def claim_repair(
         runs.end_run(queued, RunState.FAILED, f"refused: {exc}")
         raise
     except OperationalError as exc:
-        if getattr(exc.__cause__, "pgcode", None) == "55P03":  # lock_not_available
+        if getattr(exc.__cause__, "pgcode", None) == LOCK_NOT_AVAILABLE:
             busy = RepairClaimBusy(CLAIM_LOCK_TIMEOUT, first_line(exc))
             runs.end_run(queued, RunState.FAILED, f"refused: {busy}")
             raise busy from exc

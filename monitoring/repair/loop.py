@@ -15,6 +15,7 @@ from dataclasses import replace
 from django.db import DatabaseError, OperationalError
 
 from licenses.consistency import PairState
+from licenses.planner import LOCK_NOT_AVAILABLE
 
 from .. import runs
 from ..exceptions import REPAIR_TIMED_OUT, RepairInterrupted, RunTakenOver, first_line
@@ -24,7 +25,7 @@ from .options import RepairOptions
 from .plan import SKIPPED_SAMPLE, BatchResult, Key, RepairReport, plan_batch
 
 # SQLSTATEs of a lock wait that ran out (lock_timeout) or a deadlock the server broke.
-LOCK_FAILURES = {"55P03", "40P01"}
+LOCK_FAILURES = {LOCK_NOT_AVAILABLE, "40P01"}
 SINGLES_BELOW = 32  # a failing piece this small is retried pair by pair
 
 
