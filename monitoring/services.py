@@ -145,7 +145,7 @@ def run_health_check(
     started = time.perf_counter()
     try:
         with check_scope(using, timeout=timeout):
-            lag = replica_lag(using)
+            lag = replica_lag(using, allowed=max_replica_lag)
             if lag is not None and lag.seconds > max_replica_lag:
                 raise ReplicaBehind(using, lag.seconds, limit=max_replica_lag, paused=lag.paused)
             counts, sample = consistency.check_pairs(

@@ -312,6 +312,15 @@ MUTANTS = [
         postgres=True,
     ),
     Mutant(
+        "replica-not-waited-for",
+        "monitoring/replica.py",
+        "if caught_up or paused or time.monotonic() >= deadline:",
+        "if True:",
+        "a standby in step with a quiet primary reads as behind by the whole quiet spell",
+        tests=["tests/test_replica.py"],
+        postgres=True,
+    ),
+    Mutant(
         "ratio-from-rounded-rate",
         "monitoring/metrics.py",
         "return run.consistent / run.total_checked if run.total_checked else 1.0",
