@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     # The ORM task backend's table and its worker (manage.py db_worker); see TASKS.
     "django_tasks_db",
+    "common",
     "specializations",
     "licenses",
     "monitoring",

@@ -11,8 +11,8 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
-from config.admin_paginator import EstimatedCountPaginator
-from specializations.admin_lists import StrictListMixin, UserFirstSearchMixin
+from common.admin_lists import StrictListMixin, UserFirstSearchMixin
+from common.admin_paginator import EstimatedCountPaginator
 from specializations.catalogue import all_specializations, get_specialization
 from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress

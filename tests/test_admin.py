@@ -762,7 +762,7 @@ def test_the_page_plan_wraps_the_query_that_finds_the_page_alone(staff_client, u
 @pytest.mark.django_db
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's estimates")
 def test_a_big_list_says_its_count_is_an_estimate(staff_client, monkeypatch):
-    from config.admin_paginator import EstimatedCountPaginator
+    from common.admin_paginator import EstimatedCountPaginator
 
     make_pairs(3)
     with connection.cursor() as cursor:

@@ -22,11 +22,12 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from config.admin_paginator import small_tables
+from common.admin_lists import StrictListMixin
+from common.admin_paginator import small_tables
 from licenses import consistency
 from licenses.admin_sync import kind_badge
 from licenses.models import UserLicense
-from specializations.admin_lists import KeysetChangeList, StrictListMixin, parse_pair_key
+from specializations.admin_lists import PairKeysetChangeList, parse_pair_key
 from specializations.catalogue import all_specializations
 from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress
@@ -74,7 +75,7 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
     # never from a scan or a count of the view; the view's queryset serves the actions.
 
     def get_changelist(self, request, **kwargs):
-        return KeysetChangeList
+        return PairKeysetChangeList
 
     def get_keyset_page(self, request, cl, size: int) -> list[DesyncCase]:
         filters = desync_list.page_filters(request)

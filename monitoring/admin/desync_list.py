@@ -14,10 +14,10 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.urls import reverse
 
+from common.admin_lists import ListParameterError, search_users
 from licenses import consistency
 from licenses.models import UserLicense
 from licenses.planner import page_scope
-from specializations.admin_lists import ListParameterError, search_users
 from specializations.catalogue import all_specializations
 from specializations.models import SpecializationProgress
 

@@ -8,10 +8,10 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 
-from config.admin_paginator import EstimatedCountPaginator
+from common.admin_lists import StrictListMixin
+from common.admin_paginator import EstimatedCountPaginator
 from licenses import consistency
 from licenses.admin_sync import LABELS
-from specializations.admin_lists import StrictListMixin
 
 from .. import progress, selectors, services, tasks
 from ..models import RunKind, RunState
