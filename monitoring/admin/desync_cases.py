@@ -8,7 +8,6 @@ after it); a second repair over an overlapping scope is refused while one runs.
 
 from collections.abc import Iterator
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets, helpers
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -33,6 +32,7 @@ from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress
 
 from .. import services, tasks
+from ..conf import app_settings
 from ..exceptions import RepairAlreadyRunning, RepairInterrupted
 from ..models import DesyncCase
 from ..repair import Action, RepairAction
@@ -171,7 +171,7 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
         if scope not in all_specializations():
             scope = None  # the selection spans specializations: claim them all
         # More than a request should carry goes to a worker; its run page follows it.
-        background = across or len(keys) > settings.SYNC_ADMIN_INLINE_REPAIR_LIMIT
+        background = across or len(keys) > app_settings.SYNC_ADMIN_INLINE_REPAIR_LIMIT
         if request.POST.get("post") == "yes":
             reason = request.POST.get("reason", "")
             if background:
