@@ -117,11 +117,12 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
 
     @admin.display(description="user", ordering="user__username")
     def user_link(self, case):
+        name = case.user.get_username()
+        email = getattr(case.user, case.user.get_email_field_name(), "")
+        if case.user_url is None:
+            return format_html('{} <span class="quiet">{}</span>', name, email)
         return format_html(
-            '<a href="{}">{}</a> <span class="quiet">{}</span>',
-            case.user_url,
-            case.user.get_username(),
-            case.user.email,
+            '<a href="{}">{}</a> <span class="quiet">{}</span>', case.user_url, name, email
         )
 
     @staticmethod
