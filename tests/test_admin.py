@@ -78,13 +78,6 @@ def key(user, specialization="PLAYER"):
     return f"{user.pk}:{specialization}"
 
 
-@pytest.fixture
-def staff_client(staff):
-    client = Client()
-    client.force_login(staff)
-    return client
-
-
 def staff_with(*perms, username="limited"):
     user = get_user_model().objects.create_user(username=username, is_staff=True)
     for perm in perms:

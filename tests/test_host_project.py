@@ -21,7 +21,7 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "host-project.md"
-SNIPPET = re.compile(r"```python\n# (add to )?(\S+)\n(.*?)```", re.DOTALL)
+SNIPPET = re.compile(r"```(?:python|ini)\n# (add to )?(\S+)\n(.*?)```", re.DOTALL)
 
 SERVICES = """
 from django.contrib.auth import get_user_model
@@ -131,6 +131,8 @@ def test_a_new_project_with_a_custom_user_model_hosts_the_apps(tmp_path, host_da
         "add to mysite/settings.py",
         "add to mysite/urls.py",
         "add to mysite/settings.py",
+        "pytest.ini",
+        "test_sync.py",
     ]
     if host_database:
         settings = project / "mysite" / "settings.py"
@@ -163,6 +165,10 @@ def test_a_new_project_with_a_custom_user_model_hosts_the_apps(tmp_path, host_da
     assert shown["pages"]["/admin/monitoring/healthcheckrun/"][0] == 200
     health = shown["pages"]["/health/sync/"]
     assert health[0] == 503 and json.loads(health[1])["status"] == "critical"
+
+    # The host's own tests, on the shipped plugin's fixtures (pytest-django's test database).
+    tested = run("-m", "pytest", "-p", "no:cacheprovider", "-q", "test_sync.py")
+    assert "2 passed" in tested.stdout, tested.stdout
 
     if host_database:
         indexes = run(
