@@ -103,6 +103,12 @@ def _desyncs_may_be_injected(request):
 
 
 @pytest.fixture
+def no_user_admin(settings):
+    """An admin without a page for the user model, as a host project may leave it."""
+    settings.ROOT_URLCONF = "tests.urls_without_user_admin"
+
+
+@pytest.fixture
 def fetch_as(client, make_user):
     """GET ``url`` as ``who`` ("anonymous", "member" or "staff"), with an optional token."""
 

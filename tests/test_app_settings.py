@@ -110,3 +110,13 @@ def test_the_project_settings_set_no_sync_default_of_their_own():
         if isinstance(target, ast.Name) and target.id.startswith("SYNC_")
     ]
     assert assigned == []
+
+
+@pytest.mark.django_db
+def test_check_sync_says_unknown_naming_a_refused_project_setting(settings, check_sync):
+    settings.SYNC_WARN_BELOW = "high"
+    assert check_sync() == (
+        3,
+        "SYNC UNKNOWN - configuration error: SYNC_WARN_BELOW='high' is not a number\n",
+        "",
+    )
