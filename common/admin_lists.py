@@ -160,9 +160,9 @@ class KeysetChangeList(StrictChangeList):
     """A list in key order, paged by key (``?after=``) and never counted.
 
     A subclass reads the key (``parse_key``: the ``after=`` text -> a key, or
-    None when it is not one; ``key_format`` says what one looks like). The model
-    admin names the key's attributes (``keyset_fields``), gives the rows (``get_keyset_page``: up to
-    ``size`` after ``cl.after``) and the total when it has one cheaply
+    None when it is not one; ``key_format`` says what one looks like). The
+    model admin names the key's attributes (``keyset_fields``), gives the rows
+    (``get_keyset_page``: up to ``size`` after ``cl.after``) and the total when it has one cheaply
     (``get_keyset_count``: (count, exact, where an inexact one comes from) or
     None). A first page that holds the whole list is its own exact count.
     """

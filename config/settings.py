@@ -1,7 +1,8 @@
 """Settings, all read from the environment (or an optional ``.env`` file).
 
 Variables: DATABASE_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, CSRF_TRUSTED_ORIGINS,
-SECURE_SSL_REDIRECT, SYNC_* (see README "Configuration").
+SECURE_SSL_REDIRECT, SYNC_* (see README "Configuration"; each SYNC_* setting's default,
+bounds and rules are in its app's conf.py, the environment overrides them here).
 """
 
 import os

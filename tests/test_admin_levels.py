@@ -124,3 +124,22 @@ def test_licence_history_is_read_only(staff_client):
     assert b'name="reason"' not in response.content
     assert staff_client.post(url, {"reason": "rewritten"}).status_code == 403
     assert staff_client.get(reverse("admin:licenses_licenseprogression_add")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_without_a_user_admin_a_new_progress_row_takes_the_student_by_id(
+    staff_client, no_user_admin
+):
+    from tests.urls_without_user_admin import site
+
+    page = staff_client.get(reverse("admin:specializations_specializationprogress_add"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert '<input type="text" name="student"' in html and "admin-autocomplete" not in html
+    assert site.check(None) == []  # no admin.E039 for the missing user admin
+
+
+@pytest.mark.django_db
+def test_with_a_user_admin_a_new_progress_row_searches_the_student(staff_client):
+    page = staff_client.get(reverse("admin:specializations_specializationprogress_add"))
+    assert "admin-autocomplete" in page.content.decode()
