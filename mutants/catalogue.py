@@ -208,8 +208,8 @@ MUTANTS = [
     Mutant(
         "stale-boundary",
         "monitoring/health.py",
-        "if age > settings.SYNC_STALE_AFTER_SECONDS:",
-        "if age >= settings.SYNC_STALE_AFTER_SECONDS:",
+        "if age > app_settings.SYNC_STALE_AFTER_SECONDS:",
+        "if age >= app_settings.SYNC_STALE_AFTER_SECONDS:",
         "a run exactly at the stale age reads as stale",
     ),
     Mutant(
