@@ -82,7 +82,7 @@ REPAIR_TAKEN_OVER = "run {run} was marked interrupted by another repair (no repo
 RUN_NOT_QUEUED = "run {run} is no longer queued: it was ended before a worker started it"
 REPAIR_TIMED_OUT = "timeout={value:g} seconds reached; run it again to repair the rest"
 BAD_LOCK_TIMEOUT = (
-    "{name}={value!r} must be a number of seconds"
+    "lock_timeout={value!r} must be a number of seconds"
     f" from {REPAIR_LOCK_TIMEOUT[0]:g} to {REPAIR_LOCK_TIMEOUT[1]:g} (SYNC_REPAIR_LOCK_TIMEOUT)"
 )
 BAD_BATCH_SIZE = (
@@ -121,8 +121,8 @@ class RunNotQueued(MonitoringError):
 
 
 class BadLockTimeout(MonitoringError, ValueError):
-    def __init__(self, value, name="lock_timeout"):
-        super().__init__(BAD_LOCK_TIMEOUT.format(name=name, value=value))
+    def __init__(self, value):
+        super().__init__(BAD_LOCK_TIMEOUT.format(value=value))
 
 
 class BadBatchSize(MonitoringError, ValueError):

@@ -5,8 +5,8 @@ from django.db.models.functions import Now
 
 from licenses.consistency import VIOLATION_CHOICES, VIOLATION_KINDS
 
-from .health import Status
 from .limits import RATE
+from .status import Status
 
 
 class RunKind(models.TextChoices):

@@ -3,14 +3,14 @@ recorded runs, and the desync cases a list's filters select."""
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Q, QuerySet, Sum
 from django.http import QueryDict
 
+from common.users import search_users
 from licenses import consistency
 from specializations.catalogue import all_specializations
-from specializations.selectors import search_users
 
+from .conf import app_settings
 from .exceptions import BadCaseFilter
 from .models import DesyncCase, HealthCheckRun, RunKind, RunState
 
@@ -41,7 +41,7 @@ def total_repairs() -> int:
 
 def interrupted_after() -> int:
     """Seconds without a report after which a running run reads as interrupted."""
-    return settings.SYNC_RUN_INTERRUPTED_AFTER_SECONDS
+    return app_settings.SYNC_RUN_INTERRUPTED_AFTER_SECONDS
 
 
 def interrupted_cutoff(*, now: datetime) -> datetime:

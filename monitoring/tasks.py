@@ -20,10 +20,10 @@ from django.tasks import task
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 
+from common.keyset import keyset_pages
 from licenses import consistency
 from licenses.services import require_reason
 from specializations.exceptions import ProgressionError
-from specializations.keyset import keyset_pages
 
 from . import runs, selectors, services
 from .exceptions import (

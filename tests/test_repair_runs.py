@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, OperationalError
 from django.utils import timezone
 
@@ -23,16 +24,9 @@ from monitoring.models import HealthCheckRun
 from monitoring.repair import batch, claim
 from monitoring.repair.stop import stopped_by_signals
 from monitoring.services import RepairOptions, repair, run_health_check
-from tests.factories import make_pairs, set_progress_level
+from tests.factories import make_desynced_pairs, make_pairs
 
 pytestmark = pytest.mark.django_db
-
-
-def desynced(n, *, specialization="PLAYER"):
-    users = make_pairs(n, specialization=specialization, level=2)
-    for user in users:
-        set_progress_level(user, specialization, 3)
-    return users
 
 
 def fetch(run) -> HealthCheckRun:
@@ -49,7 +43,7 @@ def holder(specialization=None, *, age_seconds=0) -> HealthCheckRun:
 
 
 def test_a_repair_run_is_recorded_when_it_starts_and_reports_every_batch(staff):
-    desynced(12)
+    make_desynced_pairs(12)
     seen = []
 
     def on_batch(actions):
@@ -96,7 +90,7 @@ def test_a_check_is_recorded_as_it_starts_and_ends_failed_with_the_reason(monkey
 def test_a_database_error_mid_repair_ends_the_run_interrupted_with_what_it_committed(
     monkeypatch,
 ):
-    desynced(12)
+    make_desynced_pairs(12)
     real, calls = batch.repair_batch, []
 
     def third_batch_fails(keys, **kwargs):
@@ -120,7 +114,7 @@ def test_a_database_error_mid_repair_ends_the_run_interrupted_with_what_it_commi
 
 
 def test_a_failing_page_of_keys_is_an_interruption_like_a_failing_batch():
-    users = desynced(12)
+    users = make_desynced_pairs(12)
 
     def keys():  # a key stream whose next page cannot be read
         yield from ((u.pk, "PLAYER") for u in users[:7])
@@ -135,7 +129,7 @@ def test_a_failing_page_of_keys_is_an_interruption_like_a_failing_batch():
 
 
 def test_an_error_from_on_batch_ends_the_run_failed_and_keeps_nothing_of_that_batch():
-    desynced(4)
+    make_desynced_pairs(4)
 
     def on_batch(actions):
         raise RuntimeError("log write failed")
@@ -149,7 +143,7 @@ def test_an_error_from_on_batch_ends_the_run_failed_and_keeps_nothing_of_that_ba
 
 
 def test_timeout_stops_between_batches_and_records_what_it_did():
-    desynced(15)
+    make_desynced_pairs(15)
 
     def slow_batch(actions):
         time.sleep(0.15)
@@ -163,7 +157,7 @@ def test_timeout_stops_between_batches_and_records_what_it_did():
 
 
 def test_a_dry_run_is_recorded_as_one_changes_nothing_and_claims_nothing():
-    desynced(3)
+    make_desynced_pairs(3)
     live = holder()  # a repair in progress elsewhere does not stop a dry run
     report = repair(dry_run=True)
     run = fetch(report.run)
@@ -180,7 +174,7 @@ def test_a_dry_run_is_recorded_as_one_changes_nothing_and_claims_nothing():
 
 
 def test_a_second_repair_is_refused_at_once_naming_the_holder(staff):
-    desynced(3)
+    make_desynced_pairs(3)
     live = claim.claim_repair(specialization=None, triggered_by=staff)
     started = time.monotonic()
     with pytest.raises(RepairAlreadyRunning) as caught:
@@ -206,7 +200,7 @@ def test_a_second_repair_is_refused_at_once_naming_the_holder(staff):
     ],
 )
 def test_overlapping_scopes_are_refused_and_disjoint_ones_run(held, asked, refused):
-    desynced(2, specialization="COACH")
+    make_desynced_pairs(2, specialization="COACH")
     holder(held)
     if refused:
         with pytest.raises(RepairAlreadyRunning):
@@ -216,14 +210,14 @@ def test_overlapping_scopes_are_refused_and_disjoint_ones_run(held, asked, refus
 
 
 def test_plain_checks_run_beside_a_repair():
-    desynced(2)
+    make_desynced_pairs(2)
     holder()
     assert run_health_check().inconsistent == 2
 
 
 def test_a_holder_that_stopped_reporting_reads_as_interrupted_and_stops_blocking(settings):
     settings.SYNC_RUN_INTERRUPTED_AFTER_SECONDS = 30
-    desynced(3)
+    make_desynced_pairs(3)
     silent = holder(age_seconds=31)
     assert selectors.run_state(silent, now=timezone.now()) == "interrupted"
     report = repair()
@@ -237,7 +231,7 @@ def test_a_holder_that_stopped_reporting_reads_as_interrupted_and_stops_blocking
 
 
 def test_latest_run_is_the_latest_finished_check_over_every_specialization():
-    desynced(2)
+    make_desynced_pairs(2)
     done_check = run_health_check().run
     repair(specialization="PLAYER")  # a scoped run says nothing of the rest
     failed = runs.start_run(kind="check", specialization=None)
@@ -249,7 +243,7 @@ def test_latest_run_is_the_latest_finished_check_over_every_specialization():
 
 
 def test_repairs_total_counts_each_pair_once_in_the_run_that_changed_it():
-    desynced(7)
+    make_desynced_pairs(7)
     first = repair(options=RepairOptions(batch_size=3))
     second = repair()
     assert (first.repaired, second.repaired) == (7, 0)
@@ -267,14 +261,14 @@ def test_batch_size_is_checked(value):
 def test_lock_timeout_is_checked_and_named(value, settings):
     with pytest.raises(BadLockTimeout, match=r"^lock_timeout="):
         repair(options=RepairOptions(lock_timeout=value))
-    settings.SYNC_REPAIR_LOCK_TIMEOUT = value
-    with pytest.raises(BadLockTimeout, match=r"^SYNC_REPAIR_LOCK_TIMEOUT="):
+    settings.SYNC_REPAIR_LOCK_TIMEOUT = value  # refused where the setting is read
+    with pytest.raises(ImproperlyConfigured, match=r"^SYNC_REPAIR_LOCK_TIMEOUT="):
         repair()
     assert not HealthCheckRun.objects.exists()
 
 
 def test_a_signal_stops_the_repair_before_its_next_batch_and_the_previous_handler_runs():
-    desynced(12)
+    make_desynced_pairs(12)
     earlier = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: earlier.append(signum))
 

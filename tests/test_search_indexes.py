@@ -25,7 +25,7 @@ NAME = f"academy_trgm_{os.getpid()}"  # the scratch database and the application
 INDEXES = ["auth_user_email_upper_trgm", "auth_user_username_upper_trgm"]
 SEARCH = (
     "from django.contrib.auth import get_user_model;"
-    "from specializations.selectors import search_users;"
+    "from common.users import search_users;"
     "U = get_user_model();"
     "U.objects.filter(username__startswith='trgm-').delete();"
     "alice = U.objects.create(username='trgm-alice', email='alice@example.org');"

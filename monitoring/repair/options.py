@@ -3,8 +3,8 @@
 What a repair changes, for whom and why are ``services.repair``'s own arguments
 (``specialization``, ``pairs``, ``dry_run``, ``repaired_by``, ``reason``);
 everything else is a ``RepairOptions``. A value given here is checked when the
-options are made; one left out comes from the settings, checked as the repair
-starts (``resolved``).
+options are made; one left out comes from the settings (``monitoring.conf``,
+which checks them as they are read) when the repair starts (``resolved``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from django.conf import settings
-
+from ..conf import app_settings
 from ..exceptions import BadBatchSize, BadLockTimeout, BadTimeout
 from ..health import Thresholds
 from ..limits import REPAIR_BATCH_SIZE, REPAIR_LOCK_TIMEOUT, SECONDS, within
@@ -53,37 +52,24 @@ class RepairOptions:
     stop: Callable[[], str | None] | None = None
 
     def __post_init__(self):
-        if self.batch_size is not None:
-            _check_batch_size(self.batch_size)
-        if self.lock_timeout is not None:
-            _check_lock_timeout(self.lock_timeout, name="lock_timeout")
+        if self.batch_size is not None and not within(
+            self.batch_size, REPAIR_BATCH_SIZE, whole=True
+        ):
+            raise BadBatchSize(self.batch_size)
+        if self.lock_timeout is not None and not within(self.lock_timeout, REPAIR_LOCK_TIMEOUT):
+            raise BadLockTimeout(self.lock_timeout)
         if self.timeout is not None and not within(self.timeout, SECONDS):
             raise BadTimeout(self.timeout)
 
     def resolved(self) -> RepairOptions:
-        """These options with every limit left out read from the settings, and checked."""
-        batch_size, lock_timeout = self.batch_size, self.lock_timeout
-        if batch_size is None:
-            batch_size = _check_batch_size(settings.SYNC_REPAIR_BATCH_SIZE)
-        if lock_timeout is None:
-            lock_timeout = _check_lock_timeout(
-                settings.SYNC_REPAIR_LOCK_TIMEOUT, name="SYNC_REPAIR_LOCK_TIMEOUT"
-            )
+        """These options with every limit left out read from the settings (checked there)."""
         return replace(
             self,
-            batch_size=batch_size,
-            lock_timeout=lock_timeout,
+            batch_size=_or(self.batch_size, app_settings.SYNC_REPAIR_BATCH_SIZE),
+            lock_timeout=_or(self.lock_timeout, app_settings.SYNC_REPAIR_LOCK_TIMEOUT),
             thresholds=self.thresholds or Thresholds.from_settings(),
         )
 
 
-def _check_batch_size(value) -> int:
-    if not within(value, REPAIR_BATCH_SIZE, whole=True):
-        raise BadBatchSize(value)
-    return value
-
-
-def _check_lock_timeout(value, *, name: str) -> float:
-    if not within(value, REPAIR_LOCK_TIMEOUT):
-        raise BadLockTimeout(value, name=name)
-    return value
+def _or(given, setting):
+    return setting if given is None else given

@@ -1,13 +1,14 @@
-"""Reads other apps and the admin share: the users a search matches."""
+"""The users a search matches: for the admin's lists and for the code that reads them."""
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 
 
 class _UserSearch(admin.ModelAdmin):
-    """Django's own search (terms, quotes) over usernames and emails."""
+    """Django's own search (terms, quotes) over the user model's username and email."""
 
-    search_fields = ["username", "email"]
+    def get_search_fields(self, request):
+        return [self.model.USERNAME_FIELD, self.model.get_email_field_name()]
 
 
 def search_users(query: str):
@@ -20,4 +21,4 @@ def search_users(query: str):
     """
     users = get_user_model().objects.all()
     found, _ = _UserSearch(get_user_model(), admin.site).get_search_results(None, users, query)
-    return found.order_by("id").values_list("id", flat=True)
+    return found.order_by("pk").values_list("pk", flat=True)
