@@ -26,6 +26,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from monitoring.metric_name import is_metric_name
+
 # Every name the settings asked for (each reader records it): check_names() refuses the
 # settings file's other names.
 READ: set[str] = set()
@@ -239,12 +241,9 @@ def choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-METRIC_PREFIX = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-
-
 def metric_prefix(name: str, default: str) -> str:
     value = string(name, default)
-    if not METRIC_PREFIX.fullmatch(value):
+    if not is_metric_name(value):
         raise _refuse(name, value, "is not a valid Prometheus metric name prefix")
     return value
 
