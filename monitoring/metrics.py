@@ -12,10 +12,10 @@ only for a check of a replica): alert on its absence or its age against
 ``<prefix>_stale_after_seconds``, not on ``<prefix>_status`` alone.
 """
 
+import re
 from collections.abc import Iterator
 from operator import attrgetter
 
-from django.conf import settings
 from django.http import HttpResponse
 from django.http.request import MediaType
 from django.utils import timezone
@@ -28,8 +28,8 @@ from prometheus_client.exposition import choose_encoder
 
 from licenses.consistency import VIOLATION_KINDS
 
+from .conf import METRIC_NAME, app_settings
 from .health import STATES, Health, judge
-from .metric_name import is_metric_name
 from .models import HealthCheckRun
 from .plugin import EXIT_CODES
 from .selectors import latest_run, total_repairs
@@ -49,7 +49,7 @@ def consistency_ratio(run: HealthCheckRun | None) -> float:
 
 def families(run: HealthCheckRun | None, *, repairs_total: int, prefix: str) -> list[Metric]:
     """The metric families for one run (None: no check recorded yet)."""
-    if not is_metric_name(prefix):
+    if not re.fullmatch(METRIC_NAME, prefix):
         raise ValueError(BAD_PREFIX.format(value=prefix))
     health = judge(run, now=timezone.now())
     by_kind = run.by_kind if run else dict.fromkeys(VIOLATION_KINDS, 0)
@@ -106,14 +106,14 @@ def families(run: HealthCheckRun | None, *, repairs_total: int, prefix: str) -> 
         gauge(
             "stale_after_seconds",
             "Age after which the latest check is stale (SYNC_STALE_AFTER_SECONDS).",
-            settings.SYNC_STALE_AFTER_SECONDS,
+            app_settings.SYNC_STALE_AFTER_SECONDS,
             unit="seconds",
         ),
         gauge(
             "max_replica_lag_seconds",
             "Replica lag above which a check of a replica is not believed "
             "(SYNC_MAX_REPLICA_LAG_SECONDS).",
-            settings.SYNC_MAX_REPLICA_LAG_SECONDS,
+            app_settings.SYNC_MAX_REPLICA_LAG_SECONDS,
             unit="seconds",
         ),
     ]
@@ -145,7 +145,7 @@ class LatestRunCollector:
 
     def collect(self) -> Iterator[Metric]:
         yield from families(
-            latest_run(), repairs_total=total_repairs(), prefix=settings.SYNC_METRICS_PREFIX
+            latest_run(), repairs_total=total_repairs(), prefix=app_settings.SYNC_METRICS_PREFIX
         )
 
 
