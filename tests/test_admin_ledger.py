@@ -196,3 +196,17 @@ def test_the_ledger_page_costs_the_same_queries_for_many_events(
 
     with django_assert_max_num_queries(len(few)):
         staff_client.get(url)
+
+
+def test_a_runs_page_shows_its_ledger_sample(staff_client, progress, check_sync):
+    from monitoring.models import HealthCheckRun
+
+    SpecializationProgress.objects.filter(pk=progress.pk).update(total_xp=12_400)
+    check_sync("--ledger")
+    run = HealthCheckRun.objects.get()
+
+    response = staff_client.get(reverse("admin:monitoring_healthcheckrun_change", args=[run.pk]))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<td>total_xp</td><td>12400</td><td>1000</td>" in html
