@@ -6,6 +6,10 @@ from common.conf import AppSettings, Setting
 
 from .limits import RATE, REPAIR_BATCH_SIZE, REPAIR_LOCK_TIMEOUT
 
+# A Prometheus metric name: the classic rule, prometheus_client's METRIC_NAME_RE (a test
+# keeps the two equal); the prefix setting and the exposition both check it.
+METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+
 BAD_THRESHOLDS = (
     "SYNC_CRITICAL_BELOW={critical:g} must not be above SYNC_WARN_BELOW={warn:g}"
     " (critical is the lower rate)"
@@ -49,7 +53,7 @@ app_settings = AppSettings(
     Setting(
         "SYNC_METRICS_PREFIX",
         "academy_sync",
-        pattern=r"[a-zA-Z_:][a-zA-Z0-9_:]*",
+        pattern=METRIC_NAME,
         pattern_says="a valid Prometheus metric name prefix",
     ),
     # The admin repairs a selection of up to this many pairs within the request; a
