@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "specializations",
     "licenses",
     "monitoring",
+    "imports",
 ]
 
 MIDDLEWARE = [
