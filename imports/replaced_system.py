@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 
 from django.contrib.auth.hashers import make_password
 
-from licenses.services import require_reason
 from specializations.catalogue import SpecializationInfo
 from specializations.exceptions import ProgressionError
+from specializations.services import require_reason
 
 SOURCE = "replaced-system"  # the external ids' source: the API's senders keep these ids
 LEDGER_SOURCE = f"import:{SOURCE}"  # the ledger's source of the opening events

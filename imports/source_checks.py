@@ -8,7 +8,7 @@ own users, and, for ``--skip-invalid``, the rows that depend on a left-out row.
 from django.contrib.auth import get_user_model
 from django.db import connections
 
-from specializations.models import Specialization
+from specializations.models import ExternalId, Specialization
 
 from .models import ImportedRow
 from .replaced_system import HISTORY, LICENSES, PROGRESS, SOURCE, STAGING, USERS, Problem
@@ -57,8 +57,10 @@ def _checks():
         f"SELECT s.id, s.email, u.id FROM {_S[USERS]} s JOIN {users} u"
         " ON u.username = s.username OR UPPER(u.email) = UPPER(s.email)"
         f" WHERE NOT EXISTS (SELECT 1 FROM {_MAPPED} m WHERE m.source = %s"
-        ' AND m."table" = %s AND m.source_id = s.id AND m.target_id = u.id) ORDER BY s.id',
-        [SOURCE, USERS],
+        ' AND m."table" = %s AND m.source_id = s.id AND m.target_id = u.id)'
+        f" AND NOT EXISTS (SELECT 1 FROM {ExternalId._meta.db_table} e WHERE e.source = %s"
+        " AND e.external_id = CAST(s.id AS TEXT) AND e.user_id = u.id) ORDER BY s.id",
+        [SOURCE, USERS, SOURCE],
         USERS,
         "email",
         "{0!r} collides with the product's user id={1}, which was not imported from " + SOURCE,

@@ -12,19 +12,26 @@ from django.db import connections
 
 from licenses.guard import unguarded
 from licenses.models import LicenseProgression, UserLicense
-from specializations.models import SpecializationProgress
+from specializations.models import LEDGER_FIELDS, ExternalId, ProgressEvent, SpecializationProgress
 
 from .models import ImportedRow
-from .replaced_system import HISTORY, LICENSES, PROGRESS, SOURCE, STAGING, USERS
+from .replaced_system import HISTORY, LEDGER_SOURCE, LICENSES, PROGRESS, SOURCE, STAGING, USERS
+
+OPENING_REASON = "Opening balance: imported from the replaced system"
+CHANGE_REASON = "The replaced system's totals changed since the last import"
 
 _S = {table: name for table, (name, _) in STAGING.items()}
 _MAPPED = ImportedRow._meta.db_table
+_EXTERNAL = ExternalId._meta.db_table
+_EVENTS = ProgressEvent._meta.db_table
 
 
 def write(*, using: str = "default") -> None:
     connection = connections[using]
     with unguarded(using), connection.cursor() as cursor:
         sql = _Sql(connection.vendor)
+        cursor.execute(f"SELECT {sql.now}")
+        stamp = str(cursor.fetchone()[0])  # this run's mark in its ledger keys
         for table, model in (
             (USERS, get_user_model()),
             (PROGRESS, SpecializationProgress),
@@ -33,7 +40,7 @@ def write(*, using: str = "default") -> None:
         ):
             _map(cursor, sql, table, model)
         _users(cursor, sql)
-        _progress(cursor, sql)
+        _progress(cursor, sql, stamp)
         _licenses(cursor, sql)
         _history(cursor)
         for table in STAGING:
@@ -62,6 +69,13 @@ def _map(cursor, sql: _Sql, table: str, model) -> None:
     )
     if table in (PROGRESS, LICENSES):
         _adopt(cursor, table, target)
+    if table == USERS:  # linked by hand (or by an earlier API sender) before the first run
+        cursor.execute(
+            f"UPDATE {stage} SET target_id = e.user_id, is_new = FALSE FROM {_EXTERNAL} e"
+            f" WHERE {stage}.target_id IS NULL AND e.source = %s"
+            f" AND e.external_id = CAST({stage}.id AS TEXT)",
+            [SOURCE],
+        )
     if sql.vendor == "postgresql":
         cursor.execute(
             f"UPDATE {stage} SET is_new = TRUE,"
@@ -106,6 +120,14 @@ def _users(cursor, sql: _Sql) -> None:
         f" email, is_staff, is_active, COALESCE(date_joined, {sql.now}) FROM {stage}"
         " WHERE is_new"
     )
+    # The replaced system's ids stay the students' ids for the API's senders.
+    cursor.execute(
+        f"INSERT INTO {_EXTERNAL} (source, external_id, user_id, created_at)"
+        f" SELECT %s, CAST(s.id AS TEXT), s.target_id, {sql.now} FROM {stage} s"
+        f" WHERE NOT EXISTS (SELECT 1 FROM {_EXTERNAL} e WHERE e.source = %s"
+        " AND e.external_id = CAST(s.id AS TEXT))",
+        [SOURCE, SOURCE],
+    )
     cursor.execute(
         f"UPDATE {users} SET username = s.username, email = s.email,"
         " first_name = s.first_name, last_name = s.last_name, is_staff = s.is_staff,"
@@ -123,9 +145,16 @@ _TOTALS = (
 )
 
 
-def _progress(cursor, sql: _Sql) -> None:
+def _progress(cursor, sql: _Sql, stamp: str) -> None:
+    """New rows with one opening event each; changed rows move by the source's change.
+
+    The events of LEDGER_SOURCE on a row sum to the totals the source held at
+    the last run, so a change event carries the source's difference since, and
+    what the product added meanwhile stays. A level is never lowered.
+    """
     progress, stage = SpecializationProgress._meta.db_table, _S[PROGRESS]
     totals = ", ".join(_TOTALS)
+    amounts = ", ".join(event for event, _ in LEDGER_FIELDS)
     cursor.execute(
         f"INSERT INTO {progress} (id, student_id, specialization_id, current_level, {totals},"
         " last_activity, created_at)"
@@ -134,11 +163,43 @@ def _progress(cursor, sql: _Sql) -> None:
         f" COALESCE(s.created_at, {sql.now})"
         f" FROM {stage} s JOIN {_S[USERS]} u ON u.id = s.student_id WHERE s.is_new"
     )
-    assignments = ", ".join(f"{name} = s.{name}" for name in (*_TOTALS, "current_level"))
+    event_columns = (
+        f"progress_id, source, idempotency_key, reason, occurred_at, recorded_at, level_before,"
+        f" level_after, {amounts}"
+    )
     cursor.execute(
-        f"UPDATE {progress} SET {assignments}, last_activity = s.last_activity FROM {stage} s"
-        f" WHERE {progress}.id = s.target_id"
-        f" AND {_changed(PROGRESS)}"
+        f"INSERT INTO {_EVENTS} ({event_columns})"
+        f" SELECT s.target_id, %s, 'progress:' || CAST(s.id AS TEXT), %s,"
+        f" COALESCE(s.last_activity, s.created_at, {sql.now}), {sql.now}, s.current_level,"
+        f" s.current_level, {', '.join(f's.{name}' for name in _TOTALS)}"
+        f" FROM {stage} s WHERE s.is_new",
+        [LEDGER_SOURCE, OPENING_REASON],
+    )
+    # Changed rows: the difference between the source's totals and this source's events.
+    differences = ", ".join(
+        f"s.{total} - COALESCE(SUM(e.{event}), 0)" for event, total in LEDGER_FIELDS
+    )
+    key = "'progress:' || CAST(s.id AS TEXT) || '@' || %s"
+    staged_totals = ", ".join(f"s.{name}" for name in _TOTALS)
+    cursor.execute(
+        f"INSERT INTO {_EVENTS} ({event_columns})"
+        f" SELECT p.id, %s, {key}, %s, {sql.now}, {sql.now}, p.current_level,"
+        f" {sql.greatest}(p.current_level, s.current_level), {differences}"
+        f" FROM {stage} s JOIN {progress} p ON p.id = s.target_id"
+        f" LEFT JOIN {_EVENTS} e ON e.progress_id = p.id AND e.source = %s"
+        f" WHERE {_changed(PROGRESS)}"
+        f" GROUP BY p.id, s.id, p.current_level, s.current_level, {staged_totals}",
+        [LEDGER_SOURCE, stamp, CHANGE_REASON, LEDGER_SOURCE],
+    )
+    additions = ", ".join(
+        f"{total} = {progress}.{total} + e.{event}" for event, total in LEDGER_FIELDS
+    )
+    cursor.execute(
+        f"UPDATE {progress} SET {additions}, current_level = e.level_after,"
+        f" last_activity = s.last_activity FROM {stage} s, {_EVENTS} e"
+        f" WHERE {progress}.id = s.target_id AND e.progress_id = s.target_id"
+        f" AND e.source = %s AND e.idempotency_key = {key}",
+        [LEDGER_SOURCE, stamp],
     )
 
 
@@ -152,8 +213,9 @@ def _licenses(cursor, sql: _Sql) -> None:
         f" FROM {stage} s JOIN {_S[USERS]} u ON u.id = s.user_id WHERE s.is_new"
     )
     cursor.execute(
-        f"UPDATE {licenses} SET current_level = s.current_level,"
-        # The product's rule: max_achieved_level never decreases.
+        # A rerun never lowers a level the product holds; max_achieved_level never decreases.
+        f"UPDATE {licenses} SET current_level = {sql.greatest}({licenses}.current_level,"
+        " s.current_level),"
         f" max_achieved_level = {sql.greatest}({licenses}.max_achieved_level,"
         " s.max_achieved_level), started_at = s.started_at,"
         " last_advanced_at = s.last_advanced_at, is_active = s.is_active"

@@ -5,13 +5,23 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db.models import Sum
 
 from imports.models import ImportedRow
 from imports.source import open_source
 from imports.source_import import import_source
 from licenses import consistency
 from licenses.models import LicenseProgression, UserLicense
-from specializations.models import Level, Specialization, SpecializationProgress
+from specializations.models import (
+    LEDGER_FIELDS,
+    ExternalId,
+    Level,
+    ProgressEvent,
+    Specialization,
+    SpecializationProgress,
+)
+from specializations.selectors import resolve_student
+from specializations.services import update_progress
 from tests.source_db import ACADEMY, SourceDb, fill_academy, server_url
 
 User = get_user_model()
@@ -295,3 +305,51 @@ def test_the_source_is_opened_read_only(source):
 def test_an_unreachable_source_is_one_line_without_its_password(db):
     with pytest.raises(CommandError, match=r"^source=postgresql://u:\*\*\*@127.0.0.1:1/x: "):
         call_command("import_source", "postgresql://u:secret@127.0.0.1:1/x", stdout=StringIO())
+
+
+def ledger_sums_match() -> bool:
+    """Every progress row's totals equal the sum of its events (the ledger's promise)."""
+    sums = {
+        row["progress"]: row
+        for row in ProgressEvent.objects.values("progress").annotate(
+            **{total: Sum(event) for event, total in LEDGER_FIELDS}
+        )
+    }
+    for progress in SpecializationProgress.objects.all():
+        for _, total in LEDGER_FIELDS:
+            if sums.get(progress.pk, {}).get(total) != getattr(progress, total):
+                return False
+    return True
+
+
+def test_each_progress_row_gets_one_opening_event(source, academy_catalogue):
+    import_source(source.url)
+    events = ProgressEvent.objects.filter(source="import:replaced-system")
+    assert events.count() == 5
+    assert sorted(events.values_list("idempotency_key", flat=True)) == [
+        f"progress:{i}" for i in range(1, 6)
+    ]
+    coach = events.get(idempotency_key="progress:2")
+    assert (coach.xp_gained, coach.level_before, coach.level_after) == (2500, 3, 3)
+    assert ledger_sums_match()
+
+
+def test_imported_users_are_found_by_the_replaced_systems_ids(source, academy_catalogue):
+    import_source(source.url)
+    assert resolve_student(source="replaced-system", external_id="4") == imported_user(4)
+    assert ExternalId.objects.filter(source="replaced-system").count() == 9
+
+
+def test_a_changed_total_is_an_event_and_keeps_what_the_product_added(source, academy_catalogue):
+    import_source(source.url)
+    bela = imported_user(5)
+    update_progress(bela, "GANCUJU_PLAYER", xp_gained=100, idempotency_key="k1", source="api")
+    source.execute("UPDATE specialization_progress SET total_xp = 4200 WHERE id = 3")
+    import_source(source.url)
+    progress = SpecializationProgress.objects.get(student=bela)
+    assert progress.total_xp == 3200 + 100 + 1000
+    change = ProgressEvent.objects.filter(source="import:replaced-system", progress=progress)
+    assert sorted(change.values_list("xp_gained", flat=True)) == [1000, 3200]
+    assert ledger_sums_match()
+    import_source(source.url)  # unchanged since: no further event
+    assert ProgressEvent.objects.filter(progress=progress).count() == 3
