@@ -32,16 +32,13 @@ def write(*, using: str = "default") -> None:
         sql = _Sql(connection.vendor)
         cursor.execute(f"SELECT {sql.now}")
         stamp = str(cursor.fetchone()[0])  # this run's mark in its ledger keys
-        for table, model in (
-            (USERS, get_user_model()),
-            (PROGRESS, SpecializationProgress),
-            (LICENSES, UserLicense),
-            (HISTORY, LicenseProgression),
-        ):
-            _map(cursor, sql, table, model)
+        _map(cursor, sql, USERS, get_user_model())
         _users(cursor, sql)
+        _map(cursor, sql, PROGRESS, SpecializationProgress)
         _progress(cursor, sql, stamp)
+        _map(cursor, sql, LICENSES, UserLicense)
         _licenses(cursor, sql)
+        _map(cursor, sql, HISTORY, LicenseProgression)
         _history(cursor)
         for table in STAGING:
             _remember(cursor, sql, table)

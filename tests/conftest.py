@@ -13,6 +13,12 @@ from model_bakery import baker
 from licenses import guard
 from specializations import catalogue
 from tests.production import production_proxy, production_server  # noqa: F401  (fixtures)
+from tests.source_db import (  # noqa: F401  (fixtures)
+    _source_database,
+    academy_catalogue,
+    source,
+    source_db,
+)
 
 requires_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL row locks"

@@ -13,7 +13,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg2
+import pytest
 from django.db import connection
+
+from specializations.models import Level, Specialization
 
 SCHEMA = Path(__file__).resolve().parent.parent / "imports" / "source_schema.sql"
 
@@ -227,3 +230,48 @@ ACADEMY = {
     "pairs": 6,
     "desyncs": {"level_mismatch": 1, "missing_license": 1, "missing_progress": 1},
 }
+
+
+@pytest.fixture(scope="session")
+def _source_database():
+    """One source database per test session (its schema only), dropped at the end."""
+    server = server_url()
+    if server is None:
+        pytest.skip("no PostgreSQL server for the source database (set TEST_DATABASE_URL)")
+    source = SourceDb(server).create()
+    yield source
+    source.drop()
+
+
+@pytest.fixture
+def source_db(_source_database):
+    """The source database, emptied for this test."""
+    _source_database.execute(
+        "TRUNCATE users, specializations, specialization_progress, user_licenses,"
+        " license_progressions, xp_transactions RESTART IDENTITY CASCADE"
+    )
+    return _source_database
+
+
+@pytest.fixture
+def source(source_db):
+    fill_academy(source_db)
+    return source_db
+
+
+@pytest.fixture
+def academy_catalogue(db):
+    """GANCUJU_PLAYER and LFA_COACH: level k at (k - 1) * 1,000 XP, nothing else required."""
+    for code in ("GANCUJU_PLAYER", "LFA_COACH"):
+        spec = Specialization.objects.create(code=code, name=code.title(), max_level=8)
+        Level.objects.bulk_create(
+            Level(
+                specialization=spec,
+                number=k,
+                name=f"L{k}",
+                required_xp=(k - 1) * 1000,
+                required_sessions=0,
+                license_title=f"{code} {k}",
+            )
+            for k in range(1, 9)
+        )

@@ -15,51 +15,14 @@ from licenses.models import LicenseProgression, UserLicense
 from specializations.models import (
     LEDGER_FIELDS,
     ExternalId,
-    Level,
     ProgressEvent,
-    Specialization,
     SpecializationProgress,
 )
 from specializations.selectors import resolve_student
 from specializations.services import update_progress
-from tests.source_db import ACADEMY, SourceDb, fill_academy, server_url
+from tests.source_db import ACADEMY
 
 User = get_user_model()
-
-
-@pytest.fixture
-def source_db():
-    """An empty source database (its schema only), dropped afterwards."""
-    server = server_url()
-    if server is None:
-        pytest.skip("no PostgreSQL server for the source database (set TEST_DATABASE_URL)")
-    source = SourceDb(server).create()
-    yield source
-    source.drop()
-
-
-@pytest.fixture
-def source(source_db):
-    fill_academy(source_db)
-    return source_db
-
-
-@pytest.fixture
-def academy_catalogue(db):
-    """GANCUJU_PLAYER and LFA_COACH: level k at (k - 1) * 1,000 XP, nothing else required."""
-    for code in ("GANCUJU_PLAYER", "LFA_COACH"):
-        spec = Specialization.objects.create(code=code, name=code.title(), max_level=8)
-        Level.objects.bulk_create(
-            Level(
-                specialization=spec,
-                number=k,
-                name=f"L{k}",
-                required_xp=(k - 1) * 1000,
-                required_sessions=0,
-                license_title=f"{code} {k}",
-            )
-            for k in range(1, 9)
-        )
 
 
 def snapshot() -> dict:
