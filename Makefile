@@ -39,7 +39,8 @@ lint: $(STAMP)
 
 test-sqlite: $(STAMP)
 	@# Explicit, so a developer's .env cannot point this half at another database.
-	DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	@# TEST_DATABASE_URL: the server import_source's tests build their source database on.
+	DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" TEST_DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 test-postgres: $(STAMP)
 	@if $(BIN)/python -c "import psycopg2, sys; psycopg2.connect(sys.argv[1], connect_timeout=3).close()" "$(TEST_DATABASE_URL)" 2>/dev/null; then \
