@@ -115,6 +115,7 @@ def update_progress(
             current=old_level,
             xp=progress.total_xp,
             sessions=progress.completed_sessions,
+            projects=progress.completed_projects,
             theory=progress.theory_hours_completed,
             practice=progress.practice_hours_completed,
         )
