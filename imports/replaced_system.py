@@ -161,9 +161,14 @@ class Transform:
             if value < 0:
                 bad = self._problem(PROGRESS, id_, field, f"{value} is negative")
         if level is None and not bad:
-            xp, sessions, _, theory, practice = totals
+            xp, sessions, projects, theory, practice = totals
             level = info.level_for(
-                current=1, xp=xp, sessions=sessions, theory=theory, practice=practice
+                current=1,
+                xp=xp,
+                sessions=sessions,
+                projects=projects,
+                theory=theory,
+                practice=practice,
             )
         elif level is not None and not 1 <= level <= info.max_level:
             bad = self._level_problem(PROGRESS, id_, "current_level", level, info)

@@ -22,18 +22,39 @@ class LevelRequirement:
     name: str
     required_xp: int
     required_sessions: int
+    required_projects: int
     theory_hours: int
     practice_hours: int
     total_hours: int
 
-    def is_met(self, *, xp: int, sessions: int, theory: int, practice: int) -> bool:
+    def is_met(self, *, xp: int, sessions: int, projects: int, theory: int, practice: int) -> bool:
         return (
             xp >= self.required_xp
             and sessions >= self.required_sessions
+            and projects >= self.required_projects
             and theory >= self.theory_hours
             and practice >= self.practice_hours
             and theory + practice >= self.total_hours
         )
+
+    def met_sql(self, alias: str) -> tuple[str, list[int]]:
+        """``is_met`` over a progress row ``alias`` in SQL (TRUE when nothing is required)."""
+        terms = [
+            (f"{alias}.total_xp", self.required_xp),
+            (f"{alias}.completed_sessions", self.required_sessions),
+            (f"{alias}.completed_projects", self.required_projects),
+            (f"{alias}.theory_hours_completed", self.theory_hours),
+            (f"{alias}.practice_hours_completed", self.practice_hours),
+            (
+                f"{alias}.theory_hours_completed + {alias}.practice_hours_completed",
+                self.total_hours,
+            ),
+        ]
+        # Totals are never negative (check constraints): a zero requirement is always met.
+        wanted = [(column, amount) for column, amount in terms if amount > 0]
+        if not wanted:
+            return "TRUE", []
+        return " AND ".join(f"{column} >= %s" for column, _ in wanted), [a for _, a in wanted]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +65,9 @@ class SpecializationInfo:
     is_active: bool
     levels: tuple[LevelRequirement, ...]  # ordered by number, starting at 1
 
-    def level_for(self, *, current: int, xp: int, sessions: int, theory: int, practice: int) -> int:
+    def level_for(
+        self, *, current: int, xp: int, sessions: int, projects: int, theory: int, practice: int
+    ) -> int:
         """The level these totals reach: never below ``current``, in order, capped at max_level."""
         level = current
         for requirement in self.levels:
@@ -52,10 +75,44 @@ class SpecializationInfo:
                 continue
             if requirement.number != level + 1 or requirement.number > self.max_level:
                 break
-            if not requirement.is_met(xp=xp, sessions=sessions, theory=theory, practice=practice):
+            if not requirement.is_met(
+                xp=xp, sessions=sessions, projects=projects, theory=theory, practice=practice
+            ):
                 break
             level = requirement.number
         return level
+
+    @property
+    def top_level(self) -> int:
+        """The highest level reachable in order: max_level, or below a missing level."""
+        top = 1
+        for requirement in self.levels:
+            if requirement.number == top + 1 and requirement.number <= self.max_level:
+                top = requirement.number
+            elif requirement.number > top + 1:
+                break
+        return top
+
+    def level_sql(self, alias: str) -> tuple[str, list[int]]:
+        """``level_for`` in SQL over the progress row ``alias``: one CASE, no join.
+
+        The first level above the row's current one that its totals miss stops it
+        one below; a row that misses none reaches ``top_level``. Never below the
+        current level.
+        """
+        current = f"{alias}.current_level"
+        whens, params = [], []
+        for requirement in self.levels:
+            if not 1 < requirement.number <= self.top_level:
+                continue
+            met, met_params = requirement.met_sql(alias)
+            if met == "TRUE":
+                continue
+            whens.append(f"WHEN {current} < %s AND NOT ({met}) THEN %s")
+            params += [requirement.number, *met_params, requirement.number - 1]
+        whens.append(f"WHEN {current} > %s THEN {current} ELSE %s")  # SQLite has no GREATEST
+        params += [self.top_level, self.top_level]
+        return f"CASE {' '.join(whens)} END", params
 
 
 _lock = threading.Lock()
@@ -78,6 +135,7 @@ def _load() -> dict[str, SpecializationInfo]:
         "levels__name",
         "levels__required_xp",
         "levels__required_sessions",
+        "levels__required_projects",
         "levels__theory_hours",
         "levels__practice_hours",
         "levels__total_hours",
@@ -93,6 +151,7 @@ def _load() -> dict[str, SpecializationInfo]:
                     name=row["levels__name"],
                     required_xp=row["levels__required_xp"],
                     required_sessions=row["levels__required_sessions"],
+                    required_projects=row["levels__required_projects"],
                     theory_hours=row["levels__theory_hours"],
                     practice_hours=row["levels__practice_hours"],
                     total_hours=row["levels__total_hours"],
