@@ -112,6 +112,7 @@ def import_progress(
             for columns in ("user_id, specialization_id", "idempotency_key"):
                 name = f"{_LINES}_{columns.split('_')[0]}"
                 cursor.execute(f"CREATE INDEX {name} ON {_LINES} ({columns})")
+            lines.analyze()
             bad += _check(cursor, report.source, external_source)
             with transaction.atomic(using=using):
                 bad += _plan(cursor, catalogue, lock=not dry_run and not bad)
@@ -178,16 +179,20 @@ def _check(cursor, source: str, external_source: str) -> list[BadLine]:
     in_ledger = (
         f"FROM {_LINES} a JOIN {_EVENTS} e ON e.source = %s"
         " AND e.idempotency_key = a.idempotency_key"
-        f" LEFT JOIN (SELECT e2.id, p.student_id AS user_id, p.specialization_id,"
-        f" {', '.join(f'e2.{amount}' for amount in _AMOUNTS)} FROM {_EVENTS} e2"
-        f" JOIN {_PROGRESS} p ON p.id = e2.progress_id) b ON b.id = e.id"
+        f" LEFT JOIN {_PROGRESS} p ON p.id = e.progress_id"
+    )
+    recorded = " AND ".join(
+        ["p.student_id = a.user_id", "p.specialization_id = a.specialization_id"]
+        + [f"e.{amount} = a.{amount}" for amount in _AMOUNTS]
     )
     cursor.execute(
-        f"UPDATE {_LINES} SET replay = TRUE WHERE line IN (SELECT a.line {in_ledger} WHERE {same})",
+        f"UPDATE {_LINES} SET replay = TRUE WHERE line IN (SELECT a.line {in_ledger}"
+        f" WHERE {recorded})",
         [source],
     )
     cursor.execute(
-        f"SELECT a.line, a.idempotency_key, e.id {in_ledger} WHERE b.id IS NULL OR NOT ({same})",
+        f"SELECT a.line, a.idempotency_key, e.id {in_ledger}"
+        f" WHERE p.id IS NULL OR NOT ({recorded})",
         [source],
     )
     bad += [
@@ -219,6 +224,7 @@ def _plan(cursor, catalogue, *, lock: bool) -> list[BadLine]:
         f" LEFT JOIN {_LICENSES} l ON l.user_id = d.user_id"
         " AND l.specialization_id = d.specialization_id"
     )
+    cursor.execute(f"ANALYZE {_PAIRS}")
     running = ", ".join(
         f"q.{total} + SUM(s.{amount}) OVER w AS {total}" for amount, total in LEDGER_FIELDS
     )

@@ -53,14 +53,19 @@ def _checks():
         "level {0} is outside 1..{1} of {2}",
     )
     # An account of the product's own (not imported from this source) holds the name.
-    yield (
-        f"SELECT s.id, s.email, u.id FROM {_S[USERS]} s JOIN {users} u"
-        " ON u.username = s.username OR UPPER(u.email) = UPPER(s.email)"
+    # Two equality joins (a join on "a OR b" is a nested loop over both tables).
+    not_ours = (
         f" WHERE NOT EXISTS (SELECT 1 FROM {_MAPPED} m WHERE m.source = %s"
         ' AND m."table" = %s AND m.source_id = s.id AND m.target_id = u.id)'
         f" AND NOT EXISTS (SELECT 1 FROM {ExternalId._meta.db_table} e WHERE e.source = %s"
-        " AND e.external_id = CAST(s.id AS TEXT) AND e.user_id = u.id) ORDER BY s.id",
-        [SOURCE, USERS, SOURCE],
+        " AND e.external_id = CAST(s.id AS TEXT) AND e.user_id = u.id)"
+    )
+    yield (
+        f"SELECT s.id, s.email, u.id FROM {_S[USERS]} s JOIN {users} u"
+        f" ON u.username = s.username{not_ours}"
+        f" UNION SELECT s.id, s.email, u.id FROM {_S[USERS]} s JOIN {users} u"
+        f" ON UPPER(u.email) = UPPER(s.email){not_ours} ORDER BY 1, 3",
+        [SOURCE, USERS, SOURCE] * 2,
         USERS,
         "email",
         "{0!r} collides with the product's user id={1}, which was not imported from " + SOURCE,

@@ -77,6 +77,8 @@ def import_source(
             table.create()
         transform = Transform(all_specializations())
         _stage(url, staging, transform, report, on_progress)
+        for table in staging.values():
+            table.analyze()
         report.unknown_specializations = sorted(transform.unknown)
         if report.unknown_specializations:
             return report

@@ -40,19 +40,26 @@ class StagingTable:
             if self.columns[0][1] == "id":
                 cursor.execute(f"CREATE INDEX {self.name}_id ON {self.name} ({self.columns[0][0]})")
 
+    def analyze(self) -> None:
+        """Statistics for the planner: autovacuum never sees a temporary table."""
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {self.name}")
+
     def drop(self) -> None:
         with self.connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.name}")
 
     def insert(self, rows: Iterable[Sequence]) -> int:
         """Rows hold the leading columns; the rest (filled later by SQL) start NULL."""
-        rows = [self._adapt(row) for row in rows]
+        postgresql = self.connection.vendor == "postgresql"
+        # PostgreSQL reads a datetime's str() as COPY writes it; SQLite needs Django's text.
+        rows = list(rows) if postgresql else [self._adapt(row) for row in rows]
         if not rows:
             return 0
         width = len(rows[0])
         names = ", ".join(name for name, _ in self.columns[:width])
         with self.connection.cursor() as cursor:
-            if self.connection.vendor == "postgresql":
+            if postgresql:
                 buffer = io.StringIO()
                 csv.writer(buffer, quoting=csv.QUOTE_NOTNULL).writerows(rows)
                 buffer.seek(0)
