@@ -77,7 +77,7 @@ def import_progress(
     events = EventFile(path, catalogue=catalogue)
     lines = StagingTable(
         _LINES,
-        [*LINE_COLUMNS, ("replay", "bool"), ("level_before", "int"), ("level_after", "int")],
+        [*LINE_COLUMNS, ("replay", "bool")],
         using=using,
     )
     pairs = StagingTable(
@@ -90,7 +90,8 @@ def import_progress(
             ("license_level", "int"),
             ("current_level", "int"),
             ("new_level", "int"),
-            *((total, "big") for total in _TOTALS),
+            *((total, "big") for total in _TOTALS),  # the new totals (the level rule's names)
+            *((f"base_{amount}", "big") for amount in _AMOUNTS),  # the totals before
         ],
         using=using,
     )
@@ -115,14 +116,15 @@ def import_progress(
             lines.analyze()
             bad += _check(cursor, report.source, external_source)
             with transaction.atomic(using=using):
-                bad += _plan(cursor, catalogue, lock=not dry_run and not bad)
+                negative, levels = _plan(cursor, catalogue, lock=not dry_run and not bad)
+                bad += negative
                 if bad:
                     report.bad_count = len(bad)
                     report.bad = sorted(bad, key=lambda b: b.line)[:SHOWN_BAD_LINES]
                     return report
                 _count(cursor, report)
                 if not dry_run:
-                    _write(cursor, report.source, connection.vendor)
+                    _write(cursor, report.source, connection.vendor, levels)
                     report.written = True
         return report
     finally:
@@ -202,8 +204,9 @@ def _check(cursor, source: str, external_source: str) -> list[BadLine]:
     return bad
 
 
-def _plan(cursor, catalogue, *, lock: bool) -> list[BadLine]:
-    """The touched pairs (their rows locked), the running totals and each line's levels."""
+def _plan(cursor, catalogue, *, lock: bool) -> tuple[list[BadLine], tuple | None]:
+    """The touched pairs (their rows locked), their new totals and levels; returns the bad
+    lines (running totals below 0) and the SQL of each line's levels, for its event."""
     live = f"{_LINES}.replay IS NOT TRUE"
     if lock and cursor.db.vendor == "postgresql":  # the services' order: progress, then licence
         for table, user in ((_PROGRESS, "student_id"), (_LICENSES, "user_id")):
@@ -216,9 +219,10 @@ def _plan(cursor, catalogue, *, lock: bool) -> list[BadLine]:
     base = ", ".join(f"COALESCE(p.{total}, 0)" for total in _TOTALS)
     cursor.execute(
         f"INSERT INTO {_PAIRS} (user_id, specialization_id, progress_id, license_id,"
-        f" license_level, current_level, {', '.join(_TOTALS)})"
+        f" license_level, current_level, {', '.join(_TOTALS)},"
+        f" {', '.join(f'base_{amount}' for amount in _AMOUNTS)})"
         " SELECT d.user_id, d.specialization_id, p.id, l.id, l.current_level,"
-        f" COALESCE(p.current_level, l.current_level, 1), {base}"
+        f" COALESCE(p.current_level, l.current_level, 1), {base}, {base}"
         f" FROM (SELECT DISTINCT user_id, specialization_id FROM {_LINES} WHERE {live}) d"
         f" LEFT JOIN {_PROGRESS} p ON {_PAIR_ON.format('d')}"
         f" LEFT JOIN {_LICENSES} l ON l.user_id = d.user_id"
@@ -226,7 +230,7 @@ def _plan(cursor, catalogue, *, lock: bool) -> list[BadLine]:
     )
     cursor.execute(f"ANALYZE {_PAIRS}")
     running = ", ".join(
-        f"q.{total} + SUM(s.{amount}) OVER w AS {total}" for amount, total in LEDGER_FIELDS
+        f"q.base_{amount} + SUM(s.{amount}) OVER w AS {total}" for amount, total in LEDGER_FIELDS
     )
     steps = (
         f"SELECT s.line, s.user_id, s.specialization_id, q.current_level, {running}"
@@ -239,7 +243,8 @@ def _plan(cursor, catalogue, *, lock: bool) -> list[BadLine]:
         + " OR ".join(f"{amount} < 0" for amount in _AMOUNTS)
         + " LIMIT 1"
     )
-    if cursor.fetchone():  # corrections: no running total may fall below 0
+    corrections = cursor.fetchone() is not None
+    if corrections:  # no running total may fall below 0
         cursor.execute(
             f"SELECT line, {', '.join(_TOTALS)} FROM ({steps}) x WHERE "
             + " OR ".join(f"{total} < 0" for total in _TOTALS)
@@ -251,31 +256,41 @@ def _plan(cursor, catalogue, *, lock: bool) -> list[BadLine]:
             if value < 0
         ]
         if found:
-            return found
+            return found, None
     level, params = _level_case(cursor, catalogue, "x")
-    cursor.execute(
-        f"UPDATE {_LINES} SET level_before = n.level_before, level_after = n.level_after"
-        " FROM (SELECT line, COALESCE(LAG(reached) OVER w, current_level) AS level_before,"
-        " reached AS level_after FROM (SELECT line, user_id, specialization_id,"
-        f" current_level, MAX({level}) OVER w AS reached FROM ({steps}) x"
-        " WINDOW w AS (PARTITION BY user_id, specialization_id ORDER BY line)) y"
-        " WINDOW w AS (PARTITION BY user_id, specialization_id ORDER BY line)) n"
-        f" WHERE {_LINES}.line = n.line",
-        params,
+    window = "WINDOW w AS (PARTITION BY user_id, specialization_id ORDER BY line)"
+    # Each line's levels: the highest the running totals have reached (never lower).
+    levels = (
+        "SELECT line, user_id, specialization_id,"
+        " COALESCE(LAG(reached) OVER w, current_level) AS level_before, reached AS level_after"
+        " FROM (SELECT line, user_id, specialization_id, current_level,"
+        f" MAX({level}) OVER w AS reached FROM ({steps}) x {window}) y {window}"
     )
     greatest = "GREATEST" if cursor.db.vendor == "postgresql" else "MAX"
     sums = ", ".join(f"SUM({amount}) AS {amount}" for amount in _AMOUNTS)
     additions = ", ".join(
         f"{total} = {_PAIRS}.{total} + a.{amount}" for amount, total in LEDGER_FIELDS
     )
+    same_pair = f"a.user_id = {_PAIRS}.user_id AND a.specialization_id = {_PAIRS}.specialization_id"
     cursor.execute(
-        f"UPDATE {_PAIRS} SET {additions}, new_level = {greatest}(a.reached,"
-        f" COALESCE({_PAIRS}.license_level, 0))"
-        f" FROM (SELECT user_id, specialization_id, MAX(level_after) AS reached, {sums}"
+        f"UPDATE {_PAIRS} SET {additions} FROM (SELECT user_id, specialization_id, {sums}"
         f" FROM {_LINES} WHERE replay IS NOT TRUE GROUP BY user_id, specialization_id) a"
-        f" WHERE a.user_id = {_PAIRS}.user_id AND a.specialization_id = {_PAIRS}.specialization_id"
+        f" WHERE {same_pair}"
     )
-    return []
+    licence = f"COALESCE({_PAIRS}.license_level, 0)"  # a licence ahead raises the progress
+    if corrections:  # totals may fall: the highest level any line reached
+        cursor.execute(
+            f"UPDATE {_PAIRS} SET new_level = {greatest}(a.reached, {licence}) FROM"
+            " (SELECT user_id, specialization_id, MAX(level_after) AS reached"
+            f" FROM ({levels}) n GROUP BY user_id, specialization_id) a WHERE {same_pair}",
+            params,
+        )
+    else:  # totals only rise: the level of the final totals is the highest reached
+        final, final_params = _level_case(cursor, catalogue, _PAIRS)
+        cursor.execute(
+            f"UPDATE {_PAIRS} SET new_level = {greatest}({final}, {licence})", final_params
+        )
+    return [], (levels, params)
 
 
 def _level_case(cursor, catalogue, alias: str) -> tuple[str, list]:
@@ -312,7 +327,7 @@ def _count(cursor, report: FileReport) -> None:
     ) = cursor.fetchone()
 
 
-def _write(cursor, source: str, vendor: str) -> None:
+def _write(cursor, source: str, vendor: str, levels: tuple[str, list]) -> None:
     now = "now()" if vendor == "postgresql" else "CURRENT_TIMESTAMP"
     greatest = "GREATEST" if vendor == "postgresql" else "MAX"
     totals = ", ".join(_TOTALS)
@@ -336,11 +351,11 @@ def _write(cursor, source: str, vendor: str) -> None:
         f"INSERT INTO {_EVENTS} (progress_id, source, idempotency_key, reason, occurred_at,"
         f" recorded_at, level_before, level_after, {amounts})"
         f" SELECT q.progress_id, %s, s.idempotency_key, s.reason, COALESCE(s.occurred_at, {now}),"
-        f" {now}, s.level_before, s.level_after, {', '.join(f's.{a}' for a in _AMOUNTS)}"
+        f" {now}, n.level_before, n.level_after, {', '.join(f's.{a}' for a in _AMOUNTS)}"
         f" FROM {_LINES} s JOIN {_PAIRS} q ON q.user_id = s.user_id"
-        " AND q.specialization_id = s.specialization_id WHERE s.replay IS NOT TRUE"
-        " ORDER BY s.line",
-        [source],
+        f" AND q.specialization_id = s.specialization_id JOIN ({levels[0]}) n ON n.line = s.line"
+        " WHERE s.replay IS NOT TRUE ORDER BY s.line",
+        [source, *levels[1]],
     )
     # Licences follow the progress level, each change with its history row.
     cursor.execute(

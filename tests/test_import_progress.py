@@ -257,3 +257,16 @@ def test_the_command_says_what_it_imported(tmp_path, students):
         "Imported 1 events from 1 lines as import:awards.csv (0 already recorded): 1 pairs,"
         " 0 newly enrolled, 1 levels raised, 1 licences moved, 0 issued.\n"
     )
+
+
+def test_a_correction_later_in_the_file_never_lowers_a_level_it_reached(tmp_path, students):
+    a, _, _ = students
+    path = csv_file(
+        tmp_path, [f"{a.pk},GANCUJU_PLAYER,2500,,,,,,", f"{a.pk},GANCUJU_PLAYER,-2000,,,,,,"]
+    )
+    import_progress(path)
+    assert totals(a)[:2] == (3, 500)
+    levels = ProgressEvent.objects.order_by("id").values_list("level_before", "level_after")
+    assert list(levels) == [(1, 3), (3, 3)]
+    assert UserLicense.objects.get(user=a).current_level == 3
+    assert ledger_sums_match()
