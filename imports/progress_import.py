@@ -17,15 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.db import connections, transaction
 
 from licenses.models import LicenseProgression, UserLicense
 from licenses.services import AUTO_SYNC_REASON, ISSUED_REASON
 from specializations.catalogue import all_specializations, clear_cache
-from specializations.models import LEDGER_FIELDS, ExternalId, ProgressEvent, SpecializationProgress
+from specializations.models import LEDGER_FIELDS, ProgressEvent, SpecializationProgress
 from specializations.services import require_source
 
+from .progress_checks import LINES as _LINES
+from .progress_checks import check_lines
 from .progress_file import AMOUNTS, LINE_COLUMNS, BadLine, EventFile
 from .replaced_system import SOURCE as REPLACED_SYSTEM
 from .staging import StagingTable
@@ -34,7 +35,6 @@ BATCH = 10_000
 SHOWN_BAD_LINES = 100
 _AMOUNTS = [event for event, _ in LEDGER_FIELDS]
 _TOTALS = [total for _, total in LEDGER_FIELDS]
-_LINES = "import_stage_lines"
 _PAIRS = "import_stage_pairs"
 _PROGRESS = SpecializationProgress._meta.db_table
 _LICENSES = UserLicense._meta.db_table
@@ -114,7 +114,7 @@ def import_progress(
                 name = f"{_LINES}_{columns.split('_')[0]}"
                 cursor.execute(f"CREATE INDEX {name} ON {_LINES} ({columns})")
             lines.analyze()
-            bad += _check(cursor, report.source, external_source)
+            bad += check_lines(cursor, source=report.source, external_source=external_source)
             with transaction.atomic(using=using):
                 negative, levels = _plan(cursor, catalogue, lock=not dry_run and not bad)
                 bad += negative
@@ -130,78 +130,6 @@ def import_progress(
     finally:
         lines.drop()
         pairs.drop()
-
-
-def _check(cursor, source: str, external_source: str) -> list[BadLine]:
-    """Students, keys: every bad line found by a set-based query each."""
-    bad = []
-    users = get_user_model()._meta.db_table
-    cursor.execute(
-        f"UPDATE {_LINES} SET user_id = e.user_id FROM {ExternalId._meta.db_table} e"
-        f" WHERE {_LINES}.external_id IS NOT NULL AND e.source = %s"
-        f" AND e.external_id = {_LINES}.external_id",
-        [external_source],
-    )
-    cursor.execute(
-        f"SELECT line, external_id FROM {_LINES} WHERE external_id IS NOT NULL AND user_id IS NULL"
-    )
-    bad += [
-        BadLine(line, "external_id", f"{value!r} is not known (source {external_source})")
-        for line, value in cursor.fetchall()
-    ]
-    cursor.execute(
-        f"SELECT line, user_id FROM {_LINES} s WHERE external_id IS NULL"
-        f" AND NOT EXISTS (SELECT 1 FROM {users} u WHERE u.id = s.user_id)"
-    )
-    bad += [BadLine(line, "student_id", f"{value} is not a user") for line, value in cursor]
-    same = " AND ".join(
-        ["a.user_id = b.user_id", "a.specialization_id = b.specialization_id"]
-        + [f"a.{amount} = b.{amount}" for amount in _AMOUNTS]
-    )
-    # A key twice in the file: the first line stands; the same values again are a replay.
-    cursor.execute(
-        f"SELECT a.line, a.idempotency_key, b.line, {same} FROM {_LINES} a JOIN {_LINES} b"
-        " ON b.idempotency_key = a.idempotency_key AND b.line < a.line"
-        f" WHERE NOT EXISTS (SELECT 1 FROM {_LINES} c"
-        " WHERE c.idempotency_key = a.idempotency_key AND c.line < b.line)"
-    )
-    replays = []
-    for line, key, first, equal in cursor.fetchall():
-        if equal:
-            replays.append(line)
-        else:
-            bad.append(BadLine(line, "key", f"{key!r} is also on line {first} with other values"))
-    for start in range(0, len(replays), 500):
-        chunk = replays[start : start + 500]
-        cursor.execute(
-            f"UPDATE {_LINES} SET replay = TRUE WHERE line IN ({', '.join(['%s'] * len(chunk))})",
-            chunk,
-        )
-    # A key already in the ledger: a replay when its event is this line's, else a conflict.
-    in_ledger = (
-        f"FROM {_LINES} a JOIN {_EVENTS} e ON e.source = %s"
-        " AND e.idempotency_key = a.idempotency_key"
-        f" LEFT JOIN {_PROGRESS} p ON p.id = e.progress_id"
-    )
-    recorded = " AND ".join(
-        ["p.student_id = a.user_id", "p.specialization_id = a.specialization_id"]
-        + [f"e.{amount} = a.{amount}" for amount in _AMOUNTS]
-    )
-    cursor.execute(
-        f"UPDATE {_LINES} SET replay = TRUE WHERE line IN (SELECT a.line {in_ledger}"
-        f" WHERE {recorded})",
-        [source],
-    )
-    cursor.execute(
-        f"SELECT a.line, a.idempotency_key, e.id {in_ledger}"
-        f" WHERE p.id IS NULL OR NOT ({recorded})",
-        [source],
-    )
-    bad += [
-        BadLine(line, "key", f"{key!r} was recorded before (event {event}) with other values")
-        for line, key, event in cursor.fetchall()
-    ]
-    return bad
 
 
 def _plan(cursor, catalogue, *, lock: bool) -> tuple[list[BadLine], tuple | None]:

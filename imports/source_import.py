@@ -24,11 +24,12 @@ from .replaced_system import SOURCE, STAGING, Problem, Transform
 from .source import TABLES, open_source
 from .staging import StagingTable
 
+# Each source table's Transform method.
 TRANSFORMS = {
-    "users": Transform.users,
-    "specialization_progress": Transform.progress,
-    "user_licenses": Transform.licenses,
-    "license_progressions": Transform.history,
+    "users": "users",
+    "specialization_progress": "progress",
+    "user_licenses": "licenses",
+    "license_progressions": "history",
 }
 
 
@@ -103,7 +104,7 @@ def import_source(
 def _stage(url, staging, transform, report, on_progress) -> None:
     with open_source(url) as source:
         for table in TABLES:
-            rows = TRANSFORMS[table].__get__(transform)
+            rows = getattr(transform, TRANSFORMS[table])
             report.found[table] = 0
             for batch in source.batches(table):
                 staging[table].insert(row for row in map(rows, batch) if row is not None)

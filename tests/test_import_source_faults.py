@@ -10,9 +10,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from imports.models import ImportedRow
+from licenses import consistency
 from licenses.models import LicenseProgression, UserLicense
 from specializations.models import ExternalId, ProgressEvent, SpecializationProgress
 from tests.conftest import requires_postgres
@@ -164,3 +165,14 @@ def test_killed_while_writing_then_rerun_ends_as_one_uninterrupted_run(source, a
     assert not User.objects.exists()  # nothing of the killed run is left
     assert import_process(source.url).wait(timeout=120) == 0
     assert state() == uninterrupted
+
+
+def test_the_guard_bypass_ends_with_the_imports_transaction(source, academy_catalogue):
+    """The source's desyncs are committed; the next transaction that makes one is refused."""
+    assert import_process(source.url).wait(timeout=120) == 0
+    assert consistency.count_pairs().inconsistent == 3
+    anna = ExternalId.objects.get(source="replaced-system", external_id="4").user
+    with pytest.raises(IntegrityError, match="sync guard"), transaction.atomic():
+        UserLicense.objects.filter(user=anna, specialization="LFA_COACH").update(
+            current_level=5, max_achieved_level=5
+        )
