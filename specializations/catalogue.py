@@ -120,13 +120,17 @@ _cache: dict[str, SpecializationInfo] | None = None
 _loaded_at = 0.0
 
 
-def _load() -> dict[str, SpecializationInfo]:
-    """The whole catalogue in one query (a LEFT JOIN: a specialization without levels stays)."""
+def _load(*, codes=None, using=None) -> dict[str, SpecializationInfo]:
+    """The whole catalogue (or ``codes``) in one query (a LEFT JOIN: a specialization
+    without levels stays)."""
     from .models import Specialization
 
     specializations: dict[str, dict] = {}
     levels: dict[str, list[LevelRequirement]] = {}
-    rows = Specialization.objects.order_by("code", "levels__number").values(
+    rows = Specialization.objects.using(using)
+    if codes is not None:
+        rows = rows.filter(code__in=codes)
+    rows = rows.order_by("code", "levels__number").values(
         "code",
         "name",
         "max_level",
@@ -167,6 +171,14 @@ def _load() -> dict[str, SpecializationInfo]:
         )
         for code, spec in specializations.items()
     }
+
+
+def read_specialization(code: str, *, using: str | None = None) -> SpecializationInfo:
+    """One entry as the database holds it now, bypassing the cache (for writers)."""
+    found = _load(codes=[code], using=using)
+    if code not in found:
+        raise UnknownSpecialization(code, all_specializations())
+    return found[code]
 
 
 def all_specializations() -> dict[str, SpecializationInfo]:
