@@ -21,7 +21,7 @@ FOLLOW_QUEUED = (
 )
 FOLLOW_NOT_QUEUED = (
     "The catalogue change is saved, but the job that moves students up could not be queued "
-    "({error}); they move up at their next progress update, or load the catalogue file again."
+    "({error}); they move up at their next progress update."
 )
 
 
@@ -138,14 +138,16 @@ class SpecializationAdmin(StrictListMixin, admin.ModelAdmin):
             old, new = form.initial["max_level"], form.cleaned_data["max_level"]
             eased |= set(range(old + 1, new + 1))
         if eased and change:
-            code = form.instance.code
-            transaction.on_commit(lambda: self._queue_follow(request, code, sorted(eased)))
+            self._queue_follow(request, form.instance.code, sorted(eased))
 
     def _queue_follow(self, request, code: str, levels: list[int]) -> None:
+        """Enqueue the job in the edit's transaction: the ORM backend's job row commits with
+        the edit (a worker cannot see it before), or neither does."""
         from .tasks import follow_catalogue_job
 
         try:
-            follow_catalogue_job.enqueue(specialization=code, levels=levels)
+            with transaction.atomic():  # a savepoint: a refused enqueue leaves the edit whole
+                follow_catalogue_job.enqueue(specialization=code, levels=levels)
         except Exception as exc:  # the task backend's store: anything it raises
             self.message_user(request, FOLLOW_NOT_QUEUED.format(error=exc), messages.ERROR)
             return

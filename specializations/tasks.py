@@ -2,8 +2,9 @@
 
 An edit that eases a level (a lower threshold, a new level) is saved at once;
 the students it moves up are moved by ``follow_catalogue_job``, always in the
-background (a specialization may hold a million pairs): the admin enqueues it
-when the edit commits, a worker (``manage.py db_worker``) runs it.
+background (a specialization may hold a million pairs): the admin enqueues it in
+the edit's transaction (with the ORM backend its job row commits with the edit),
+a worker (``manage.py db_worker``) runs it.
 """
 
 from django.db import transaction

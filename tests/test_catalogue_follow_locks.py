@@ -99,9 +99,7 @@ def test_a_pair_being_changed_is_waited_for_and_never_overwritten(committed_db, 
     assert SpecializationProgress.objects.get(student=racer).current_level == 4
     assert UserLicense.objects.get(user=racer).current_level == 4
     assert list(
-        LicenseProgression.objects.filter(license__user=racer).values_list(
-            "from_level", "to_level"
-        )
+        LicenseProgression.objects.filter(license__user=racer).values_list("from_level", "to_level")
     ) == [(2, 4)]
     assert SpecializationProgress.objects.get(student=bystander).current_level == 3
     assert consistency.count_pairs().inconsistent == 0

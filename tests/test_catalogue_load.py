@@ -352,3 +352,32 @@ def test_a_missing_level_stops_the_move_below_it(coach):
 
     follow_catalogue(catalogue.read_specialization("LFA_COACH"), levels=(2,), using="default")
     assert levels_of(users, "LFA_COACH") == [2]
+
+
+@pytest.fixture
+def catalogue_receiver_disconnected():
+    from licenses import signals
+    from specializations.catalogue import SpecializationInfo
+    from specializations.levels import catalogue_changed
+
+    catalogue_changed.disconnect(
+        sender=SpecializationInfo, dispatch_uid=signals.CATALOGUE_DISPATCH_UID
+    )
+    try:
+        yield
+    finally:
+        signals.connect_receivers()
+
+
+def test_without_the_licences_receiver_an_easing_load_is_refused_and_e001_says_so(
+    coach, catalogue_receiver_disconnected
+):
+    from django.core import checks
+
+    users = on_level(2, "LFA_COACH", count=1, xp=2500, sessions=20, theory=40, practice=60)
+    error = refused(ease(coach, level_3={"xp_required": 2500}))
+    assert str(error).startswith("specialization='LFA_COACH': no receiver of catalogue_changed")
+    assert Level.objects.get(specialization_id="LFA_COACH", number=3).required_xp == 3000
+    assert levels_of(users, "LFA_COACH") == [2]
+    errors = [e for e in checks.run_checks(databases=["default"]) if e.id == "licenses.E001"]
+    assert "not connected to catalogue_changed" in errors[0].msg
