@@ -9,11 +9,13 @@ BENCH_SQLITE_N (100000), BENCH_ADMIN_N (1000000: pairs behind the admin pages),
 BENCH_WEB_N (1000000: pairs behind the web load), BENCH_WEB_SECONDS (5 per run),
 BENCH_WEB_ROUNDS (5),
 BENCH_WEB_WORKERS (4 gunicorn workers),
-BENCH_PARTS (scale,contention,repair,sqlite,admin,web,guard,ledger,imports), BENCH_GUARD_ROUNDS (2),
+BENCH_PARTS (scale,contention,repair,sqlite,admin,web,guard,catalogue,ledger,imports),
+BENCH_GUARD_ROUNDS (2),
 BENCH_LEDGER_N (100000,1000000 pairs), BENCH_LEDGER_EVENTS (10 per progress row),
 BENCH_LEDGER_ROUNDS (3),
 BENCH_IMPORT_LINES (1000000: the events file, one per pair), BENCH_IMPORT_SOURCE_USERS
 (100000: the replaced system's users, three pairs each),
+BENCH_CATALOGUE_N (1000000: pairs whose levels follow a lowered threshold),
 BENCH_GUARD_REPAIR_N (100000: the repair the guard is timed on),
 BENCH_DATABASE (`bench`: the database's name), BENCH_KEEP_DB=1 to keep it afterwards.
 Results: bench/results/bench-<time>.json and .txt; summary in BENCHMARKS.md.
@@ -197,6 +199,10 @@ def goals(results: dict) -> list[tuple[str, bool | None, str]]:
         from bench import guard_cost
 
         out.extend(guard_cost.goals(results["guard"]))
+    if "catalogue" in results:
+        from bench import catalogue_follow
+
+        out.extend(catalogue_follow.goals(results["catalogue"]))
     if "ledger" in results:
         from bench import ledger_cost
 
@@ -211,7 +217,7 @@ def goals(results: dict) -> list[tuple[str, bool | None, str]]:
 def main() -> int:
     sizes = [int(n) for n in os.environ.get("BENCH_N", "10000,100000,1000000").split(",") if n]
     rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
-    default_parts = "scale,contention,repair,sqlite,admin,web,guard,ledger,imports"
+    default_parts = "scale,contention,repair,sqlite,admin,web,guard,catalogue,ledger,imports"
     parts = os.environ.get("BENCH_PARTS", default_parts).split(",")
     admin_url, bench_url = data.bench_urls(os.environ.get("DATABASE_URL", ""))
     env = data.subprocess_env(bench_url)
@@ -221,7 +227,7 @@ def main() -> int:
     django.setup()
     from django.db import connection
 
-    from bench import admin_pages, guard_cost, imports, on_sqlite, phases, web
+    from bench import admin_pages, catalogue_follow, guard_cost, imports, on_sqlite, phases, web
 
     started = datetime.now(UTC)
     results: dict = {
@@ -362,6 +368,12 @@ def main() -> int:
             )
             results["guard"] = g
             guard_cost.print_guard(g, say)
+        if "catalogue" in parts:
+            c = catalogue_follow.catalogue_follow(
+                int(os.environ.get("BENCH_CATALOGUE_N", "1000000")), env=env, admin_url=admin_url
+            )
+            results["catalogue"] = c
+            catalogue_follow.print_catalogue(c, say)
         if "ledger" in parts:
             from bench import ledger_cost
 

@@ -318,6 +318,8 @@ def _is_code(value: str) -> bool:
 
 
 def _kind(value) -> str:
+    if value == []:
+        return "an empty list"
     return {dict: "an object", list: "a list", str: "text", type(None): "nothing"}.get(
         type(value), type(value).__name__
     )
