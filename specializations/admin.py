@@ -6,7 +6,8 @@ from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html_join
 
-from .admin_lists import StrictListMixin
+from common.admin_lists import StrictListMixin
+
 from .catalogue import clear_cache
 from .catalogue_load import CHECKED_FIELDS
 from .models import Level, Specialization
