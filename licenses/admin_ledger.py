@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponseBadRequest, HttpResponseRedirect
 
-from specializations.admin_lists import ListParameterError, check_text
+from common.admin_lists import ListParameterError, check_text
 from specializations.exceptions import NegativeAmount, ProgressionError
 from specializations.models import LEDGER_FIELDS, ProgressEvent
 from specializations.services import ADMIN_SOURCE, update_progress
