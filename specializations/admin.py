@@ -6,9 +6,9 @@ from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html_join
 
-from common.admin_lists import StrictListMixin
+from common.admin_lists import StrictListMixin, register_known_values
 
-from .catalogue import clear_cache
+from .catalogue import all_specializations, clear_cache
 from .catalogue_load import CHECKED_FIELDS
 from .models import Level, Specialization
 
@@ -24,6 +24,11 @@ FOLLOW_NOT_QUEUED = (
     "The catalogue change is saved, but the job that moves students up could not be queued "
     "({error}); they move up at their next progress update."
 )
+
+
+# Every admin list refuses a specialization filter the catalogue does not hold (the
+# code has no choices: it is data).
+register_known_values(Specialization._meta.pk, all_specializations)
 
 
 class LevelFormSet(BaseInlineFormSet):

@@ -8,13 +8,9 @@ class SpecializationsConfig(AppConfig):
     verbose_name = "Specializations"
 
     def ready(self) -> None:
-        from common.admin_lists import register_known_values
-
         from . import catalogue
         from .models import Level, Specialization
 
-        # The admin lists refuse a specialization filter the catalogue does not hold.
-        register_known_values(Specialization._meta.pk, lambda: catalogue.all_specializations())
         # The cached catalogue must follow every change to it in this process.
         for model in (Specialization, Level):
             for signal in (post_save, post_delete):

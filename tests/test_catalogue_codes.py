@@ -97,7 +97,7 @@ def column_lengths() -> dict:
 @pytest.mark.django_db(transaction=True)
 def test_every_row_survives_the_migration_both_ways(student):
     """From the current schema (with the Desync cases views and, on PostgreSQL, the commit
-    guard's triggers in place, as migrate leaves them) back to 0002 and forward again."""
+    guard's triggers in place, as migrate leaves them) back to before 0004 and forward again."""
     enroll(student, "COACH")
     update_progress(student, "PLAYER", xp_gained=30_000, sessions_completed=12)
     make_pairs(3, specialization="INTERNSHIP", level=2, history=True)
@@ -105,7 +105,7 @@ def test_every_row_survives_the_migration_both_ways(student):
     views = {view.name for view in connection.introspection.get_table_list(connection.cursor())}
     assert {db_views.PAIRS_VIEW, db_views.CASES_VIEW} <= views
     executor = MigrationExecutor(connection)
-    executor.migrate([("specializations", "0002_level_catalogue")])
+    executor.migrate([("specializations", "0003_progress_ledger")])
     if connection.vendor == "postgresql":
         assert set(column_lengths().values()) == {20}
     assert snapshot() == before

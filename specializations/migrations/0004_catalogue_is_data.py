@@ -93,7 +93,7 @@ def _resize(length: int):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("specializations", "0002_level_catalogue")]
+    dependencies = [("specializations", "0003_progress_ledger")]
 
     operations = [
         migrations.SeparateDatabaseAndState(

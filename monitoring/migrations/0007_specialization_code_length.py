@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0005_background_repairs'),
+        ('monitoring', '0006_ledger_check'),
     ]
 
     operations = [
