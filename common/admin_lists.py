@@ -78,10 +78,28 @@ def _field_range(field) -> tuple[int, int]:
     return low, high
 
 
+# Fields whose values are a known set kept as data rather than choices, registered by
+# their app in ready() (a specialization code must be one of the catalogue's):
+# (model label, field name) -> a callable giving the values.
+_known_values: dict[tuple[str, str], object] = {}
+
+
+def register_known_values(field, values) -> None:
+    """A filter on ``field`` accepts only what ``values()`` gives (read at each request)."""
+    _known_values[(field.model._meta.label, field.name)] = values
+
+
+def _allowed(field) -> set[str] | None:
+    if field.choices:
+        return {str(key) for key, _ in field.flatchoices}
+    values = _known_values.get((field.model._meta.label, field.name))
+    return None if values is None else {str(value) for value in values()}
+
+
 def check_field_value(name: str, field, value: str) -> None:
     """``value`` must be something ``field`` can hold (for an exact or range lookup)."""
-    if field.choices:
-        allowed = {str(key) for key, _ in field.flatchoices}
+    allowed = _allowed(field)
+    if allowed is not None:
         if value not in allowed:
             raise _refuse(name, value, f"expected one of {', '.join(sorted(allowed))}")
     elif isinstance(field, models.IntegerField | models.AutoField):

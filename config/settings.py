@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "specializations",
     "licenses",
     "monitoring",
+    "imports",
 ]
 
 MIDDLEWARE = [
