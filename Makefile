@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 # Bytecode too, on every run (an upgrade pulls new code): a service user that cannot
 # write the checkout would otherwise recompile the changed modules at every start.
 install: $(STAMP)
-	$(BIN)/python -m compileall -q config specializations licenses monitoring
+	$(BIN)/python -m compileall -q config specializations licenses monitoring api
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from api import conf as api_conf
 from config import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -44,12 +45,17 @@ INSTALLED_APPS = [
     "specializations",
     "licenses",
     "monitoring",
+    # The HTTP API (/api/v1/); "ninja" for its documentation page's own static files.
+    "ninja",
+    "api",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves collectstatic's output (compressed, hashed, cached forever) from the app.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # /api/: NUL, body size and every error as application/problem+json.
+    "api.middleware.ApiDoorMiddleware",
     # A NUL in a parameter is a 400 before any view can hand it to PostgreSQL.
     "config.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -194,6 +200,12 @@ SYNC_ADMIN_INLINE_REPAIR_LIMIT = env.integer(
     "SYNC_ADMIN_INLINE_REPAIR_LIMIT", 2000, minimum=1, maximum=100_000
 )
 
+# The HTTP API (api/conf.py holds every API_* default; this one comes from the environment).
+# The rate limit's cache must be shared (Redis, Memcached) for it to hold across
+# workers and servers: LocMem, the default cache, counts per process.
+API_RATE_LIMIT_PER_MINUTE = env.integer(
+    "API_RATE_LIMIT_PER_MINUTE", api_conf.DEFAULTS["API_RATE_LIMIT_PER_MINUTE"], minimum=0
+)
 # Last, once every setting is read: a name in the settings file (or a SYNC_* variable)
 # that nothing read is a typo that would silently leave its default in place. A module
 # extending these settings (README "Background repairs") calls it itself, at its end.
