@@ -10,9 +10,13 @@ import logging
 import re
 from http import HTTPStatus
 
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404
+
 from . import conf, problems
 
 PREFIX = "/api/"
+EXPECTED = (Http404, PermissionDenied, SuspiciousOperation, BadRequest)
 # A NUL in a JSON body: the byte itself, or the escape \u0000 (not an escaped backslash
 # followed by the text "u0000").
 NUL_IN_BODY = re.compile(rb"\x00|(?<!\\)(?:\\\\)*\\u0000")
@@ -72,8 +76,8 @@ class ApiDoorMiddleware:
         return reply
 
     def process_exception(self, request, exception):
-        if not request.path_info.startswith(PREFIX):
-            return None
+        if not request.path_info.startswith(PREFIX) or isinstance(exception, EXPECTED):
+            return None  # Django answers these (4xx); __call__ shapes the answer
         logger.exception("API request %s %s failed", request.method, request.path)
         return problems.response(500, "server-error", "The server failed; nothing was written.")
 

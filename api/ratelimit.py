@@ -33,11 +33,8 @@ def seconds_to_wait(client) -> int | None:
     cache = caches[conf.get("API_RATE_LIMIT_CACHE")]
     try:
         count = cache.incr(key)
-    except ValueError:  # the window's first request
-        if cache.add(key, 1, timeout=WINDOW_SECONDS + 1):
-            count = 1
-        else:  # another request started the window meanwhile
-            count = cache.incr(key)
+    except ValueError:  # the window's first request (unless another one just started it)
+        count = 1 if cache.add(key, 1, timeout=WINDOW_SECONDS + 1) else cache.incr(key)
     if count <= limit:
         return None
     return max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))

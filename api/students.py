@@ -4,6 +4,9 @@ configured to send another system's ids, such as ``replaced-system``)."""
 
 from dataclasses import dataclass
 
+from specializations.exceptions import UnknownExternalId, UnknownUser
+from specializations.selectors import resolve_student
+
 from .problems import Problem
 
 UNKNOWN_STUDENT = "unknown-student"
@@ -24,10 +27,6 @@ class Student:
 
 def resolve(client, *, student_id: int | None = None, external_id: str | None = None) -> Student:
     """The addressed student (one query), or a 404 problem naming the field and value."""
-    from specializations.selectors import resolve_student
-
-    from specializations.exceptions import UnknownExternalId, UnknownUser
-
     try:
         if external_id is not None:
             user = resolve_student(source=client.namespace, external_id=external_id)

@@ -1,11 +1,11 @@
 """/api/v1/: the NinjaAPI, its endpoints and their documented answers."""
 
 from django.http import HttpResponse
-from ninja import Header, NinjaAPI, Router
+from ninja import Header, NinjaAPI, Router, Status
 from ninja.errors import ValidationError
 from ninja.openapi.docs import Swagger
 
-from . import conf, events, reads
+from . import conf, events, problems, reads
 from .auth import ClientKey
 from .errors import HANDLERS
 from .problems import Problem
@@ -81,8 +81,8 @@ def send_event(request, response: HttpResponse, payload: EventIn, key: str = Ide
     outcome = events.send(request.auth, payload, key=key)
     if outcome.replayed:
         response[REPLAYED] = "true"
-        return 200, outcome.body
-    return 201, outcome.body
+        return Status(200, outcome.body)
+    return Status(201, outcome.body)
 
 
 @sending.post(
@@ -111,7 +111,7 @@ def send_batch(request, payload: BatchIn):
         for index, (key, outcome) in enumerate(outcomes)
     ]  # fmt: skip
     replayed = sum(item["status"] == "replayed" for item in items)
-    return 200, {"applied": len(items) - replayed, "replayed": replayed, "items": items}
+    return Status(200, {"applied": len(items) - replayed, "replayed": replayed, "items": items})
 
 
 reading = Router(tags=["reads"])
@@ -154,7 +154,7 @@ api.add_router("", reading)
 
 
 def not_found(request):
-    """Every other path under /api/: the middleware answers the 404 as a problem."""
-    from django.http import Http404
-
-    raise Http404(request.path)
+    """Every other path under /api/."""
+    return problems.response(
+        404, "not-found", f"There is no {request.path!r} in this API (see /api/v1/docs)."
+    )
