@@ -23,7 +23,9 @@ def test_no_key_is_a_401_problem_with_a_bearer_challenge(client):
 )
 def test_a_bad_key_is_a_401(client, api_headers, authorization):
     api_headers()
-    assert client.get("/api/v1/catalogue", headers={"Authorization": authorization}).status_code == 401
+    assert (
+        client.get("/api/v1/catalogue", headers={"Authorization": authorization}).status_code == 401
+    )
 
 
 def test_a_revoked_key_is_a_401(client, api_headers):

@@ -94,7 +94,9 @@ def test_create_api_key_refuses_an_unknown_scope_naming_it():
 def test_create_api_key_refuses_a_bad_client_name(name):
     with pytest.raises(CommandError) as caught:
         call_command("create_api_key", name, "--scopes", "events:write", stdout=StringIO())
-    assert str(caught.value) == BAD_CLIENT_NAME.format(value=name, reserved="admin, opening, system")
+    assert str(caught.value) == BAD_CLIENT_NAME.format(
+        value=name, reserved="admin, opening, system"
+    )
     assert not ApiClient.objects.exists()
 
 
