@@ -71,6 +71,22 @@ class BatchEventIn(EventIn):
 class BatchIn(Strict):
     events: list[BatchEventIn] = Field(min_length=1)
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": [
+                        {"key": "quiz-8812", "external_id": "src-17", "specialization": "COACH",
+                         "xp": 40, "theory_hours": 1, "reason": "quiz 8812 passed"},
+                        {"key": "quiz-8813", "external_id": "src-17", "specialization": "COACH",
+                         "xp": 25, "reason": "quiz 8813 passed"},
+                    ]
+                }
+            ]
+        },
+    )  # fmt: skip
+
 
 class Totals(Schema):
     xp: int

@@ -43,13 +43,26 @@ class Api(NinjaAPI):
                 errors.append(dict(error))
         return ValidationError(errors)
 
+    def get_openapi_schema(self, *args, **kwargs):
+        """ninja's schema, with every error documented as the problem+json it is."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                for status, answer in operation["responses"].items():
+                    if int(status) >= 400 and "application/json" in answer.get("content", {}):
+                        answer["content"] = {
+                            problems.CONTENT_TYPE: answer["content"]["application/json"]
+                        }
+        return schema
+
 
 api = Api(
     title="Academy progress API",
     version="1",
     description=DESCRIPTION,
     urls_namespace="api-v1",
-    docs=Swagger(settings={"persistAuthorization": False}),
+    # validatorUrl None: Swagger UI would otherwise load a badge from swagger.io.
+    docs=Swagger(settings={"persistAuthorization": False, "validatorUrl": None}),
 )
 for exception, handler in HANDLERS.items():
     api.add_exception_handler(exception, handler)
