@@ -27,7 +27,8 @@ def site(committed_db, production_server):
         "shell", "-c",
         "from django.contrib.auth import get_user_model\n"
         "from specializations.services import enroll\n"
-        "user = get_user_model().objects.create(username=f'socket-{get_user_model().objects.count()}')\n"
+        "users = get_user_model().objects\n"
+        "user = users.create(username=f'socket-{users.count()}')\n"
         "enroll(user, 'PLAYER')\n"
         "print(user.pk)", "-v", "0",
     )  # fmt: skip
@@ -134,7 +135,7 @@ def test_a_retry_after_the_connection_closed_unanswered_applies_once(site):
         headers=headers(key, "closed-1"),
     )  # fmt: skip
     raw = b"".join(
-        [f"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()]
+        [b"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"]
         + [f"{name}: {value}\r\n".encode() for name, value in body.headers.items()
            if name.lower() != "host"]
         + [b"\r\n", body.read()]
