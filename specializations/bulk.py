@@ -13,7 +13,7 @@ import copy
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .catalogue import get_specialization
@@ -94,9 +94,7 @@ def update_progress_many(specs: list[EventSpec], *, source: str) -> list[Progres
             updates.append(ProgressUpdate(progress=copy.copy(row), old_level=old_level,
                                           new_level=row.current_level, event=event))  # fmt: skip
         moved = {pair for pair, row in rows.items() if row.current_level != start_levels[pair]}
-        SpecializationProgress.objects.bulk_update(
-            [row for pair, row in rows.items() if pair not in moved], [*TOTALS, "last_activity"]
-        )
+        _write_totals([row for pair, row in rows.items() if pair not in moved], now=now)
         last_event = {(e.progress.student_id, e.progress.specialization_id): e for e in events}
         for pair in moved:  # the hook moves each licence (rare: a level gained)
             row = rows[pair]
@@ -105,6 +103,30 @@ def update_progress_many(specs: list[EventSpec], *, source: str) -> list[Progres
             last_event[pair].level_after = row.current_level
         ProgressEvent.objects.bulk_create(events)
     return updates
+
+
+def _write_totals(rows: list[SpecializationProgress], *, now) -> None:
+    """The rows' new totals in one UPDATE ... FROM a VALUES list (PostgreSQL and SQLite).
+
+    Django's bulk_update builds one CASE per column with a branch per row: for a batch of
+    1,000 rows its query building alone took most of the batch's time.
+    """
+    if not rows:
+        return
+    meta = SpecializationProgress._meta
+    columns = [meta.get_field(name).column for name in TOTALS]
+    table, pk = connection.ops.quote_name(meta.db_table), meta.pk.column
+    width = len(columns) + 1
+    values = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(rows))
+    params = [value for row in rows for value in (row.pk, *(getattr(row, n) for n in TOTALS))]
+    assignments = ", ".join(f"{column} = v.{column}" for column in columns)
+    sql = (
+        f"WITH v ({pk}, {', '.join(columns)}) AS (VALUES {values})"
+        f" UPDATE {table} SET {assignments}, last_activity = %s"
+        f" FROM v WHERE {table}.{pk} = v.{pk}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, connection.ops.adapt_datetimefield_value(now)])
 
 
 def _checked(spec: EventSpec) -> EventSpec:
