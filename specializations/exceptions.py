@@ -13,6 +13,7 @@ LEVEL_OUT_OF_RANGE = (
 NEGATIVE_AMOUNT = "{field}={value!r} must not be negative"
 NEGATIVE_TOTAL = "{field}={value!r} would make the total negative ({total})"
 INVALID_AMOUNT = "{field}={value!r} must be a whole number"
+AMOUNT_OUT_OF_RANGE = "{field}={value!r} is out of range (at most {limit} either way)"
 UNKNOWN_USER = "{field}={value!r} is not a saved user"
 REASON_TOO_LONG = "reason={value!r} is longer than {max_length} characters"
 REASON_CONTROL_CHARACTER = (

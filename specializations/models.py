@@ -162,7 +162,7 @@ class ProgressEvent(models.Model):
     recorded_at = models.DateTimeField(db_default=Now())
     level_before = models.PositiveSmallIntegerField()
     level_after = models.PositiveSmallIntegerField()
-    xp_gained = models.BigIntegerField(default=0)
+    xp_gained = models.BigIntegerField(default=0)  # as wide as total_xp: the opening event
     sessions_completed = models.IntegerField(default=0)
     projects_completed = models.IntegerField(default=0)
     theory_hours = models.IntegerField(default=0)

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from .catalogue import SpecializationInfo, get_specialization
 from .exceptions import (
+    AMOUNT_OUT_OF_RANGE,
     ExternalIdTaken,
     IdempotencyConflict,
     InvalidAmount,
@@ -87,9 +88,16 @@ def require_existing_user(user, *, field: str) -> None:
         raise UnknownUser(user, field=field)
 
 
+# One call's amount, either way: beyond it a sender has a bug (or a unit mix-up), and the
+# error names it before any column (32-bit hours and sessions) would overflow.
+AMOUNT_LIMIT = 2**31 - 1
+
+
 def require_amount(field: str, value, *, allow_negative: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidAmount(field, value)
+    if abs(value) > AMOUNT_LIMIT:
+        raise InvalidAmount(field, value, AMOUNT_OUT_OF_RANGE, limit=AMOUNT_LIMIT)
     if value < 0 and not allow_negative:
         raise NegativeAmount(field, value)
     return value

@@ -10,6 +10,7 @@ from licenses.models import LicenseProgression, UserLicense
 from licenses.services import update_level_atomic
 from specializations.exceptions import (
     IdempotencyConflict,
+    InvalidAmount,
     InvalidLedgerValue,
     NegativeAmount,
     UnknownUser,
@@ -368,3 +369,14 @@ def test_the_sender_may_date_an_event_in_the_past(student):
     update_progress(student, "PLAYER", xp_gained=10, occurred_at=when)
 
     assert ProgressEvent.objects.get().occurred_at == when
+
+
+@pytest.mark.parametrize("value", [2**31, -(2**31)])
+def test_an_amount_beyond_the_32_bit_range_is_refused_naming_it(student, value):
+    with pytest.raises(InvalidAmount) as raised:
+        update_progress(student, "PLAYER", sessions_completed=value)
+
+    assert str(raised.value) == (
+        f"sessions_completed={value} is out of range (at most 2147483647 either way)"
+    )
+    assert not SpecializationProgress.objects.exists()
