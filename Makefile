@@ -63,8 +63,12 @@ test-rules:
 
 test: lint test-rules test-sqlite test-postgres
 
+# The replaced system's two example catalogue files beside the default three (docs/catalogue.md).
+DEMO_CATALOGUE := docs/examples/catalogue
+
 demo: $(STAMP)
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 $(BIN)/python manage.py load_catalogue $(DEMO_CATALOGUE)
 	DEBUG=1 $(BIN)/python manage.py seed_demo
 	@DEBUG=1 $(BIN)/python manage.py check_sync --limit 20 || \
 		echo "(check_sync exited $$?: 1 degraded, 2 critical; the desyncs above were injected by seed_demo)"

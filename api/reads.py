@@ -1,10 +1,13 @@
 """What other systems read: a student's progress and the catalogue, as plain dicts
-for the response schemas. Counting: one query for the progress rows, one for the
-licences; the catalogue comes from its process cache (specializations/catalogue.py)."""
+for the response schemas. A student's progress: one query for the progress rows, one
+for the licences, the levels from the catalogue's process cache
+(specializations/catalogue.py, where the level rule lives)."""
+
+from types import SimpleNamespace
 
 from licenses.models import UserLicense
 from specializations.catalogue import SpecializationInfo, all_specializations, get_specialization
-from specializations.models import SpecializationProgress
+from specializations.models import Level, Specialization, SpecializationProgress
 
 TOTAL_FIELDS = {
     "xp": "total_xp",
@@ -19,7 +22,7 @@ def requirements(level) -> dict[str, int]:
     return {
         "xp": level.required_xp,
         "sessions": level.required_sessions,
-        "projects": 0,
+        "projects": level.required_projects,
         "theory_hours": level.theory_hours,
         "practice_hours": level.practice_hours,
         "total_hours": level.total_hours,
@@ -38,6 +41,7 @@ def next_level(info: SpecializationInfo, *, level: int, totals: dict[str, int]) 
         "missing": following.missing(
             xp=totals["xp"],
             sessions=totals["sessions"],
+            projects=totals["projects"],
             theory=totals["theory_hours"],
             practice=totals["practice_hours"],
         ),
@@ -85,21 +89,32 @@ def student_progress(user_id: int) -> list[dict]:
 
 
 def catalogue() -> list[dict]:
+    """Every specialization with its levels as the catalogue holds them, the requirements
+    the product does not check included (two queries: they are not in the level cache)."""
+    levels: dict[str, list[dict]] = {}
+    for level in Level.objects.order_by("specialization_id", "number").values(
+        "specialization_id", "number", "name", "name_en", "required_xp", "required_sessions",
+        "required_projects", "theory_hours", "practice_hours", "total_hours",
+        "unchecked_requirements",
+    ):  # fmt: skip
+        levels.setdefault(level["specialization_id"], []).append(
+            {
+                "number": level["number"],
+                "name": level["name"],
+                "name_en": level["name_en"],
+                "requires": requirements(SimpleNamespace(**level)),
+                "unchecked_requirements": level["unchecked_requirements"],
+            }
+        )
     return [
         {
-            "code": info.code,
-            "name": info.name,
-            "max_level": info.max_level,
-            "active": info.is_active,
-            "levels": [
-                {
-                    "number": level.number,
-                    "name": level.name,
-                    "requires": requirements(level),
-                    "unchecked_requirements": {},
-                }
-                for level in info.levels
-            ],
+            "code": spec["code"],
+            "name": spec["name"],
+            "max_level": spec["max_level"],
+            "active": spec["is_active"],
+            "levels": levels.get(spec["code"], []),
         }
-        for info in all_specializations().values()
+        for spec in Specialization.objects.order_by("code").values(
+            "code", "name", "max_level", "is_active"
+        )
     ]

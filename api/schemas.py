@@ -177,9 +177,12 @@ class StudentProgressOut(BaseModel):
 class LevelOut(BaseModel):
     number: int
     name: str
+    name_en: str = Field(description="The catalogue file's English name; empty when none.")
     requires: Requirements
     unchecked_requirements: dict = Field(
-        description="Requirements the catalogue holds but the product does not check."
+        description="Requirements the catalogue holds but the product does not check"
+        " (skills, min_age, mandatory_courses, ...), as the catalogue file gave them.",
+        examples=[{"min_age": 16, "skills": ["passing", "first touch"]}],
     )
 
 

@@ -4,6 +4,7 @@ from django.db.models import Q
 from django.db.models.functions import Now
 
 from licenses.consistency import VIOLATION_CHOICES, VIOLATION_KINDS
+from specializations.models import CODE_MAX_LENGTH
 
 
 class Status(models.TextChoices):
@@ -71,7 +72,7 @@ class HealthCheckRun(models.Model):
         help_text="How far the checked replica was behind its primary (empty: the primary).",
     )
     specialization = models.CharField(
-        max_length=20, blank=True, help_text="Empty: every specialization."
+        max_length=CODE_MAX_LENGTH, blank=True, help_text="Empty: every specialization."
     )
     total_checked = models.PositiveBigIntegerField(null=True, blank=True)
     consistent = models.PositiveBigIntegerField(null=True, blank=True)
@@ -160,7 +161,7 @@ class DesyncCase(models.Model):
     is built on this model.
     """
 
-    id = models.CharField(primary_key=True, max_length=40)
+    id = models.CharField(primary_key=True, max_length=20 + 1 + CODE_MAX_LENGTH)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )

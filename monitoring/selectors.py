@@ -51,7 +51,7 @@ def run_state(run: HealthCheckRun, *, now: datetime) -> str:
 def running_repairs(*, specialization: str | None = None) -> QuerySet[HealthCheckRun]:
     """Repairs marked running whose scope overlaps ``specialization`` (None: every one).
 
-    Every specialization ("") overlaps everything; PLAYER and COACH do not
+    Every specialization ("") overlaps everything; two different codes do not
     overlap. Dry runs write nothing and hold nothing. Includes runs that have
     stopped reporting: filter on ``updated_at`` against ``interrupted_cutoff``.
     """

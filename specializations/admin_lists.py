@@ -34,7 +34,7 @@ MAX_PARAMETER_LENGTH = 200
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 ASCII_INTEGER = re.compile(r"-?[0-9]{1,19}")
 PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,9}")
-PAIR_KEY = re.compile(r"([1-9][0-9]{0,18}):([A-Z_]{1,20})")
+PAIR_KEY = re.compile(r"([1-9][0-9]{0,18}):([A-Z][A-Z0-9_]{0,49})")  # models.CODE_PATTERN
 AFTER_VAR = "after"  # keyset pages: the (user, specialization) key the page starts after
 BAD_KEY = "Nothing was done: {key!r} is not a valid {name} key."
 

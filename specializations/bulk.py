@@ -175,6 +175,7 @@ def _add(row: SpecializationProgress, spec: EventSpec, *, now) -> int:
         current=old_level,
         xp=row.total_xp,
         sessions=row.completed_sessions,
+        projects=row.completed_projects,
         theory=row.theory_hours_completed,
         practice=row.practice_hours_completed,
     )

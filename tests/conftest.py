@@ -1,17 +1,17 @@
-import importlib
 import itertools
 from io import StringIO
 
 import pytest
-from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
+from django.test import TestCase, TransactionTestCase
 from model_bakery import baker
 
 from licenses import guard
 from specializations import catalogue
+from specializations.default_catalogue import install_default_catalogue
 from tests.production import production_proxy, production_server  # noqa: F401  (fixtures)
 
 requires_postgres = pytest.mark.skipif(
@@ -39,10 +39,41 @@ ACCESS_MATRIX = pytest.mark.parametrize(
 
 
 def seed_catalogue() -> None:
-    """Re-create the level catalogue (a transactional test's flush removes it)."""
-    migration = importlib.import_module("specializations.migrations.0002_level_catalogue")
-    migration.load_catalogue(apps, None)
-    catalogue.clear_cache()
+    """Re-create the default catalogue (a transactional test's flush removes it)."""
+    install_default_catalogue()
+
+
+def _commits(request) -> bool:
+    """Whether the test commits for real, on a database the previous such test flushed."""
+    marker = request.node.get_closest_marker("django_db")
+    transaction = marker is not None and (
+        marker.kwargs.get("transaction") or (marker.args and marker.args[0])
+    )
+    if transaction:
+        return True
+    if {"transactional_db", "live_server", "committed_db"} & set(request.fixturenames):
+        return True
+    cls = getattr(request.node, "cls", None)
+    return (
+        cls is not None and issubclass(cls, TransactionTestCase) and not issubclass(cls, TestCase)
+    )
+
+
+@pytest.fixture(autouse=True)
+def default_catalogue(request):
+    """Every test finds the default catalogue (specializations/default_catalogue.py).
+
+    A test that commits for real (``transaction=True``, ``transactional_db``,
+    ``live_server``, a ``TransactionTestCase``) runs on a database the previous one
+    flushed, the catalogue with it: the catalogue is installed again first (one
+    query when it is there). Other tests run inside a transaction over the
+    migrated catalogue and need nothing.
+    """
+    if _commits(request):
+        if getattr(request.node, "cls", None) is None:
+            request.getfixturevalue("transactional_db")
+        seed_catalogue()
+    yield
 
 
 @pytest.fixture(autouse=True)
@@ -79,8 +110,7 @@ def _desyncs_may_be_injected(request):
 
 @pytest.fixture
 def committed_db(transactional_db):
-    """Real commits (for locking tests), with the level catalogue in place."""
-    seed_catalogue()
+    """Real commits (for locking tests), with the level catalogue in place (default_catalogue)."""
     yield
 
 

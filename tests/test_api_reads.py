@@ -93,7 +93,37 @@ def test_the_catalogue_lists_every_specialization_and_level(client, headers):
     assert coach["levels"][1]["requires"]["theory_hours"] == info.levels[1].theory_hours
 
 
-def test_the_catalogue_costs_one_query_once_cached(client, headers, django_assert_num_queries):
+def test_the_catalogue_costs_three_queries(client, headers, django_assert_num_queries):
     client.get("/api/v1/catalogue", headers=headers)
-    with django_assert_num_queries(1):  # the key
+    with django_assert_num_queries(3):  # the key, the specializations, the levels
         assert client.get("/api/v1/catalogue", headers=headers).status_code == 200
+
+
+def test_the_catalogue_shows_the_requirements_the_product_does_not_check(client, headers):
+    from specializations.models import Level
+
+    Level.objects.filter(specialization_id="COACH", number=2).update(
+        unchecked_requirements={"min_age": 18, "mandatory_courses": ["first aid"]},
+        name_en="Assistant",
+    )
+    body = client.get("/api/v1/catalogue", headers=headers).json()
+    coach = next(s for s in body["specializations"] if s["code"] == "COACH")
+    assert coach["levels"][1]["unchecked_requirements"] == {
+        "min_age": 18, "mandatory_courses": ["first aid"]
+    }  # fmt: skip
+    assert coach["levels"][1]["name_en"] == "Assistant"
+    assert coach["levels"][0]["unchecked_requirements"] == {}
+
+
+def test_missing_projects_are_named(client, headers, student):
+    from specializations.models import Level
+
+    Level.objects.filter(specialization_id="PLAYER", number=2).update(
+        required_xp=0, required_sessions=0, required_projects=3
+    )
+    update_progress(student, "PLAYER", projects_completed=1)
+    [row] = client.get(f"/api/v1/students/{student.pk}/progress", headers=headers).json()[
+        "specializations"
+    ]
+    assert row["next_level"]["missing"] == {"projects": 2}
+    assert row["next_level"]["requires"]["projects"] == 3

@@ -65,7 +65,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--specialization", help="Check one specialization (PLAYER, COACH, INTERNSHIP)."
+            "--specialization", help="Check one specialization (its catalogue code)."
         )
         parser.add_argument(
             "--repair", action="store_true", help="Repair every desync (the lower side moves up)."
