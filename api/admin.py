@@ -2,8 +2,9 @@ from django import forms
 from django.contrib import admin
 from django.template.response import TemplateResponse
 
+from .exceptions import ApiError
 from .models import SCOPES, ApiClient, ApiKey
-from .services import create_api_key, revoke_api_keys
+from .services import create_api_key, require_client_name, revoke_api_keys
 
 
 class ApiClientForm(forms.ModelForm):
@@ -16,6 +17,12 @@ class ApiClientForm(forms.ModelForm):
     class Meta:
         model = ApiClient
         fields = ["name", "external_id_source", "scopes", "rate_limit_per_minute", "is_active"]
+
+    def clean_name(self):
+        try:
+            return require_client_name(self.cleaned_data["name"])
+        except ApiError as error:
+            raise forms.ValidationError(str(error)) from error
 
 
 class ApiKeyInline(admin.TabularInline):

@@ -129,3 +129,13 @@ def test_admin_creates_a_key_and_shows_it_once(admin_client):
     assert client_for_key(key) == client
     listing = admin_client.get(f"/admin/api/apiclient/{client.pk}/change/")
     assert key not in listing.text and ApiKey.objects.get().prefix in listing.text
+
+
+def test_the_admin_refuses_a_reserved_client_name(admin_client):
+    page = admin_client.post(
+        "/admin/api/apiclient/add/",
+        {"name": "system", "external_id_source": "", "scopes": ["events:write"],
+         "rate_limit_per_minute": "", "is_active": "on"},
+    )  # fmt: skip
+    assert page.status_code == 200 and "client=&#x27;system&#x27;" in page.text
+    assert not ApiClient.objects.exists()
