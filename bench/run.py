@@ -11,10 +11,11 @@ BENCH_WEB_ROUNDS (5),
 BENCH_WEB_WORKERS (4 gunicorn workers),
 BENCH_API_N (1000000: pairs behind the API load), BENCH_API_SECONDS (5 per run),
 BENCH_API_ROUNDS (5), BENCH_API_BATCH_SECONDS (20), BENCH_API_BATCH_SENDERS (2),
-BENCH_PARTS (scale,contention,repair,sqlite,admin,web,api,guard,ledger),
+BENCH_PARTS (scale,contention,repair,sqlite,admin,web,api,guard,ledger,catalogue),
 BENCH_GUARD_ROUNDS (2),
 BENCH_LEDGER_N (100000,1000000 pairs), BENCH_LEDGER_EVENTS (10 per progress row),
 BENCH_LEDGER_ROUNDS (3),
+BENCH_CATALOGUE_N (1000000: pairs whose levels follow a lowered threshold),
 BENCH_GUARD_REPAIR_N (100000: the repair the guard is timed on),
 BENCH_DATABASE (`bench`: the database's name), BENCH_KEEP_DB=1 to keep it afterwards.
 Results: bench/results/bench-<time>.json and .txt; summary in BENCHMARKS.md.
@@ -206,13 +207,17 @@ def goals(results: dict) -> list[tuple[str, bool | None, str]]:
         from bench import ledger_cost
 
         out.extend(ledger_cost.goals(results["ledger"]))
+    if "catalogue" in results:
+        from bench import catalogue_follow
+
+        out.extend(catalogue_follow.goals(results["catalogue"]))
     return out
 
 
 def main() -> int:
     sizes = [int(n) for n in os.environ.get("BENCH_N", "10000,100000,1000000").split(",") if n]
     rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
-    default_parts = "scale,contention,repair,sqlite,admin,web,api,guard,ledger"
+    default_parts = "scale,contention,repair,sqlite,admin,web,api,guard,ledger,catalogue"
     parts = os.environ.get("BENCH_PARTS", default_parts).split(",")
     admin_url, bench_url = data.bench_urls(os.environ.get("DATABASE_URL", ""))
     env = data.subprocess_env(bench_url)
@@ -222,7 +227,7 @@ def main() -> int:
     django.setup()
     from django.db import connection
 
-    from bench import admin_pages, guard_cost, on_sqlite, phases, web
+    from bench import admin_pages, catalogue_follow, guard_cost, on_sqlite, phases, web
 
     started = datetime.now(UTC)
     results: dict = {
@@ -383,6 +388,12 @@ def main() -> int:
 
             results["ledger"] = ledger_cost.from_environment(env, admin_url)
             ledger_cost.print_ledger(results["ledger"], say)
+        if "catalogue" in parts:
+            c = catalogue_follow.catalogue_follow(
+                int(os.environ.get("BENCH_CATALOGUE_N", "1000000")), env=env, admin_url=admin_url
+            )
+            results["catalogue"] = c
+            catalogue_follow.print_catalogue(c, say)
         if "sqlite" in parts:
             s = on_sqlite.sqlite(
                 n=int(os.environ.get("BENCH_SQLITE_N", "100000")),

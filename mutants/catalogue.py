@@ -123,6 +123,47 @@ MUTANTS = [
         "if requirement.number > self.max_level:",
         "levels may be skipped when a later one's requirement is met",
     ),
+    Mutant(
+        "projects-unchecked",
+        "specializations/catalogue.py",
+        "            and projects >= self.required_projects\n",
+        "",
+        "required projects are read from the catalogue but never compared",
+    ),
+    # --- the catalogue as data: loading files, levels following a change ---
+    Mutant(
+        "eased-means-raised",
+        "specializations/catalogue_load.py",
+        "if any(new < old for name, (old, new) in changes.items() if name in checked)",
+        "if any(new > old for name, (old, new) in changes.items() if name in checked)",
+        "a lowered threshold moves nobody (a raised one is followed instead)",
+        tests=["tests/test_catalogue_load.py"],
+    ),
+    Mutant(
+        "catalogue-move-repairs-desyncs",
+        "licenses/catalogue_follow.py",
+        'f" FROM {_PROGRESS} p WHERE {qualifying} AND {_IN_SYNC}",',
+        'f" FROM {_PROGRESS} p WHERE {qualifying}",',
+        "a catalogue change silently moves pairs that were out of sync",
+        tests=["tests/test_catalogue_load.py"],
+    ),
+    Mutant(
+        "catalogue-move-drops-highest-level",
+        "licenses/catalogue_follow.py",
+        'f" (SELECT m.new_level, max({_LICENSE}.max_achieved_level, m.new_level), %s"',
+        'f" (SELECT m.new_level, m.new_level, %s"',
+        "a licence moved by a catalogue change forgets its highest level",
+        tests=["tests/test_catalogue_load.py"],
+    ),
+    Mutant(
+        "catalogue-move-unlocked",
+        "licenses/catalogue_follow.py",
+        "               FOR UPDATE OF p, l\n",
+        "",
+        "a pair another transaction is changing is moved from its stale level",
+        tests=["tests/test_catalogue_follow_locks.py"],
+        postgres=True,
+    ),
     # --- licenses/signals.py: the hook ---
     Mutant(
         "raw-saves-synced",

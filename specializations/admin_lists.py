@@ -29,6 +29,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from .catalogue import all_specializations
+from .models import Specialization
 
 MAX_PARAMETER_LENGTH = 200
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -76,10 +77,20 @@ def _field_range(field) -> tuple[int, int]:
     return low, high
 
 
+def _allowed(field) -> set[str] | None:
+    """The values a field can hold, when they are a known set: its choices, or the
+    catalogue's codes for a specialization."""
+    if field.choices:
+        return {str(key) for key, _ in field.flatchoices}
+    if field.primary_key and field.model is Specialization:
+        return set(all_specializations())
+    return None
+
+
 def check_field_value(name: str, field, value: str) -> None:
     """``value`` must be something ``field`` can hold (for an exact or range lookup)."""
-    if field.choices:
-        allowed = {str(key) for key, _ in field.flatchoices}
+    allowed = _allowed(field)
+    if allowed is not None:
         if value not in allowed:
             raise _refuse(name, value, f"expected one of {', '.join(sorted(allowed))}")
     elif isinstance(field, models.IntegerField | models.AutoField):
