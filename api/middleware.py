@@ -10,6 +10,7 @@ import logging
 import re
 from http import HTTPStatus
 
+from django.conf import settings
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.http import Http404
 
@@ -43,6 +44,8 @@ def _body_refusal(request):
         )
     raw = request.META.get("CONTENT_LENGTH") or "0"
     limit = conf.get("API_MAX_BODY_BYTES")
+    if settings.DATA_UPLOAD_MAX_MEMORY_SIZE is not None:  # Django refuses above it anyway
+        limit = min(limit, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     length = int(raw) if raw.isdigit() else 0
     if length > limit:
         return problems.response(

@@ -151,3 +151,10 @@ def test_a_batch_over_the_limit_is_a_422_and_writes_nothing(send, student, setti
     body = problem(send({"events": events}, key=None, path="/api/v1/events/batch"), 422)
     assert body["errors"] == [{"field": "events", "value": 4, "message": "at most 3 events"}]
     assert not SpecializationProgress.objects.exists()
+
+
+def test_djangos_own_body_limit_caps_the_apis(send, student, settings):
+    settings.API_MAX_BODY_BYTES = 10 << 20
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = {"student_id": student.pk, "specialization": "PLAYER", "reason": "x" * 2000}
+    assert "over the limit of 1000 bytes" in problem(send(body), 413)["detail"]
