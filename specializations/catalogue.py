@@ -98,32 +98,29 @@ class SpecializationInfo:
 
     @property
     def top_level(self) -> int:
-        """The highest level reachable in order: max_level, or below a missing level."""
-        top = 1
-        for requirement in self.levels:
-            if requirement.number == top + 1 and requirement.number <= self.max_level:
-                top = requirement.number
-            elif requirement.number > top + 1:
-                break
-        return top
+        """The highest level a student can reach: the highest one defined up to max_level."""
+        return max((r.number for r in self.levels if r.number <= self.max_level), default=1)
 
     def level_sql(self, alias: str) -> tuple[str, list[int]]:
         """``level_for`` in SQL over the progress row ``alias``: one CASE, no join.
 
-        The first level above the row's current one that its totals miss stops it
-        one below; a row that misses none reaches ``top_level``. Never below the
-        current level.
+        Level by level upwards from 2: the first one above the row's current level
+        that its totals miss, or that is missing from the catalogue, stops it one
+        below; a row stopped by none reaches ``top_level``. Never below the current
+        level.
         """
         current = f"{alias}.current_level"
+        defined = {requirement.number: requirement for requirement in self.levels}
         whens, params = [], []
-        for requirement in self.levels:
-            if not 1 < requirement.number <= self.top_level:
+        for number in range(2, self.top_level + 1):
+            if number not in defined:
+                whens.append(f"WHEN {current} < %s THEN %s")
+                params += [number, number - 1]
                 continue
-            met, met_params = requirement.met_sql(alias)
-            if met == "TRUE":
-                continue
-            whens.append(f"WHEN {current} < %s AND NOT ({met}) THEN %s")
-            params += [requirement.number, *met_params, requirement.number - 1]
+            met, met_params = defined[number].met_sql(alias)
+            if met != "TRUE":
+                whens.append(f"WHEN {current} < %s AND NOT ({met}) THEN %s")
+                params += [number, *met_params, number - 1]
         whens.append(f"WHEN {current} > %s THEN {current} ELSE %s")  # SQLite has no GREATEST
         params += [self.top_level, self.top_level]
         return f"CASE {' '.join(whens)} END", params

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
-from django.test import TestCase, TransactionTestCase
+from django.test import SimpleTestCase, TestCase, TransactionTestCase
 from model_bakery import baker
 
 from licenses import guard
@@ -70,7 +70,9 @@ def default_catalogue(request):
     migrated catalogue and need nothing.
     """
     if _commits(request):
-        if getattr(request.node, "cls", None) is None:
+        cls = getattr(request.node, "cls", None)
+        if cls is None or not issubclass(cls, SimpleTestCase):
+            # (A Django test case class opens the database itself.)
             request.getfixturevalue("transactional_db")
         seed_catalogue()
     yield

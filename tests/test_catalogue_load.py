@@ -344,14 +344,18 @@ def test_the_sql_level_rule_agrees_with_level_for(coach):
     assert {want for _, want in rows} == {1, 2, 3, 4}
 
 
-def test_a_missing_level_stops_the_move_below_it(coach):
-    users = on_level(1, "LFA_COACH", count=1, xp=9000, sessions=40, theory=50, practice=70)
+def test_a_missing_level_stops_the_move_below_it_not_above_it(coach):
+    below = on_level(1, "LFA_COACH", count=1, xp=9000, sessions=40, theory=50, practice=70)
+    above = on_level(3, "LFA_COACH", count=1, xp=9000, sessions=40, theory=50, practice=70)
     Level.objects.filter(specialization_id="LFA_COACH", number=3).delete()  # an admin's delete
-    catalogue.clear_cache()
     from licenses.catalogue_follow import follow_catalogue
 
-    follow_catalogue(catalogue.read_specialization("LFA_COACH"), levels=(2,), using="default")
-    assert levels_of(users, "LFA_COACH") == [2]
+    info = catalogue.read_specialization("LFA_COACH")
+    follow_catalogue(info, levels=(2, 4), using="default")
+    assert levels_of(below, "LFA_COACH") == [2]
+    assert levels_of(above, "LFA_COACH") == [4]  # as level_for: the gap is behind it
+    totals = {"xp": 9000, "sessions": 40, "projects": 0, "theory": 50, "practice": 70}
+    assert (info.level_for(current=1, **totals), info.level_for(current=3, **totals)) == (2, 4)
 
 
 @pytest.fixture
