@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 
 from licenses.models import LicenseProgression, UserLicense
@@ -275,8 +275,9 @@ def test_a_replay_costs_the_lock_the_refused_insert_and_one_read(
 ):
     update_progress(student, "PLAYER", xp_gained=100, idempotency_key="c", source="quiz")
 
-    # SAVEPOINT, lock, update, refused insert, ROLLBACK TO and RELEASE, the first event.
-    with django_assert_num_queries(7):
+    # SAVEPOINT, lock, update and refused insert (one statement on PostgreSQL), ROLLBACK TO
+    # and RELEASE, the first event.
+    with django_assert_num_queries(6 if connection.vendor == "postgresql" else 7):
         assert update_progress(
             student, "PLAYER", xp_gained=100, idempotency_key="c", source="quiz"
         ).replayed
