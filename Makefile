@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 # Bytecode too, on every run (an upgrade pulls new code): a service user that cannot
 # write the checkout would otherwise recompile the changed modules at every start.
 install: $(STAMP)
-	$(BIN)/python -m compileall -q config common specializations licenses monitoring imports
+	$(BIN)/python -m compileall -q config common specializations licenses monitoring api imports
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

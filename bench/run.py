@@ -9,7 +9,9 @@ BENCH_SQLITE_N (100000), BENCH_ADMIN_N (1000000: pairs behind the admin pages),
 BENCH_WEB_N (1000000: pairs behind the web load), BENCH_WEB_SECONDS (5 per run),
 BENCH_WEB_ROUNDS (5),
 BENCH_WEB_WORKERS (4 gunicorn workers),
-BENCH_PARTS (scale,contention,repair,sqlite,admin,web,guard,ledger,catalogue,imports),
+BENCH_API_N (1000000: pairs behind the API load), BENCH_API_SECONDS (5 per run),
+BENCH_API_ROUNDS (5), BENCH_API_BATCH_SECONDS (20), BENCH_API_BATCH_SENDERS (2),
+BENCH_PARTS (scale,contention,repair,sqlite,admin,web,api,guard,ledger,catalogue,imports),
 BENCH_GUARD_ROUNDS (2), BENCH_IMPORT_LINES (1000000: the events file, one per pair),
 BENCH_IMPORT_SOURCE_USERS (100000: the replaced system's users, three pairs each),
 BENCH_LEDGER_N (100000,1000000 pairs), BENCH_LEDGER_EVENTS (10 per progress row),
@@ -194,6 +196,10 @@ def goals(results: dict) -> list[tuple[str, bool | None, str]]:
         from bench import web
 
         out.extend(web.goals(results["web"]))
+    if "api" in results:
+        from bench import api
+
+        out.extend(api.goals(results["api"]))
     if "guard" in results:
         from bench import guard_cost
 
@@ -216,7 +222,7 @@ def goals(results: dict) -> list[tuple[str, bool | None, str]]:
 def main() -> int:
     sizes = [int(n) for n in os.environ.get("BENCH_N", "10000,100000,1000000").split(",") if n]
     rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
-    default_parts = "scale,contention,repair,sqlite,admin,web,guard,ledger,catalogue,imports"
+    default_parts = "scale,contention,repair,sqlite,admin,web,api,guard,ledger,catalogue,imports"
     parts = os.environ.get("BENCH_PARTS", default_parts).split(",")
     admin_url, bench_url = data.bench_urls(os.environ.get("DATABASE_URL", ""))
     env = data.subprocess_env(bench_url)
@@ -356,6 +362,21 @@ def main() -> int:
             )
             results["web"] = w
             web.print_web(w, say)
+        if "api" in parts:
+            from bench import api
+
+            a = api.api(
+                int(os.environ.get("BENCH_API_N", "1000000")),
+                env=env,
+                admin_url=admin_url,
+                seconds=int(os.environ.get("BENCH_API_SECONDS", "5")),
+                rounds=int(os.environ.get("BENCH_API_ROUNDS", "5")),
+                workers=int(os.environ.get("BENCH_WEB_WORKERS", "4")),
+                batch_seconds=int(os.environ.get("BENCH_API_BATCH_SECONDS", "20")),
+                senders=int(os.environ.get("BENCH_API_BATCH_SENDERS", "2")),
+            )
+            results["api"] = a
+            api.print_api(a, say)
         if "guard" in parts:
             g = guard_cost.guard_cost(
                 seconds=float(os.environ.get("BENCH_CONTENTION_SECONDS", "10")),

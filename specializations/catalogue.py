@@ -37,6 +37,20 @@ class LevelRequirement:
             and theory + practice >= self.total_hours
         )
 
+    def missing(
+        self, *, xp: int, sessions: int, projects: int, theory: int, practice: int
+    ) -> dict[str, int]:
+        """What these totals still lack for this level, by requirement ({} when it is met)."""
+        lacking = {
+            "xp": self.required_xp - xp,
+            "sessions": self.required_sessions - sessions,
+            "projects": self.required_projects - projects,
+            "theory_hours": self.theory_hours - theory,
+            "practice_hours": self.practice_hours - practice,
+            "total_hours": self.total_hours - (theory + practice),
+        }
+        return {name: amount for name, amount in lacking.items() if amount > 0}
+
     def met_sql(self, alias: str) -> tuple[str, list[int]]:
         """``is_met`` over a progress row ``alias`` in SQL (TRUE when nothing is required)."""
         terms = [

@@ -175,3 +175,28 @@ def check_sync():
         return command.exit_code, out.getvalue(), err.getvalue()
 
     return run
+
+
+ALL_SCOPES = ("events:write", "progress:read", "catalogue:read")
+
+
+@pytest.fixture
+def api_headers(db):
+    """``api_headers(client="attendance", scopes=ALL_SCOPES, **client fields)``: the
+    Authorization header of a new key of that client (created when missing)."""
+    from django.core.cache import caches
+
+    from api import conf
+    from api.models import ApiClient
+    from api.services import create_api_key
+
+    # A rolled-back client's id comes back in the next test: its count must not.
+    caches[conf.get("API_RATE_LIMIT_CACHE")].clear()
+
+    def make(client="attendance", scopes=ALL_SCOPES, **fields):
+        new = create_api_key(client, scopes=list(scopes))
+        if fields:
+            ApiClient.objects.filter(pk=new.api_key.client_id).update(**fields)
+        return {"Authorization": f"Bearer {new.key}"}
+
+    return make
