@@ -11,7 +11,6 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from api import conf as api_conf
 from config import env
 from licenses.conf import app_settings as licenses_settings
 from monitoring.conf import app_settings as monitoring_settings
@@ -178,12 +177,11 @@ for _app_settings in (specializations_settings, licenses_settings, monitoring_se
 # Swappable for another django.tasks backend (RQ, Celery: docs/repair.md).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
-# The HTTP API (api/conf.py holds every API_* default; this one comes from the environment).
-# The rate limit's cache must be shared (Redis, Memcached) for it to hold across
-# workers and servers: LocMem, the default cache, counts per process.
-API_RATE_LIMIT_PER_MINUTE = env.integer(
-    "API_RATE_LIMIT_PER_MINUTE", api_conf.DEFAULTS["API_RATE_LIMIT_PER_MINUTE"], minimum=0
-)
+# The HTTP API (api/conf.py holds every API_* default; the environment may override this
+# one; unset, the default stays). The rate limit's cache must be shared (Redis, Memcached)
+# for it to hold across workers and servers: LocMem, the default cache, counts per process.
+if (_api_rate := env.integer("API_RATE_LIMIT_PER_MINUTE", -1, minimum=0)) >= 0:
+    API_RATE_LIMIT_PER_MINUTE = _api_rate
 # Last, once every setting is read: a name in the settings file (or a SYNC_* variable)
 # that nothing read is a typo that would silently leave its default in place. A module
 # extending these settings (docs/repair.md) calls it itself, at its end.

@@ -40,8 +40,8 @@ MUTANTS = [
     Mutant(
         "sqlite-union-inverted",
         "licenses/consistency.py",
-        'f"NOT EXISTS (SELECT 1 FROM {_PROGRESS} p WHERE {on})"',
-        'f"EXISTS (SELECT 1 FROM {_PROGRESS} p WHERE {on})"',
+        'f"NOT EXISTS (SELECT 1 FROM {progress_table} p WHERE {on})"',
+        'f"EXISTS (SELECT 1 FROM {progress_table} p WHERE {on})"',
         "SQLite's second branch takes licences with progress instead of without",
     ),
     Mutant(
@@ -82,9 +82,9 @@ MUTANTS = [
     ),
     Mutant(
         "control-characters-allowed",
-        "licenses/services.py",
-        'if unicodedata.category(character) == "Cc":',
-        'if character == "\\x00":',
+        "specializations/services.py",
+        'if unicodedata.category(character) == "Cc":\n            raise ReasonHasControlCharacter',
+        'if character == "\\x00":\n            raise ReasonHasControlCharacter',
         "only NUL is refused in a reason; other control characters reach the history",
     ),
     Mutant(
@@ -216,8 +216,8 @@ MUTANTS = [
     Mutant(
         "token-prefix-accepted",
         "monitoring/views.py",
-        "if expected and hmac.compare_digest(token.encode(), expected.encode()):",
-        "if expected and expected.startswith(token):",
+        "if hmac.compare_digest(token.encode(), expected.encode()):",
+        "if expected.startswith(token):",
         "a prefix of the token is accepted",
     ),
     Mutant(
