@@ -2,27 +2,28 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
 
 from licenses.consistency import VIOLATION_CHOICES, VIOLATION_KINDS
 
 
 class Status(models.TextChoices):
-    HEALTHY = "healthy", "Healthy"
-    DEGRADED = "degraded", "Degraded"
-    CRITICAL = "critical", "Critical"
+    HEALTHY = "healthy", _("Healthy")
+    DEGRADED = "degraded", _("Degraded")
+    CRITICAL = "critical", _("Critical")
 
 
 class RunKind(models.TextChoices):
-    CHECK = "check", "Check"
-    REPAIR = "repair", "Repair"
+    CHECK = "check", _("Check")
+    REPAIR = "repair", _("Repair")
 
 
 class RunState(models.TextChoices):
-    QUEUED = "queued", "Queued"  # a background repair waiting for a worker
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    INTERRUPTED = "interrupted", "Interrupted"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", _("Queued")  # a background repair waiting for a worker
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    INTERRUPTED = "interrupted", _("Interrupted")
+    FAILED = "failed", _("Failed")
 
 
 class HealthCheckRun(models.Model):
