@@ -7,6 +7,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from config.admin_paginator import EstimatedCountPaginator
 from licenses import consistency
@@ -146,7 +148,13 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
     def where(self, run):
         return f"{run.host or '?'} pid {run.pid or '?'}"
 
-    @admin.display(description=f"by kind ({' / '.join(LABELS[k] for k in KIND_COUNTS)})")
+    @admin.display(
+        description=format_lazy(
+            "{} ({})",
+            _("by kind"),
+            format_lazy(" / ".join(["{}"] * len(KIND_COUNTS)), *(LABELS[k] for k in KIND_COUNTS)),
+        )
+    )
     def kinds(self, run):
         return " / ".join(str(getattr(run, kind)) for kind in KIND_COUNTS)
 
