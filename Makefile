@@ -10,7 +10,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3 python; do \
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 BENCH_N ?= 10000,100000,1000000
-LOCALE_APPS := specializations licenses monitoring
+LOCALE_APPS := common specializations licenses monitoring
 
 .PHONY: help install messages test test-rules test-sqlite test-postgres lint demo bench mutants clean
 
@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 # Bytecode too, on every run (an upgrade pulls new code): a service user that cannot
 # write the checkout would otherwise recompile the changed modules at every start.
 install: $(STAMP)
-	$(BIN)/python -m compileall -q config specializations licenses monitoring
+	$(BIN)/python -m compileall -q config common specializations licenses monitoring
 	@# The shipped .mo files from the .po files, without GNU gettext (Babel is pure Python).
 	@for app in $(LOCALE_APPS); do $(BIN)/pybabel -q compile -d $$app/locale -D django; done
 

@@ -251,14 +251,26 @@ def language(name: str, default: str, languages: list[tuple[str, str]]) -> str:
     return value
 
 
-METRIC_PREFIX = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-
-
-def metric_prefix(name: str, default: str) -> str:
-    value = string(name, default)
-    if not METRIC_PREFIX.fullmatch(value):
-        raise _refuse(name, value, "is not a valid Prometheus metric name prefix")
-    return value
+def overrides(declared) -> dict:
+    """The settings of ``declared`` (an app's ``conf.app_settings``) that the environment
+    sets, read by their type, within their bounds; the unset ones keep the app's default."""
+    found = {}
+    for setting in declared:
+        name, default, kind = setting.name, setting.default, setting.kind
+        if _raw(name) is None:
+            continue
+        if kind is bool:
+            value = boolean(name, default)
+        elif kind is int:
+            value = integer(name, default, minimum=setting.minimum, maximum=setting.maximum)
+        elif kind is float:
+            value = number(name, default, minimum=setting.minimum, maximum=setting.maximum)
+        else:
+            value = string(name, default)
+            if setting.pattern and not re.fullmatch(setting.pattern, value):
+                raise _refuse(name, value, f"is not {setting.pattern_says}")
+        found[name] = value
+    return found
 
 
 def strings(name: str, default: list[str]) -> list[str]:

@@ -1,7 +1,9 @@
 """Settings, all read from the environment (or an optional ``.env`` file).
 
 Variables: DATABASE_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, CSRF_TRUSTED_ORIGINS,
-SECURE_SSL_REDIRECT, LANGUAGE_CODE, SYNC_* (see README "Configuration").
+SECURE_SSL_REDIRECT, LANGUAGE_CODE, SYNC_* (see README "Configuration"; each SYNC_*
+setting's default, bounds and rules are in its app's conf.py, the environment overrides
+them here).
 """
 
 import os
@@ -11,6 +13,9 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from config import env
+from licenses.conf import app_settings as licenses_settings
+from monitoring.conf import app_settings as monitoring_settings
+from specializations.conf import app_settings as specializations_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -41,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     # The ORM task backend's table and its worker (manage.py db_worker); see TASKS.
     "django_tasks_db",
+    "common",
     "specializations",
     "licenses",
     "monitoring",
@@ -156,49 +162,21 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.choice("LOG_LEVEL", "WARNING", LOG_LEVELS)},
 }
 
-# --- The sync monitor (see DESIGN.md, README "Configuration") ---
-SYNC_WARN_BELOW = env.number("SYNC_WARN_BELOW", 99.0, minimum=0, maximum=100)
-SYNC_CRITICAL_BELOW = env.number("SYNC_CRITICAL_BELOW", 95.0, minimum=0, maximum=100)
-if SYNC_CRITICAL_BELOW > SYNC_WARN_BELOW:
-    raise ImproperlyConfigured(
-        f"SYNC_CRITICAL_BELOW={SYNC_CRITICAL_BELOW:g} must not be above "
-        f"SYNC_WARN_BELOW={SYNC_WARN_BELOW:g} (critical is the lower rate)"
+# --- The apps' SYNC_* settings (see DESIGN.md) ---
+# Their defaults, bounds and rules are in each app's conf.py (a host project needs none
+# of them); here the environment overrides them, read as strictly as the rest, and the
+# apps' rules (critical below warn) are checked once at start-up.
+for _app_settings in (specializations_settings, licenses_settings, monitoring_settings):
+    _overrides = env.overrides(_app_settings)
+    globals().update(_overrides)
+    _app_settings.check(
+        {setting.name: _overrides.get(setting.name, setting.default) for setting in _app_settings}
     )
-SYNC_VIOLATION_SAMPLE_SIZE = env.integer(
-    "SYNC_VIOLATION_SAMPLE_SIZE", 1000, minimum=0, maximum=1_000_000
-)
-# At most a century: the cut-off date must stay a date.
-SYNC_SAMPLE_RETENTION_DAYS = env.integer(
-    "SYNC_SAMPLE_RETENTION_DAYS", 30, minimum=1, maximum=36_500
-)
-SYNC_STALE_AFTER_SECONDS = env.integer("SYNC_STALE_AFTER_SECONDS", 900, minimum=1)
-# A replica further behind its primary than this is not believed: the check says UNKNOWN.
-SYNC_MAX_REPLICA_LAG_SECONDS = env.number("SYNC_MAX_REPLICA_LAG_SECONDS", 60.0, minimum=0)
-# Repair: the longest it waits for any lock (rows held by others are skipped, not waited
-# for); pairs per batch transaction; and how long a running run may go without a
-# heartbeat before it reads as interrupted and stops blocking the next repair.
-SYNC_REPAIR_LOCK_TIMEOUT = env.number("SYNC_REPAIR_LOCK_TIMEOUT", 2.0, minimum=0.001, maximum=600)
-SYNC_REPAIR_BATCH_SIZE = env.integer("SYNC_REPAIR_BATCH_SIZE", 500, minimum=1, maximum=10_000)
-SYNC_RUN_INTERRUPTED_AFTER_SECONDS = env.integer(
-    "SYNC_RUN_INTERRUPTED_AFTER_SECONDS", 120, minimum=1, maximum=86_400
-)
-SYNC_HEALTH_TOKEN = env.string("SYNC_HEALTH_TOKEN")
-# How long another process may keep a cached level catalogue after an edit
-# (this process clears its cache on every change).
-SYNC_CATALOGUE_CACHE_SECONDS = env.integer("SYNC_CATALOGUE_CACHE_SECONDS", 300, minimum=0)
-SYNC_METRICS_PREFIX = env.metric_prefix("SYNC_METRICS_PREFIX", "academy_sync")
-# PostgreSQL refuses a commit that leaves a touched pair out of sync (licenses/guard.py).
-SYNC_DB_GUARD = env.boolean("SYNC_DB_GUARD", default=True)
 
 # Background jobs (django.tasks): repairs too large for a request. The ORM backend needs
 # no new server; its worker is `manage.py db_worker` (deploy/academy-worker.service).
 # Swappable for another django.tasks backend (RQ, Celery: README "Background repairs").
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
-# The admin repairs a selection of up to this many pairs within the request; a larger
-# one, or every matching case across pages, becomes a background job.
-SYNC_ADMIN_INLINE_REPAIR_LIMIT = env.integer(
-    "SYNC_ADMIN_INLINE_REPAIR_LIMIT", 2000, minimum=1, maximum=100_000
-)
 
 # Last, once every setting is read: a name in the settings file (or a SYNC_* variable)
 # that nothing read is a typo that would silently leave its default in place. A module

@@ -7,14 +7,16 @@ together and the licence history names the staff user and the reason.
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets
+from django.contrib.admin.widgets import ForeignKeyRawIdWidget
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from config.admin_paginator import EstimatedCountPaginator
-from specializations.admin_lists import StrictListMixin, UserFirstSearchMixin
+from common.admin_lists import StrictListMixin, UserFirstSearchMixin
+from common.admin_paginator import EstimatedCountPaginator
 from specializations.catalogue import all_specializations, get_specialization
 from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress
@@ -196,10 +198,20 @@ class SpecializationProgressAdmin(
     list_filter = ["specialization", SyncStateFilter, LevelFilter]
     list_select_related = ["student", "specialization"]
     search_fields = ["student__username", "student__email"]
-    autocomplete_fields = ["student"]
     show_full_result_count = False
     show_facets = ShowFacets.NEVER  # a facet is a count over a million rows
     paginator = EstimatedCountPaginator
+
+    def get_autocomplete_fields(self, request):
+        # Searched through the user model's admin; a host project may have none for its
+        # own user model (admin.E039 otherwise): then the student is a raw id.
+        return ["student"] if self.admin_site.is_registered(get_user_model()) else []
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "student" and not self.get_autocomplete_fields(request):
+            kwargs["widget"] = ForeignKeyRawIdWidget(db_field.remote_field, self.admin_site)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     fields = [
         "student",
         "specialization",

@@ -13,14 +13,9 @@ from django.db.models.expressions import RawSQL
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from config.admin_paginator import small_tables
-from specializations.admin_lists import (
-    AFTER_VAR,
-    KeysetChangeList,
-    StrictChangeList,
-    keyset_slice,
-    parse_pair_key,
-)
+from common.admin_lists import AFTER_VAR, StrictChangeList
+from common.admin_paginator import small_tables
+from specializations.admin_lists import PairKeysetChangeList, keyset_slice, parse_pair_key
 from specializations.models import SpecializationProgress
 
 from . import consistency
@@ -59,7 +54,7 @@ class SyncStateChangeList(SyncStateResults, StrictChangeList):
     pass
 
 
-class SyncStateKeysetChangeList(SyncStateResults, KeysetChangeList):
+class SyncStateKeysetChangeList(SyncStateResults, PairKeysetChangeList):
     """The list filtered by sync state: in key order, paged by key."""
 
 

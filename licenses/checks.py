@@ -30,12 +30,12 @@ GUARD_MISSING_HINT = (
 @checks.register()
 def commit_guard_installed(app_configs=None, databases=None, **kwargs):
     """licenses.E002: SYNC_DB_GUARD is on and a PostgreSQL database lacks its triggers."""
-    from django.conf import settings
     from django.db import DatabaseError, connections
 
     from . import guard
+    from .conf import app_settings
 
-    if not settings.SYNC_DB_GUARD:
+    if not app_settings.SYNC_DB_GUARD:
         return []
     errors = []
     # Untagged, like monitoring.W001, so `manage.py check` and runserver say it: the

@@ -17,11 +17,11 @@ view is rebuilt. ``unguarded()`` lets one transaction through on purpose
 
 from contextlib import contextmanager
 
-from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, transaction
 
 from specializations.models import SpecializationProgress
 
+from .conf import app_settings
 from .models import UserLicense
 
 FUNCTION = "academy_sync_guard"
@@ -147,7 +147,7 @@ def sync_triggers(*, using: str = "default", enabled: bool | None = None) -> boo
     connection = connections[using]
     if connection.vendor != "postgresql":
         return False
-    enabled = settings.SYNC_DB_GUARD if enabled is None else enabled
+    enabled = app_settings.SYNC_DB_GUARD if enabled is None else enabled
     with transaction.atomic(using=using), connection.cursor() as cursor:
         for statement in _create_sql() if enabled else _drop_sql():
             cursor.execute(statement)

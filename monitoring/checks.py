@@ -9,6 +9,7 @@ from django.db import DatabaseError, transaction
 from licenses.models import UserLicense
 from specializations.models import SpecializationProgress
 
+from .conf import app_settings
 from .health import current_health
 
 NO_RECENT_CHECK = "No sync check has been recorded for more than {limit} seconds."
@@ -33,7 +34,7 @@ def recent_sync_check(app_configs=None, **kwargs):
         return []
     return [
         checks.Warning(
-            NO_RECENT_CHECK.format(limit=settings.SYNC_STALE_AFTER_SECONDS),
+            NO_RECENT_CHECK.format(limit=app_settings.SYNC_STALE_AFTER_SECONDS),
             hint=NO_RECENT_CHECK_HINT,
             id="monitoring.W001",
         )
@@ -48,7 +49,10 @@ def production_database_named(app_configs=None, **kwargs):
     DATABASE_URL would migrate, serve and monitor an empty file next to the code.
     """
     database = settings.DATABASES["default"]
-    embedded = Path(settings.BASE_DIR) / "db.sqlite3"
+    base_dir = getattr(settings, "BASE_DIR", None)  # a host project's settings may lack it
+    if base_dir is None:
+        return []
+    embedded = Path(base_dir) / "db.sqlite3"
     if settings.DEBUG or not (
         database["ENGINE"] == "django.db.backends.sqlite3" and Path(database["NAME"]) == embedded
     ):

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from .conf import app_settings
 from .exceptions import BadThresholds, first_line
 
 HEALTHY, DEGRADED, CRITICAL = "healthy", "degraded", "critical"
@@ -45,9 +45,9 @@ class Thresholds:
     @classmethod
     def from_settings(cls, *, warn_below=None, critical_below=None) -> Thresholds:
         return cls(
-            warn_below=float(settings.SYNC_WARN_BELOW if warn_below is None else warn_below),
+            warn_below=float(app_settings.SYNC_WARN_BELOW if warn_below is None else warn_below),
             critical_below=float(
-                settings.SYNC_CRITICAL_BELOW if critical_below is None else critical_below
+                app_settings.SYNC_CRITICAL_BELOW if critical_below is None else critical_below
             ),
         )
 
@@ -83,8 +83,8 @@ def judge(run, *, now: datetime) -> Health:
     if run is None:
         return Health(UNKNOWN, NO_RUN)
     age = max(0.0, (now - run.checked_at).total_seconds())
-    if age > settings.SYNC_STALE_AFTER_SECONDS:
-        reason = STALE_RUN.format(age=age, limit=settings.SYNC_STALE_AFTER_SECONDS)
+    if age > app_settings.SYNC_STALE_AFTER_SECONDS:
+        reason = STALE_RUN.format(age=age, limit=app_settings.SYNC_STALE_AFTER_SECONDS)
         return Health(STALE, reason, run, age)
     reason = RUN_STATUS.format(
         inconsistent=run.inconsistent, total=run.total_checked, rate=run.consistency_rate

@@ -13,7 +13,6 @@ only for a check of a replica): alert on its absence or its age against
 import re
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -22,6 +21,7 @@ from django.views.decorators.http import require_safe
 
 from licenses.consistency import VIOLATION_KINDS
 
+from .conf import app_settings
 from .health import CRITICAL, DEGRADED, HEALTHY, STATES, Health, judge
 from .models import HealthCheckRun
 from .selectors import latest_run, total_repairs
@@ -119,7 +119,7 @@ def families(run: HealthCheckRun | None, *, repairs_total: int) -> list[Family]:
             "stale_after_seconds",
             "gauge",
             "Age after which the latest check is stale (SYNC_STALE_AFTER_SECONDS).",
-            [({}, settings.SYNC_STALE_AFTER_SECONDS)],
+            [({}, app_settings.SYNC_STALE_AFTER_SECONDS)],
             unit="seconds",
         ),
         Family(
@@ -127,7 +127,7 @@ def families(run: HealthCheckRun | None, *, repairs_total: int) -> list[Family]:
             "gauge",
             "Replica lag above which a check of a replica is not believed "
             "(SYNC_MAX_REPLICA_LAG_SECONDS).",
-            [({}, float(settings.SYNC_MAX_REPLICA_LAG_SECONDS))],
+            [({}, float(app_settings.SYNC_MAX_REPLICA_LAG_SECONDS))],
             unit="seconds",
         ),
     ]
@@ -228,7 +228,7 @@ def sync_metrics(request) -> HttpResponse:
     text = exposition(
         latest_run(),
         repairs_total=total_repairs(),
-        prefix=settings.SYNC_METRICS_PREFIX,
+        prefix=app_settings.SYNC_METRICS_PREFIX,
         openmetrics=openmetrics,
     )
     response = HttpResponse(text, content_type=OPENMETRICS if openmetrics else CLASSIC)

@@ -2,9 +2,9 @@
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Q, QuerySet, Sum
 
+from .conf import app_settings
 from .models import HealthCheckRun, RunKind, RunState
 
 
@@ -34,7 +34,7 @@ def total_repairs() -> int:
 
 def interrupted_after() -> int:
     """Seconds without a report after which a running run reads as interrupted."""
-    return settings.SYNC_RUN_INTERRUPTED_AFTER_SECONDS
+    return app_settings.SYNC_RUN_INTERRUPTED_AFTER_SECONDS
 
 
 def interrupted_cutoff(*, now: datetime) -> datetime:

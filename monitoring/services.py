@@ -16,7 +16,6 @@ from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
@@ -26,6 +25,7 @@ from specializations.catalogue import get_specialization
 
 from . import runs
 from .check_scope import check_scope
+from .conf import app_settings
 from .exceptions import (
     BadBatchSize,
     BadLockTimeout,
@@ -123,13 +123,13 @@ def run_health_check(
     specialization = _check_target(specialization, using)
     thresholds = thresholds or Thresholds.from_settings()
     if sample_size is None:
-        sample_size = settings.SYNC_VIOLATION_SAMPLE_SIZE
+        sample_size = app_settings.SYNC_VIOLATION_SAMPLE_SIZE
     if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 0:
         raise BadSampleSize(sample_size)
     if timeout is not None and not _non_negative(timeout):
         raise BadTimeout(timeout)
     if max_replica_lag is None:
-        max_replica_lag = settings.SYNC_MAX_REPLICA_LAG_SECONDS
+        max_replica_lag = app_settings.SYNC_MAX_REPLICA_LAG_SECONDS
     if not _non_negative(max_replica_lag):
         raise BadMaxReplicaLag(max_replica_lag)
 
@@ -145,7 +145,7 @@ def run_health_check(
     started = time.perf_counter()
     try:
         with check_scope(using, timeout=timeout):
-            lag = replica_lag(using)
+            lag = replica_lag(using, allowed=max_replica_lag)
             if lag is not None and lag.seconds > max_replica_lag:
                 raise ReplicaBehind(using, lag.seconds, limit=max_replica_lag, paused=lag.paused)
             counts, sample = consistency.check_pairs(
@@ -194,7 +194,7 @@ def prune_samples() -> int:
     Cron records a run every few minutes; the totals stay (the trend and
     repairs_total read them), the samples of up to 1,000 rows each do not.
     """
-    cutoff = timezone.now() - timedelta(days=settings.SYNC_SAMPLE_RETENTION_DAYS)
+    cutoff = timezone.now() - timedelta(days=app_settings.SYNC_SAMPLE_RETENTION_DAYS)
     return (
         HealthCheckRun.objects.filter(checked_at__lt=cutoff)
         .exclude(violations_sample=[])
@@ -259,14 +259,14 @@ def repair(
         require_existing_user(repaired_by, field="repaired_by")
     reason = require_reason(reason)
     if batch_size is None:
-        batch_size = settings.SYNC_REPAIR_BATCH_SIZE
+        batch_size = app_settings.SYNC_REPAIR_BATCH_SIZE
     if isinstance(batch_size, bool) or not isinstance(batch_size, int):
         raise BadBatchSize(batch_size)
     if not 1 <= batch_size <= 10_000:
         raise BadBatchSize(batch_size)
     name = "lock_timeout" if lock_timeout is not None else "SYNC_REPAIR_LOCK_TIMEOUT"
     if lock_timeout is None:
-        lock_timeout = settings.SYNC_REPAIR_LOCK_TIMEOUT
+        lock_timeout = app_settings.SYNC_REPAIR_LOCK_TIMEOUT
     if not _non_negative(lock_timeout) or not 0 < lock_timeout <= 600:
         raise BadLockTimeout(lock_timeout, name=name)
     if timeout is not None and not _non_negative(timeout):

@@ -9,12 +9,12 @@ import hmac
 import logging
 from functools import wraps
 
-from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from .conf import app_settings
 from .health import Health, current_health, unreadable
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def staff_or_token(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         token = _bearer_token(request)
-        expected = settings.SYNC_HEALTH_TOKEN
+        expected = app_settings.SYNC_HEALTH_TOKEN
         if token is not None:
             if not expected:
                 return JsonResponse({"error": NO_TOKEN_CONFIGURED}, status=403)
@@ -82,7 +82,7 @@ def summary(health: Health) -> dict:
         "status": health.state,
         "reason": health.reason,
         "stale": health.stale,
-        "stale_after_seconds": settings.SYNC_STALE_AFTER_SECONDS,
+        "stale_after_seconds": app_settings.SYNC_STALE_AFTER_SECONDS,
         "last_check": None,
     }
     run = health.run

@@ -208,8 +208,8 @@ MUTANTS = [
     Mutant(
         "stale-boundary",
         "monitoring/health.py",
-        "if age > settings.SYNC_STALE_AFTER_SECONDS:",
-        "if age >= settings.SYNC_STALE_AFTER_SECONDS:",
+        "if age > app_settings.SYNC_STALE_AFTER_SECONDS:",
+        "if age >= app_settings.SYNC_STALE_AFTER_SECONDS:",
         "a run exactly at the stale age reads as stale",
     ),
     Mutant(
@@ -312,6 +312,15 @@ MUTANTS = [
         postgres=True,
     ),
     Mutant(
+        "replica-not-waited-for",
+        "monitoring/replica.py",
+        "if caught_up or paused or time.monotonic() >= deadline:",
+        "if True:",
+        "a standby in step with a quiet primary reads as behind by the whole quiet spell",
+        tests=["tests/test_replica.py"],
+        postgres=True,
+    ),
+    Mutant(
         "ratio-from-rounded-rate",
         "monitoring/metrics.py",
         "return run.consistent / run.total_checked if run.total_checked else 1.0",
@@ -325,5 +334,56 @@ MUTANTS = [
         'filter(specialization=specialization or "", state=RunState.DONE)',
         "filter(state=RunState.DONE)",
         "a run over one specialization decides the health of all",
+    ),
+    # --- four behaviours a probe found unheld (issue 29) ---
+    Mutant(
+        "stream-stops-before-last-user",
+        "licenses/consistency.py",
+        "while top is not None and first <= top:",
+        "while top is not None and first < top:",
+        "the violation stream drops the last user of the walk when a range starts on it",
+        tests=["tests/test_violation_ranges.py"],
+    ),
+    Mutant(
+        "classify-before-locks",
+        "monitoring/repair.py",
+        "        created = _create_missing_progress(by_action[CREATE_PROGRESS])\n"
+        "        progress = _lock_ids(\n"
+        "            SpecializationProgress,\n"
+        '            "student_id",\n'
+        "            by_action[RAISE_PROGRESS] + by_action[CREATE_LICENSE],\n"
+        "        )\n"
+        '        licences = _lock(UserLicense, "user_id", by_action[RAISE_LICENSE])\n'
+        "        # Re-check under the locks with the one definition: a pair fixed since it\n"
+        "        # was listed is left alone, one that changed shape waits for the retry.\n"
+        "        current = consistency.classify(list(planned))\n",
+        "        current = consistency.classify(list(planned))\n"
+        "        created = _create_missing_progress(by_action[CREATE_PROGRESS])\n"
+        "        progress = _lock_ids(\n"
+        "            SpecializationProgress,\n"
+        '            "student_id",\n'
+        "            by_action[RAISE_PROGRESS] + by_action[CREATE_LICENSE],\n"
+        "        )\n"
+        '        licences = _lock(UserLicense, "user_id", by_action[RAISE_LICENSE])\n',
+        "a batch re-reads its pairs before its row locks: a pair changed while it waited is "
+        "written from the stale reading",
+        tests=["tests/test_repair_plan_race.py"],
+        postgres=True,
+    ),
+    Mutant(
+        "latest-run-any-scope",
+        "monitoring/selectors.py",
+        'filter(specialization=specialization or "", state=RunState.DONE)',
+        "filter(Q(specialization=specialization) if specialization else Q(), state=RunState.DONE)",
+        "the latest run of the whole scope is the latest run of any scope",
+        tests=["tests/test_latest_run.py"],
+    ),
+    Mutant(
+        "bearer-scheme-case-sensitive",
+        "monitoring/views.py",
+        'scheme.lower() == "bearer"',
+        'scheme == "Bearer"',
+        "a token sent as `bearer` (any case but Bearer) is not read",
+        tests=["tests/test_bearer_scheme.py"],
     ),
 ]

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from .admin_lists import StrictListMixin
+from common.admin_lists import StrictListMixin
+
 from .models import Level, Specialization
 
 

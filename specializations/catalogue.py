@@ -10,9 +10,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import transaction
 
+from .conf import app_settings
 from .exceptions import InactiveSpecialization, UnknownSpecialization
 
 
@@ -112,7 +112,7 @@ def _load() -> dict[str, SpecializationInfo]:
 
 def all_specializations() -> dict[str, SpecializationInfo]:
     global _cache, _loaded_at
-    ttl = settings.SYNC_CATALOGUE_CACHE_SECONDS
+    ttl = app_settings.SYNC_CATALOGUE_CACHE_SECONDS
     with _lock:
         if _cache is None or time.monotonic() - _loaded_at > ttl:
             _cache, _loaded_at = _load(), time.monotonic()

@@ -1,18 +1,24 @@
-import importlib
-import itertools
+"""The suite's own fixtures and helpers; the shipped ones (make_user, student, staff,
+staff_client, committed_db, level_catalogue, pair, desynced_pair) come from the plugin,
+monitoring/testing/plugin.py, loaded through its entry point."""
+
+import os
+import subprocess
+import sys
+import time
 from io import StringIO
+from pathlib import Path
 
 import pytest
-from django.apps import apps
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
-from model_bakery import baker
 
 from licenses import guard
 from specializations import catalogue
 from tests.production import production_proxy, production_server  # noqa: F401  (fixtures)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 requires_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL row locks"
@@ -38,11 +44,30 @@ ACCESS_MATRIX = pytest.mark.parametrize(
 )
 
 
-def seed_catalogue() -> None:
-    """Re-create the level catalogue (a transactional test's flush removes it)."""
-    migration = importlib.import_module("specializations.migrations.0002_level_catalogue")
-    migration.load_catalogue(apps, None)
-    catalogue.clear_cache()
+def manage(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
+    """``manage.py args`` in a process of its own, as an operator starts it: the production
+    settings (config.settings), DEBUG off, a throwaway SECRET_KEY and no developer's .env.
+    ``env`` adds or replaces variables (an empty value counts as unset); the result says
+    how long it took (``elapsed``)."""
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SECRET_KEY": "subprocess-test",
+        "DEBUG": "",
+        "ACADEMY_ENV_FILE": os.devnull,
+        **env,
+    }
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    result.elapsed = time.monotonic() - started
+    return result
 
 
 @pytest.fixture(autouse=True)
@@ -78,32 +103,9 @@ def _desyncs_may_be_injected(request):
 
 
 @pytest.fixture
-def committed_db(transactional_db):
-    """Real commits (for locking tests), with the level catalogue in place."""
-    seed_catalogue()
-    yield
-
-
-_user_numbers = itertools.count(1)
-
-
-@pytest.fixture
-def make_user(db):
-    def make(**fields):
-        fields.setdefault("username", f"student{next(_user_numbers)}")
-        return baker.make(get_user_model(), **fields)
-
-    return make
-
-
-@pytest.fixture
-def student(make_user):
-    return make_user()
-
-
-@pytest.fixture
-def staff(make_user):
-    return make_user(is_staff=True, is_superuser=True, username="staff-admin")
+def no_user_admin(settings):
+    """An admin without a page for the user model, as a host project may leave it."""
+    settings.ROOT_URLCONF = "tests.urls_without_user_admin"
 
 
 @pytest.fixture

@@ -1,107 +1,28 @@
-"""Test data: model-bakery recipes for the pair's rows, one ``make_pairs``, and desyncs
-injected the way production gets them (queryset updates and raw deletes skip the hook).
-
-The recipes give every constrained field an explicit, valid value (levels >= 1,
-amounts >= 0, max_achieved_level >= current_level) so that bakery never invents
-one; tests set the fields they are about.
+"""The suite's test data: the shipped factories (monitoring/testing/factories.py, also
+a host project's) and the ones only this project's tests need (raw SQL into Django's
+own user table: a bad import at scale, a SQLite file another process reads).
 """
 
 import sqlite3
-from datetime import timedelta
-from itertools import count
 
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
-from django.utils import timezone
-from model_bakery.recipe import Recipe, seq
+from django.db import connection
 
 from licenses.guard import unguarded
-from licenses.models import LicenseProgression, UserLicense
-from monitoring.models import HealthCheckRun
+from licenses.models import UserLicense
+from monitoring.testing.factories import (  # noqa: F401  (the suite imports them from here)
+    delete_row,
+    install_catalogue,
+    licence,
+    make_desynced_pairs,
+    make_pairs,
+    progress,
+    recorded_run,
+    set_license_level,
+    set_progress_level,
+    student,
+)
 from specializations.models import SpecializationProgress
-
-student = Recipe(
-    get_user_model(),
-    username=seq("pair-student-"),
-    email=seq("pair-student-", suffix="@example.test"),
-    is_staff=False,
-    is_superuser=False,
-)
-progress = Recipe(
-    SpecializationProgress,
-    specialization_id="PLAYER",
-    current_level=1,
-    total_xp=0,
-    completed_sessions=0,
-    completed_projects=0,
-    theory_hours_completed=0,
-    practice_hours_completed=0,
-)
-licence = Recipe(
-    UserLicense,
-    specialization_id="PLAYER",
-    current_level=1,
-    max_achieved_level=1,
-    is_active=True,
-)
-
-_batches = count(1)
-
-
-@transaction.atomic  # both rows of each pair commit together (the commit guard checks)
-def make_pairs(
-    n: int, *, specialization: str = "PLAYER", level: int = 1, history: bool = False
-) -> list:
-    """``n`` new students, each with a progress row and a licence at ``level`` (in sync).
-
-    Written in bulk, so the auto-sync hook does not run; ``history`` adds the
-    licence's issuance row, as the hook would have written it.
-    """
-    batch = next(_batches)
-    users = student.make(
-        _quantity=n,
-        _bulk_create=True,
-        username=seq(f"pair{batch}-"),
-        email=seq(f"pair{batch}-", suffix="@example.test"),
-    )
-    rows = {"specialization_id": specialization, "current_level": level}
-    progress.make(_quantity=n, _bulk_create=True, student=iter(users), **rows)
-    licences = licence.make(
-        _quantity=n, _bulk_create=True, user=iter(users), max_achieved_level=level, **rows
-    )
-    if history:
-        LicenseProgression.objects.bulk_create(
-            LicenseProgression(license=lic, from_level=None, to_level=level, reason="seeded")
-            for lic in licences
-        )
-    return users
-
-
-def set_progress_level(user, specialization: str, level: int) -> None:
-    with unguarded():
-        SpecializationProgress.objects.filter(
-            student=user, specialization_id=specialization
-        ).update(current_level=level)
-
-
-def set_license_level(users, specialization: str, level: int) -> None:
-    """Move the licences of ``users`` (one user or several) to ``level``, behind the hook."""
-    users = users if isinstance(users, list | tuple) else [users]
-    with unguarded():
-        UserLicense.objects.filter(user__in=users, specialization_id=specialization).update(
-            current_level=level, max_achieved_level=level
-        )
-
-
-def delete_row(model, user, specialization: str) -> None:
-    """Remove a row with raw SQL, as a bad import or restore would."""
-    user_column = "student_id" if model is SpecializationProgress else "user_id"
-    with unguarded(), connection.cursor() as cursor:
-        cursor.execute(
-            f"DELETE FROM {model._meta.db_table} WHERE {user_column} = %s"
-            " AND specialization_id = %s",
-            [user.pk, specialization],
-        )
 
 
 def bulk_mismatched_pairs(n: int, *, prefix: str, specialization: str = "PLAYER") -> int:
@@ -111,7 +32,8 @@ def bulk_mismatched_pairs(n: int, *, prefix: str, specialization: str = "PLAYER"
     PostgreSQL only (generate_series); the rows commit with the caller's transaction.
     """
     users = get_user_model()._meta.db_table
-    progress, licences = SpecializationProgress._meta.db_table, UserLicense._meta.db_table
+    progress_table = SpecializationProgress._meta.db_table
+    licences = UserLicense._meta.db_table
     mine = f"SELECT id FROM {users} WHERE username LIKE %s"
     with unguarded(), connection.cursor() as cursor:
         cursor.execute(
@@ -122,7 +44,7 @@ def bulk_mismatched_pairs(n: int, *, prefix: str, specialization: str = "PLAYER"
             [f"{prefix}-", n],
         )
         cursor.execute(
-            f"INSERT INTO {progress} (student_id, specialization_id, current_level, total_xp,"
+            f"INSERT INTO {progress_table} (student_id, specialization_id, current_level, total_xp,"
             " completed_sessions, completed_projects, theory_hours_completed,"
             f" practice_hours_completed) SELECT id, %s, 3, 0, 0, 0, 0, 0 FROM ({mine}) AS u",
             [specialization, f"{prefix}-%"],
@@ -161,28 +83,3 @@ def write_sqlite_pairs(path, levels) -> None:
                 " max_achieved_level, is_active) VALUES (?, 'PLAYER', ?, ?, 1)",
                 (i, lic, lic),
             )
-
-
-def recorded_run(
-    *, total: int, inconsistent: int, rate: str, status: str, age_seconds: float = 0, **fields
-) -> HealthCheckRun:
-    """A finished check in the history, as check_sync records it; its desyncs are level
-    mismatches, and it is ``age_seconds`` old."""
-    run = HealthCheckRun.objects.create(
-        duration_ms=fields.pop("duration_ms", 10),
-        total_checked=total,
-        consistent=total - inconsistent,
-        inconsistent=inconsistent,
-        level_mismatch=inconsistent,
-        consistency_rate=rate,
-        status=status,
-        warn_below=99,
-        critical_below=95,
-        **fields,
-    )
-    if age_seconds:
-        HealthCheckRun.objects.filter(pk=run.pk).update(
-            checked_at=timezone.now() - timedelta(seconds=age_seconds)
-        )
-        run.refresh_from_db()
-    return run

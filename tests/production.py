@@ -175,12 +175,12 @@ class Server:
     static_root: Path
     database_url: str
 
-    def manage(self, *args: str, timeout=120) -> subprocess.CompletedProcess:
-        """A management command with the server's configuration (its env file)."""
+    def manage(self, *args: str, timeout=120, **env: str) -> subprocess.CompletedProcess:
+        """A management command with the server's configuration (its env file), and ``env``."""
         return subprocess.run(
             [sys.executable, str(ROOT / "manage.py"), *args],
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, **env},
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -5,7 +5,6 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
-from django.test import Client
 from django.urls import reverse
 
 from licenses.models import LicenseProgression, UserLicense
@@ -129,13 +128,6 @@ def footprint() -> dict:
     state = {model.__name__: model.objects.count() for model in models}
     state["levels"] = sorted(UserLicense.objects.values_list("pk", "current_level"))
     return state
-
-
-@pytest.fixture
-def staff_client(staff):
-    client = Client()
-    client.force_login(staff)
-    return client
 
 
 def _label(case) -> str:

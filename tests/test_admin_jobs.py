@@ -6,10 +6,7 @@ without its signal handlers) or, on PostgreSQL, the real ``manage.py db_worker``
 from deploy/academy-worker.service.
 """
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -26,13 +23,13 @@ from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult
 
 from licenses import consistency
-from licenses.guard import unguarded
 from licenses.models import LicenseProgression
 from monitoring import runs
 from monitoring.models import HealthCheckRun, RunState
 from specializations.models import SpecializationProgress
 from tests import factories
-from tests.production import ROOT, database_url, start_worker, stop
+from tests.conftest import manage
+from tests.production import database_url, start_worker, stop
 
 DESYNCS = reverse("admin:monitoring_desynccase_changelist")
 ORM_BACKEND = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
@@ -49,13 +46,6 @@ def progress_url(run) -> str:
 @pytest.fixture
 def orm_backend(settings):
     settings.TASKS = ORM_BACKEND
-
-
-@pytest.fixture
-def staff_client(staff):
-    client = Client()
-    client.force_login(staff)
-    return client
 
 
 @pytest.fixture
@@ -82,16 +72,6 @@ def _run_worker() -> None:
     ).run()
 
 
-def mismatched(n, *, specialization="PLAYER"):
-    """``n`` pairs whose progress is one level above the licence (a bad import)."""
-    users = factories.make_pairs(n, specialization=specialization, level=2)
-    with unguarded():
-        SpecializationProgress.objects.filter(
-            student__in=users, specialization_id=specialization
-        ).update(current_level=3)
-    return users
-
-
 def keys(users, specialization="PLAYER"):
     return [f"{u.pk}:{specialization}" for u in users]
 
@@ -107,7 +87,7 @@ def test_a_selection_within_the_limit_is_repaired_in_the_request(
     staff_client, orm_backend, settings
 ):
     settings.SYNC_ADMIN_INLINE_REPAIR_LIMIT = 3
-    users = mismatched(3)
+    users = factories.make_desynced_pairs(3)
     response = repair(staff_client, selected=keys(users), follow=True)
     (message,) = response.context["messages"]
     assert str(message).startswith("Repaired 3 desync case(s)")
@@ -121,7 +101,7 @@ def test_a_selection_over_the_limit_is_queued_and_redirects_to_its_run_page(
     staff_client, staff, orm_backend, settings
 ):
     settings.SYNC_ADMIN_INLINE_REPAIR_LIMIT = 3
-    users = mismatched(4)
+    users = factories.make_desynced_pairs(4)
     confirmation = staff_client.post(
         DESYNCS, {"action": "repair_selected", ACTION_CHECKBOX_NAME: keys(users)}
     )
@@ -148,7 +128,7 @@ def test_a_selection_over_the_limit_is_queued_and_redirects_to_its_run_page(
 
 @pytest.mark.django_db
 def test_every_matching_case_is_a_job_however_few(staff_client, orm_backend):
-    mismatched(2)
+    factories.make_desynced_pairs(2)
     response = repair(staff_client, "?kind=level_mismatch&p=2&o=1", across=True)
     run = HealthCheckRun.objects.get()
     assert response["Location"] == run_page(run)
@@ -163,7 +143,7 @@ def test_every_matching_case_is_a_job_however_few(staff_client, orm_backend):
 def test_the_worker_repairs_what_the_filtered_list_showed_and_the_page_says_done(
     staff_client, staff, orm_backend, run_worker
 ):
-    players = mismatched(5)
+    players = factories.make_desynced_pairs(5)
     untouched = factories.make_pairs(2, level=2)
     for user in untouched:  # another kind, outside the kind filter
         factories.delete_row(SpecializationProgress, user, "PLAYER")
@@ -227,7 +207,7 @@ def test_the_progress_of_a_running_repair_shows_done_total_rate_and_time_left(st
 def test_a_job_refused_by_single_flight_says_so_on_its_run_page(
     staff_client, orm_backend, run_worker
 ):
-    mismatched(3)
+    factories.make_desynced_pairs(3)
     repair(staff_client, across=True)
     queued = HealthCheckRun.objects.get()
     holder = runs.claim_repair(specialization="PLAYER")  # cron's repair started meanwhile
@@ -245,7 +225,7 @@ def test_a_job_refused_by_single_flight_says_so_on_its_run_page(
 
 @pytest.mark.django_db
 def test_while_a_repair_runs_queueing_is_refused_at_once(staff_client, orm_backend):
-    mismatched(3)
+    factories.make_desynced_pairs(3)
     holder = runs.claim_repair(specialization=None)
     response = repair(staff_client, across=True, follow=True)
     (message,) = response.context["messages"]
@@ -257,7 +237,7 @@ def test_while_a_repair_runs_queueing_is_refused_at_once(staff_client, orm_backe
 @pytest.mark.django_db
 def test_a_job_no_worker_has_started_says_so(staff_client, orm_backend, settings):
     settings.SYNC_RUN_INTERRUPTED_AFTER_SECONDS = 120
-    mismatched(1)
+    factories.make_desynced_pairs(1)
     repair(staff_client, across=True)
     run = HealthCheckRun.objects.get()
     HealthCheckRun.objects.filter(pk=run.pk).update(
@@ -281,7 +261,7 @@ def test_the_job_of_a_staff_user_deleted_meanwhile_is_refused(orm_backend, run_w
     staff = get_user_model().objects.create_user("leaver", is_staff=True, is_superuser=True)
     client = Client()
     client.force_login(staff)
-    mismatched(2)
+    factories.make_desynced_pairs(2)
     repair(client, across=True)
     run = HealthCheckRun.objects.get()
     staff_id = staff.pk
@@ -307,7 +287,7 @@ def test_a_run_page_is_shown_to_whoever_queued_it_and_refused_to_other_staff(orm
         return client
 
     owner = limited("repairer", "change_userlicense", "view_desynccase")
-    mismatched(2)
+    factories.make_desynced_pairs(2)
     repair(owner, across=True)
     run = HealthCheckRun.objects.get()
     assert owner.get(run_page(run)).status_code == 200
@@ -320,16 +300,12 @@ def test_a_run_page_is_shown_to_whoever_queued_it_and_refused_to_other_staff(orm
 
 
 def test_the_limit_setting_is_read_strictly():
-    env = {"PATH": "/usr/bin:/bin", "DEBUG": "1", "DATABASE_URL": "sqlite:///:memory:"}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings", ACADEMY_ENV_FILE=os.devnull)
     for raw, problem in (("2k", "is not an integer"), ("0", "must be at least 1")):
-        result = subprocess.run(
-            [sys.executable, "manage.py", "check"],
-            cwd=ROOT,
-            env={**env, "SYNC_ADMIN_INLINE_REPAIR_LIMIT": raw},
-            capture_output=True,
-            text=True,
-            timeout=60,
+        result = manage(
+            "check",
+            DEBUG="1",
+            DATABASE_URL="sqlite:///:memory:",
+            SYNC_ADMIN_INLINE_REPAIR_LIMIT=raw,
         )
         assert result.returncode == 1
         assert result.stderr.splitlines() == [
@@ -371,7 +347,7 @@ def test_the_real_db_worker_runs_a_queued_repair(worker):
     staff = get_user_model().objects.create_user("night-shift", is_staff=True, is_superuser=True)
     client = Client()
     client.force_login(staff)
-    mismatched(40)
+    factories.make_desynced_pairs(40)
     repair(client, across=True)
     run = wait_for(HealthCheckRun.objects.get(), states={"done"}, worker=worker)
     assert (run.planned, run.examined, run.repaired, run.inconsistent) == (40, 40, 40, 0)

@@ -1,11 +1,7 @@
 """check_sync for cron: output, JSON, repair, exit codes (in-process and as a real process)."""
 
 import json
-import os
-import subprocess
-import sys
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -19,16 +15,19 @@ from monitoring import repair as repair_module
 from monitoring.management.commands.check_sync import Command
 from monitoring.models import HealthCheckRun
 from specializations.models import SpecializationProgress
-from tests.factories import delete_row, make_pairs, set_progress_level, write_sqlite_pairs
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import manage
+from tests.factories import (
+    delete_row,
+    make_desynced_pairs,
+    make_pairs,
+    set_progress_level,
+    write_sqlite_pairs,
+)
 
 
 def desync(pairs, broken):
-    users = make_pairs(pairs, level=2)
-    for user in users[:broken]:
-        set_progress_level(user, "PLAYER", 3)
-    return users
+    """``pairs`` PLAYER pairs at level 2, the first ``broken`` of them one level behind."""
+    return [*make_desynced_pairs(broken), *make_pairs(pairs - broken, level=2)]
 
 
 class TerminalStream(StringIO):
@@ -194,28 +193,9 @@ class TestInProcess:
 @pytest.fixture(scope="module")
 def sqlite_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("cron") / "db.sqlite3"
-    result = run(["migrate", "--noinput"], database_url=f"sqlite:///{path}")
+    result = manage("migrate", "--noinput", DATABASE_URL=f"sqlite:///{path}")
     assert result.returncode == 0, result.stderr
     return path
-
-
-def run(args, *, database_url):
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "SECRET_KEY": "subprocess-test",
-        "DATABASE_URL": database_url,
-        "ACADEMY_ENV_FILE": os.devnull,  # a developer's .env stays out of it
-    }
-    env.pop("DEBUG", None)
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.mark.parametrize(
@@ -228,7 +208,7 @@ def run(args, *, database_url):
 )
 def test_process_exit_codes(sqlite_file, levels, code):
     write_sqlite_pairs(sqlite_file, levels)
-    result = run(["check_sync", "--no-record"], database_url=f"sqlite:///{sqlite_file}")
+    result = manage("check_sync", "--no-record", DATABASE_URL=f"sqlite:///{sqlite_file}")
     assert result.returncode == code, result.stdout + result.stderr
     assert result.stdout.startswith("SYNC ")
     assert result.stderr == ""
@@ -236,7 +216,7 @@ def test_process_exit_codes(sqlite_file, levels, code):
 
 def test_process_json_parses(sqlite_file):
     write_sqlite_pairs(sqlite_file, [(1, 1), (3, 1)])
-    result = run(["check_sync", "--json"], database_url=f"sqlite:///{sqlite_file}")
+    result = manage("check_sync", "--json", DATABASE_URL=f"sqlite:///{sqlite_file}")
     data = json.loads(result.stdout)
     assert (data["total_checked"], data["inconsistent"], data["status"]) == (2, 1, "critical")
     assert result.returncode == 2
@@ -255,7 +235,7 @@ def test_process_json_parses(sqlite_file):
     ],
 )
 def test_process_bad_arguments_exit_3_not_argparse_2(sqlite_file, args, message):
-    result = run(["check_sync", *args], database_url=f"sqlite:///{sqlite_file}")
+    result = manage("check_sync", *args, DATABASE_URL=f"sqlite:///{sqlite_file}")
     assert result.returncode == 3
     assert result.stdout.startswith(f"SYNC UNKNOWN - bad arguments: {message}")
     assert len(result.stdout.splitlines()) == 1
@@ -263,7 +243,7 @@ def test_process_bad_arguments_exit_3_not_argparse_2(sqlite_file, args, message)
 
 
 def test_process_unreachable_database_exits_3_with_one_line():
-    result = run(["check_sync"], database_url="postgres://postgres@127.0.0.1:9/nowhere")
+    result = manage("check_sync", DATABASE_URL="postgres://postgres@127.0.0.1:9/nowhere")
     assert result.returncode == 3, result.stderr
     assert result.stdout.startswith("SYNC UNKNOWN - database 'default' unavailable")
     assert len(result.stdout.splitlines()) == 1

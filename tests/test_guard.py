@@ -10,12 +10,10 @@ from io import StringIO
 import psycopg2
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth import get_user_model
 from django.core import checks
 from django.core.management import CommandError, call_command
 from django.core.management.base import SystemCheckError
 from django.db import IntegrityError, connection, transaction
-from django.test import Client
 
 from licenses import guard
 from licenses.consistency import count_pairs
@@ -216,13 +214,6 @@ def test_sync_guard_shows_drops_and_reinstalls_while_e002_stops_other_commands(c
 
 @on_postgres
 class TestAdminMessage:
-    @pytest.fixture
-    def staff_client(self, committed_db):
-        staff = get_user_model().objects.create_superuser("guard-staff", "g@example.test", "pw")
-        client = Client()
-        client.force_login(staff)
-        return client
-
     def test_deleting_a_progress_row_alone_is_a_message_not_a_500(self, staff_client, pair):
         progress = SpecializationProgress.objects.get(student=pair)
         url = f"/admin/specializations/specializationprogress/{progress.pk}/delete/"

@@ -13,13 +13,12 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import django
 import pytest
 
-from tests.conftest import once_per_suite
+from tests.conftest import manage, once_per_suite
 from tests.factories import write_sqlite_pairs
 
 pytestmark = once_per_suite
@@ -28,34 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 REFUSED = "postgres://postgres@127.0.0.1:9/nowhere"  # port 9 (discard): nothing listens here
 
 
-def run(args, *, timeout=60, **env):
-    """``manage.py args`` with production settings; an empty value is an unset variable."""
-    base = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "SECRET_KEY": "subprocess-test",
-        "DEBUG": "",
-        "ACADEMY_ENV_FILE": os.devnull,  # a developer's .env stays out of it
-    }
-    base.update(env)
-    started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=base,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    result.elapsed = time.monotonic() - started
-    return result
-
-
 @pytest.fixture(scope="module")
 def sqlite_url(tmp_path_factory):
     path = tmp_path_factory.mktemp("faults") / "db.sqlite3"
     url = f"sqlite:///{path}"
-    result = run(["migrate", "--noinput"], DATABASE_URL=url)
+    result = manage("migrate", "--noinput", DATABASE_URL=url)
     assert result.returncode == 0, result.stderr
     return url
 
@@ -115,7 +91,7 @@ def assert_unknown(result, reason: str) -> None:
     ],
 )
 def test_a_configuration_error_is_unknown_naming_the_variable(sqlite_url, env, reason):
-    result = run(["check_sync"], **{"DATABASE_URL": sqlite_url, **env})
+    result = manage("check_sync", **{"DATABASE_URL": sqlite_url, **env})
     assert result.returncode == 3, result.stdout + result.stderr
     first, *rest = result.stdout.splitlines()
     assert first.startswith(f"SYNC UNKNOWN - configuration error: {reason}")
@@ -124,7 +100,7 @@ def test_a_configuration_error_is_unknown_naming_the_variable(sqlite_url, env, r
 
 def test_an_unreadable_settings_file_is_unknown(sqlite_url, tmp_path):
     # A directory where the file should be: unreadable even for root, unlike chmod 000.
-    result = run(["check_sync"], DATABASE_URL=sqlite_url, ACADEMY_ENV_FILE=str(tmp_path))
+    result = manage("check_sync", DATABASE_URL=sqlite_url, ACADEMY_ENV_FILE=str(tmp_path))
     assert_unknown(
         result,
         f"configuration error: the settings file {str(tmp_path)!r} cannot be read: Is a directory",
@@ -175,14 +151,14 @@ def test_a_bad_line_in_the_settings_file_is_unknown_naming_the_line_not_the_valu
 ):
     path = tmp_path / "env"
     path.write_text("\n".join(lines) + "\n")
-    result = run(["check_sync"], DATABASE_URL=sqlite_url, ACADEMY_ENV_FILE=str(path))
+    result = manage("check_sync", DATABASE_URL=sqlite_url, ACADEMY_ENV_FILE=str(path))
     assert result.returncode == 3, result.stdout + result.stderr
     assert result.stdout.splitlines() == [result.stdout.strip()] and result.stdout.startswith(
         f"SYNC UNKNOWN - configuration error: the settings file {str(path)!r}, {reason}"
     )
     assert result.stderr == ""  # django-environ printed "Invalid line: <the secret>" here
     assert SECRET not in result.stdout
-    checked = run(["check"], DATABASE_URL=sqlite_url, ACADEMY_ENV_FILE=str(path))
+    checked = manage("check", DATABASE_URL=sqlite_url, ACADEMY_ENV_FILE=str(path))
     assert checked.returncode == 1
     assert len(checked.stderr.splitlines()) == 1 and reason in checked.stderr
     assert SECRET not in checked.stderr
@@ -204,15 +180,15 @@ def test_the_settings_file_takes_comments_quotes_export_and_libpq_variables(sqli
         " print(s.SYNC_WARN_BELOW, s.SYNC_CRITICAL_BELOW, s.SYNC_HEALTH_TOKEN,"
         " os.environ['PGCONNECT_TIMEOUT'])"
     )
-    result = run(
-        ["shell", "-v", "0", "-c", shown], DATABASE_URL=sqlite_url, ACADEMY_ENV_FILE=str(path)
+    result = manage(
+        "shell", "-v", "0", "-c", shown, DATABASE_URL=sqlite_url, ACADEMY_ENV_FILE=str(path)
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["99.5", "97.0", 'a\\nb"c=d#e', "5"]
 
 
 def test_a_misspelled_sync_variable_in_the_environment_is_unknown(sqlite_url):
-    result = run(["check_sync"], DATABASE_URL=sqlite_url, SYNC_HEALT_TOKEN="t0ken")
+    result = manage("check_sync", DATABASE_URL=sqlite_url, SYNC_HEALT_TOKEN="t0ken")
     assert_unknown(
         result,
         "configuration error: SYNC_HEALT_TOKEN (in the environment) is not a setting"
@@ -221,7 +197,7 @@ def test_a_misspelled_sync_variable_in_the_environment_is_unknown(sqlite_url):
 
 
 def test_the_web_application_refuses_to_start_the_same_way(sqlite_url):
-    result = run(["check"], DATABASE_URL=sqlite_url, SYNC_WARN_BELOW="9,9")
+    result = manage("check", DATABASE_URL=sqlite_url, SYNC_WARN_BELOW="9,9")
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         "Configuration error: SYNC_WARN_BELOW='9,9' is not a number"
@@ -253,8 +229,11 @@ def test_numbers_are_read_as_python_reads_them(sqlite_url, warn_below, code):
     # 98.5 % consistent: degraded under 99 however it is written (django-environ read
     # "9.9e1" as 9.91 and called this OK).
     write_pairs(sqlite_url, in_sync=197, out_of_sync=3)
-    result = run(
-        ["check_sync", "--no-record", "-v", "0"],
+    result = manage(
+        "check_sync",
+        "--no-record",
+        "-v",
+        "0",
         DATABASE_URL=sqlite_url,
         SYNC_WARN_BELOW=warn_below,
         SYNC_CRITICAL_BELOW="90",
@@ -355,8 +334,10 @@ def silent_server():
 @pytest.mark.parametrize("timeout", [1, 3])
 def test_a_server_that_never_answers_is_unknown_within_the_timeout(silent_server, timeout):
     port, accepted = silent_server
-    result = run(
-        ["check_sync", "--timeout", str(timeout)],
+    result = manage(
+        "check_sync",
+        "--timeout",
+        str(timeout),
         timeout=timeout + 30,
         DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/academy",
     )
@@ -372,7 +353,7 @@ def test_a_database_locked_by_another_process_is_unknown_within_the_timeout(sqli
     locker = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")  # readers wait (the settings allow them 20 s)
     try:
-        result = run(["check_sync", "--timeout", "2"], DATABASE_URL=sqlite_url)
+        result = manage("check_sync", "--timeout", "2", DATABASE_URL=sqlite_url)
     finally:
         locker.execute("ROLLBACK")
         locker.close()
@@ -437,7 +418,7 @@ def test_without_a_database_the_endpoints_answer_503_with_one_log_line_each(tmp_
 
 
 def test_version_is_the_products_not_djangos(sqlite_url):
-    result = run(["check_sync", "--version"], DATABASE_URL=sqlite_url)
+    result = manage("check_sync", "--version", DATABASE_URL=sqlite_url)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == importlib.metadata.version("academy-sync") + "\n"
     assert result.stdout.strip() != django.get_version()

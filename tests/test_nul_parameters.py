@@ -9,12 +9,6 @@ from licenses.models import UserLicense
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff_client(client, staff):
-    client.force_login(staff)
-    return client
-
-
 AUTOCOMPLETE = {
     "app_label": "specializations",
     "model_name": "specializationprogress",

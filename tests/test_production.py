@@ -44,11 +44,9 @@ def site(committed_db, production_server):
 
 def make_staff(site) -> tuple[str, str]:
     username, password = f"ops-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "createsuperuser", "--noinput",
-         "--username", username, "--email", f"{username}@example.org"],
-        cwd=ROOT, env={**site.env, "DJANGO_SUPERUSER_PASSWORD": password},
-        capture_output=True, text=True, timeout=120,
+    result = site.manage(
+        "createsuperuser", "--noinput", "--username", username,
+        "--email", f"{username}@example.org", DJANGO_SUPERUSER_PASSWORD=password,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return username, password

@@ -4,28 +4,17 @@ another repair runs, recorded when interrupted."""
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth import get_user_model
 from django.db import OperationalError
-from django.test import Client
 from django.urls import reverse
 
 from licenses import consistency
-from licenses.guard import unguarded
 from licenses.models import LicenseProgression
 from monitoring import repair as repair_module
 from monitoring import runs
 from monitoring.models import HealthCheckRun
-from specializations.models import SpecializationProgress
-from tests.factories import make_pairs
+from tests.factories import make_desynced_pairs
 
 DESYNCS = reverse("admin:monitoring_desynccase_changelist")
-
-
-def staff_client(username="repair-staff"):
-    user = get_user_model().objects.create_user(username=username, is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(user)
-    return client, user
 
 
 def repair_all(client, query=""):
@@ -42,12 +31,10 @@ def repair_all(client, query=""):
 
 
 @pytest.mark.django_db
-def test_a_repair_while_another_runs_is_refused_with_the_holder_and_writes_nothing():
-    client, _ = staff_client()
-    users = make_pairs(4, level=2)
-    SpecializationProgress.objects.filter(student__in=users).update(current_level=3)
+def test_a_repair_while_another_runs_is_refused_with_the_holder_and_writes_nothing(staff_client):
+    make_desynced_pairs(4, level=2)
     holder = runs.claim_repair(specialization="PLAYER")
-    (message,) = repair_all(client, "?specialization__code__exact=PLAYER").context["messages"]
+    (message,) = repair_all(staff_client, "?specialization__code__exact=PLAYER").context["messages"]
     assert message.level_tag == "error"
     assert str(message).startswith(f"Repair refused: a repair is already running (run {holder.pk} ")
     assert "scope PLAYER" in str(message)
@@ -57,21 +44,18 @@ def test_a_repair_while_another_runs_is_refused_with_the_holder_and_writes_nothi
 
 
 @pytest.mark.django_db
-def test_a_repair_in_another_specialization_is_not_refused():
-    client, _ = staff_client()
-    users = make_pairs(2, specialization="COACH", level=2)
-    SpecializationProgress.objects.filter(student__in=users).update(current_level=3)
+def test_a_repair_in_another_specialization_is_not_refused(staff_client):
+    make_desynced_pairs(2, specialization="COACH", level=2)
     runs.claim_repair(specialization="PLAYER")
-    page = repair_all(client, "?specialization__code__exact=COACH")
+    page = repair_all(staff_client, "?specialization__code__exact=COACH")
     assert page.context["progress"].message.startswith("Done: repaired 2, 0 already in sync")
 
 
-def test_an_interrupted_admin_repair_is_recorded_with_what_it_committed(committed_db, monkeypatch):
-    client, staff = staff_client("interrupted-admin")
+def test_an_interrupted_admin_repair_is_recorded_with_what_it_committed(
+    committed_db, staff_client, staff, monkeypatch
+):
     monkeypatch.setattr("monitoring.admin.desync_cases.REPAIR_BATCH_SIZE", 6)
-    users = make_pairs(15, level=2)
-    with unguarded():  # a committed desync, let through the commit guard on purpose
-        SpecializationProgress.objects.filter(student__in=users).update(current_level=3)
+    make_desynced_pairs(15, level=2)  # committed, let through the commit guard on purpose
     real, calls = repair_module._repair_batch, []
 
     def second_batch_fails(keys, **kwargs):
@@ -81,7 +65,7 @@ def test_an_interrupted_admin_repair_is_recorded_with_what_it_committed(committe
         return real(keys, **kwargs)
 
     monkeypatch.setattr(repair_module, "_repair_batch", second_batch_fails)
-    page = repair_all(client)  # a background job (the immediate backend here), then its page
+    page = repair_all(staff_client)  # a background job (the immediate backend here), then its page
     assert page.context["progress"].message == (
         "Interrupted: deadlock detected. 6 repaired before it stopped are kept."
     )

@@ -18,19 +18,12 @@ from monitoring.services import repair
 from specializations.models import SpecializationProgress
 from specializations.services import enroll, update_progress
 from tests.conftest import requires_postgres
-from tests.factories import delete_row, make_pairs, set_progress_level
+from tests.factories import delete_row, make_desynced_pairs, make_pairs, set_progress_level
 
 pytestmark = [requires_postgres, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 LICENCE = UserLicense._meta.db_table
 PROGRESS = SpecializationProgress._meta.db_table
-
-
-def desynced(n, *, level=2):
-    users = make_pairs(n, level=level)
-    for user in users:
-        set_progress_level(user, "PLAYER", level + 1)  # the licence is behind
-    return users
 
 
 def other_connection():
@@ -52,7 +45,7 @@ def in_thread(work) -> threading.Thread:
 
 
 def test_a_row_held_by_another_connection_is_skipped_counted_and_left(committed_db):
-    users = desynced(20)
+    users = make_desynced_pairs(20)
     locker = other_connection()
     with locker.cursor() as cursor:
         cursor.execute(f"SELECT 1 FROM {LICENCE} WHERE user_id = %s FOR UPDATE", [users[0].pk])
@@ -75,7 +68,7 @@ def test_a_row_held_by_another_connection_is_skipped_counted_and_left(committed_
 
 
 def test_a_row_released_within_the_lock_timeout_is_repaired_by_the_retry(committed_db):
-    users = desynced(6)
+    users = make_desynced_pairs(6)
     locker = other_connection()
     with locker.cursor() as cursor:
         cursor.execute(f"SELECT 1 FROM {LICENCE} WHERE user_id = %s FOR UPDATE", [users[3].pk])
@@ -90,7 +83,7 @@ def test_a_row_released_within_the_lock_timeout_is_repaired_by_the_retry(committ
 
 
 def test_update_progress_outside_the_batch_never_waits_for_it(committed_db):
-    users = desynced(5)
+    users = make_desynced_pairs(5)
     for user in users:
         enroll(user, "COACH")  # the same students, in sync in another specialization
     (bystander,) = make_pairs(1)
@@ -113,7 +106,7 @@ def test_update_progress_outside_the_batch_never_waits_for_it(committed_db):
 
 
 def test_a_write_to_a_pair_inside_the_batch_waits_for_that_batch_only(committed_db):
-    users = desynced(5)
+    users = make_desynced_pairs(5)
     threads, done = [], []
 
     def on_batch(actions):
@@ -190,7 +183,7 @@ def test_an_insert_racing_past_the_lock_timeout_leaves_only_its_own_pair(committ
 
 
 def test_a_run_marked_interrupted_by_another_repair_stops_without_its_last_batch(committed_db):
-    desynced(10)
+    make_desynced_pairs(10)
     taker = other_connection()
 
     def on_batch(actions):
@@ -240,7 +233,7 @@ def test_a_locked_student_row_leaves_only_that_students_new_licence(committed_db
 def test_a_pair_changed_while_repair_waited_for_its_lock_is_replanned(committed_db):
     # The plan made from the listing (licence 2 -> 3) must not be written once the
     # lock is granted: under the lock the pair is re-read, and it is in sync at 5.
-    (user,) = desynced(1)
+    (user,) = make_desynced_pairs(1)
     locker = other_connection()
     with locker.cursor() as cursor:
         cursor.execute(f"UPDATE {PROGRESS} SET current_level = 5 WHERE student_id = %s", [user.pk])
@@ -268,7 +261,7 @@ def test_a_pair_changed_after_it_was_listed_is_re_read_under_the_lock(committed_
     # Batches repair what the key stream listed; between the listing and a batch's
     # locks another transaction fixed the second pair (both rows to 5). Writing the
     # listing's plan (licence 2 -> 3) would lower it; under the lock it is re-read.
-    first, second = desynced(2)
+    first, second = make_desynced_pairs(2)
 
     def fix_the_second_pair_elsewhere(actions):
         if [(a.user_id, a.specialization_id) for a in actions] != [(first.pk, "PLAYER")]:

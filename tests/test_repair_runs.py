@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, OperationalError
 from django.utils import timezone
 
@@ -21,16 +22,9 @@ from monitoring.exceptions import (
 )
 from monitoring.models import HealthCheckRun
 from monitoring.services import repair, run_health_check
-from tests.factories import make_pairs, set_progress_level
+from tests.factories import make_desynced_pairs, make_pairs
 
 pytestmark = pytest.mark.django_db
-
-
-def desynced(n, *, specialization="PLAYER"):
-    users = make_pairs(n, specialization=specialization, level=2)
-    for user in users:
-        set_progress_level(user, specialization, 3)
-    return users
 
 
 def fetch(run) -> HealthCheckRun:
@@ -47,7 +41,7 @@ def holder(specialization=None, *, age_seconds=0) -> HealthCheckRun:
 
 
 def test_a_repair_run_is_recorded_when_it_starts_and_reports_every_batch(staff):
-    desynced(12)
+    make_desynced_pairs(12)
     seen = []
 
     def on_batch(actions):
@@ -94,7 +88,7 @@ def test_a_check_is_recorded_as_it_starts_and_ends_failed_with_the_reason(monkey
 def test_a_database_error_mid_repair_ends_the_run_interrupted_with_what_it_committed(
     monkeypatch,
 ):
-    desynced(12)
+    make_desynced_pairs(12)
     real, calls = repair_module._repair_batch, []
 
     def third_batch_fails(keys, **kwargs):
@@ -118,7 +112,7 @@ def test_a_database_error_mid_repair_ends_the_run_interrupted_with_what_it_commi
 
 
 def test_a_failing_page_of_keys_is_an_interruption_like_a_failing_batch():
-    users = desynced(12)
+    users = make_desynced_pairs(12)
 
     def keys():  # a key stream whose next page cannot be read
         yield from ((u.pk, "PLAYER") for u in users[:7])
@@ -133,7 +127,7 @@ def test_a_failing_page_of_keys_is_an_interruption_like_a_failing_batch():
 
 
 def test_an_error_from_on_batch_ends_the_run_failed_and_keeps_nothing_of_that_batch():
-    desynced(4)
+    make_desynced_pairs(4)
 
     def on_batch(actions):
         raise RuntimeError("log write failed")
@@ -147,7 +141,7 @@ def test_an_error_from_on_batch_ends_the_run_failed_and_keeps_nothing_of_that_ba
 
 
 def test_timeout_stops_between_batches_and_records_what_it_did():
-    desynced(15)
+    make_desynced_pairs(15)
 
     def slow_batch(actions):
         time.sleep(0.15)
@@ -161,7 +155,7 @@ def test_timeout_stops_between_batches_and_records_what_it_did():
 
 
 def test_a_dry_run_is_recorded_as_one_changes_nothing_and_claims_nothing():
-    desynced(3)
+    make_desynced_pairs(3)
     live = holder()  # a repair in progress elsewhere does not stop a dry run
     report = repair(dry_run=True)
     run = fetch(report.run)
@@ -178,7 +172,7 @@ def test_a_dry_run_is_recorded_as_one_changes_nothing_and_claims_nothing():
 
 
 def test_a_second_repair_is_refused_at_once_naming_the_holder(staff):
-    desynced(3)
+    make_desynced_pairs(3)
     live = runs.claim_repair(specialization=None, triggered_by=staff)
     started = time.monotonic()
     with pytest.raises(RepairAlreadyRunning) as caught:
@@ -204,7 +198,7 @@ def test_a_second_repair_is_refused_at_once_naming_the_holder(staff):
     ],
 )
 def test_overlapping_scopes_are_refused_and_disjoint_ones_run(held, asked, refused):
-    desynced(2, specialization="COACH")
+    make_desynced_pairs(2, specialization="COACH")
     holder(held)
     if refused:
         with pytest.raises(RepairAlreadyRunning):
@@ -214,14 +208,14 @@ def test_overlapping_scopes_are_refused_and_disjoint_ones_run(held, asked, refus
 
 
 def test_plain_checks_run_beside_a_repair():
-    desynced(2)
+    make_desynced_pairs(2)
     holder()
     assert run_health_check().inconsistent == 2
 
 
 def test_a_holder_that_stopped_reporting_reads_as_interrupted_and_stops_blocking(settings):
     settings.SYNC_RUN_INTERRUPTED_AFTER_SECONDS = 30
-    desynced(3)
+    make_desynced_pairs(3)
     silent = holder(age_seconds=31)
     assert selectors.run_state(silent, now=timezone.now()) == "interrupted"
     report = repair()
@@ -235,7 +229,7 @@ def test_a_holder_that_stopped_reporting_reads_as_interrupted_and_stops_blocking
 
 
 def test_latest_run_is_the_latest_finished_check_over_every_specialization():
-    desynced(2)
+    make_desynced_pairs(2)
     done_check = run_health_check().run
     repair(specialization="PLAYER")  # a scoped run says nothing of the rest
     failed = runs.start_run(kind="check", specialization=None)
@@ -247,7 +241,7 @@ def test_latest_run_is_the_latest_finished_check_over_every_specialization():
 
 
 def test_repairs_total_counts_each_pair_once_in_the_run_that_changed_it():
-    desynced(7)
+    make_desynced_pairs(7)
     first = repair(batch_size=3)
     second = repair()
     assert (first.repaired, second.repaired) == (7, 0)
@@ -265,7 +259,7 @@ def test_batch_size_is_checked(value):
 def test_lock_timeout_is_checked_and_named(value, settings):
     with pytest.raises(BadLockTimeout, match=r"^lock_timeout="):
         repair(lock_timeout=value)
-    settings.SYNC_REPAIR_LOCK_TIMEOUT = value
-    with pytest.raises(BadLockTimeout, match=r"^SYNC_REPAIR_LOCK_TIMEOUT="):
+    settings.SYNC_REPAIR_LOCK_TIMEOUT = value  # refused where the setting is read
+    with pytest.raises(ImproperlyConfigured, match=r"^SYNC_REPAIR_LOCK_TIMEOUT="):
         repair()
     assert not HealthCheckRun.objects.exists()

@@ -22,6 +22,8 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 PAIRS = 200
+ALLOWED = 2  # SYNC_MAX_REPLICA_LAG_SECONDS for the quiet spells below
+QUIET = ALLOWED + 0.5
 
 pytestmark = [
     pytest.mark.postgres,
@@ -113,6 +115,9 @@ def streaming():
         primary.start()
         with closing(primary.connect("postgres")) as conn, conn.cursor() as cursor:
             cursor.execute("CREATE DATABASE academy")
+            # No commits but the tests' own: the quiet spells below stay quiet.
+            cursor.execute("ALTER SYSTEM SET autovacuum = off")
+            cursor.execute("SELECT pg_reload_conf()")
         migrated = check_sync_process(["migrate", "--noinput"], primary=primary.url)
         assert migrated.returncode == 0, migrated.stderr
         standby.create(empty=True)
@@ -129,8 +134,8 @@ def streaming():
         primary.drop()
 
 
-def check_sync_process(args, *, primary: str, replica: str | None = None):
-    env = {
+def _environment(primary: str, replica: str | None, settings: dict[str, str]) -> dict:
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "SECRET_KEY": "replica-test",
@@ -138,14 +143,30 @@ def check_sync_process(args, *, primary: str, replica: str | None = None):
         "ACADEMY_ENV_FILE": os.devnull,  # a developer's .env stays out of it
         "DATABASE_URL": primary,
         "REPLICA_DATABASE_URL": replica or "",
+        **settings,
     }
+
+
+def check_sync_process(args, *, primary: str, replica: str | None = None, **settings: str):
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env=env,
+        env=_environment(primary, replica, settings),
         capture_output=True,
         text=True,
         timeout=120,
+    )
+
+
+def check_sync_start(args, *, primary: str, replica: str | None = None, **settings: str):
+    """``check_sync_process`` without waiting for it: ``communicate()`` ends it."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=_environment(primary, replica, settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -229,6 +250,44 @@ def test_a_current_replica_is_believed_and_its_lag_recorded(streaming):
     assert runs(primary)[before:] == [("replica", "healthy", 1, 0.0)]
 
 
+# Thresholds that put 1 desync in 200 pairs (99.5 %) at each state, with its exit.
+STATES = {
+    "healthy": ({}, 0),
+    "degraded": ({"SYNC_WARN_BELOW": "99.9"}, 1),
+    "critical": ({"SYNC_WARN_BELOW": "99.9", "SYNC_CRITICAL_BELOW": "99.8"}, 2),
+}
+
+
+def test_a_replica_in_step_with_a_quiet_primary_exits_by_the_primarys_state(streaming):
+    primary, standby = streaming
+    wait_until(lambda: replayed(standby, primary_position(primary)))
+    time.sleep(QUIET)  # no commit for longer than the allowance
+    primary.query("CHECKPOINT")  # WAL without a commit, as an idle primary writes
+    primary.query("SELECT pg_switch_wal()")
+    wait_until(lambda: replayed(standby, primary_position(primary)))
+    before = len(runs(primary))
+
+    # All three at once, so that none follows another's commit. Each records its run on
+    # the primary first: WAL that the standby in step replays at once.
+    checks = {
+        state: check_sync_start(
+            ["check_sync", "--database", "replica", "--json"],
+            primary=primary.url,
+            replica=standby.url,
+            SYNC_MAX_REPLICA_LAG_SECONDS=str(ALLOWED),
+            **thresholds,
+        )
+        for state, (thresholds, _) in STATES.items()
+    }
+    for state, check in checks.items():
+        out, err = check.communicate(timeout=120)
+        assert check.returncode == STATES[state][1], out + err
+        report = json.loads(out)
+        assert (report["status"], report["inconsistent"]) == (state, 1)
+        assert report["replica_lag_seconds"] == 0.0
+    assert sorted(runs(primary)[before:]) == sorted(("replica", state, 1, 0.0) for state in STATES)
+
+
 def test_a_paused_replica_is_unknown_and_records_nothing(streaming):
     primary, standby = streaming
     wait_until(lambda: replayed(standby, primary_position(primary)))
@@ -277,6 +336,51 @@ def test_a_paused_replica_is_unknown_and_records_nothing(streaming):
     )
     assert caught_up.returncode == 2, caught_up.stdout + caught_up.stderr
     assert json.loads(caught_up.stdout)["inconsistent"] == PAIRS + 1
+
+
+def test_a_replica_whose_replay_waits_is_as_old_as_its_last_replayed_commit(streaming):
+    primary, standby = streaming
+    wait_until(lambda: replayed(standby, primary_position(primary)))
+    time.sleep(QUIET)  # the last replayed commit gets older than the allowance
+    reader = standby.connect()
+    reader.autocommit = False
+    try:
+        with reader.cursor() as cursor:  # a long read on the standby, holding its table lock
+            cursor.execute("SELECT count(*) FROM licenses_userlicense")
+        locker = primary.connect()
+        locker.autocommit = False
+        with closing(locker), locker.cursor() as cursor:
+            # Replay waits for the reader (max_standby_streaming_delay, 30 s by default).
+            cursor.execute("LOCK TABLE licenses_userlicense IN ACCESS EXCLUSIVE MODE")
+            locker.commit()
+        write_pairs(primary, first_user=20_000, count=PAIRS, desynced=PAIRS)
+        wait_until(lambda: received(standby, primary_position(primary)))
+
+        behind = check_sync_process(
+            ["check_sync", "--database", "replica"],
+            primary=primary.url,
+            replica=standby.url,
+            SYNC_MAX_REPLICA_LAG_SECONDS=str(ALLOWED),
+        )
+        assert behind.returncode == 3, behind.stdout + behind.stderr
+        (line,) = behind.stdout.splitlines()
+        assert line.startswith("SYNC UNKNOWN - replica 'replica' is ")
+        assert line.endswith(f" s behind the primary (allowed {ALLOWED} s)")  # not paused
+    finally:
+        reader.rollback()
+        reader.close()
+
+    wait_until(lambda: replayed(standby, primary_position(primary)))
+    direct = check_sync_process(["check_sync", "--no-record", "--json"], primary=primary.url)
+    caught_up = check_sync_process(
+        ["check_sync", "--database", "replica", "--json"],
+        primary=primary.url,
+        replica=standby.url,
+        SYNC_MAX_REPLICA_LAG_SECONDS=str(ALLOWED),
+    )
+    assert caught_up.returncode == direct.returncode == 2, caught_up.stdout + caught_up.stderr
+    assert json.loads(caught_up.stdout)["inconsistent"] == 2 * PAIRS + 1
+    assert json.loads(direct.stdout)["inconsistent"] == 2 * PAIRS + 1
 
 
 def test_a_replica_blocked_by_replay_is_unknown_within_the_timeout(streaming):

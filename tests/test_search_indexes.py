@@ -26,7 +26,7 @@ INDEXES = ["auth_user_email_upper_trgm", "auth_user_username_upper_trgm"]
 SEARCH = (
     "from django.contrib.auth import get_user_model;"
     "from django.test import RequestFactory;"
-    "from specializations.admin_lists import search_users;"
+    "from common.admin_lists import search_users;"
     "U = get_user_model();"
     "U.objects.filter(username__startswith='trgm-').delete();"
     "alice = U.objects.create(username='trgm-alice', email='alice@example.org');"

@@ -1,30 +1,14 @@
 """Configuration from the environment, as an operator starts the product."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
+from tests.conftest import manage as manage_with_a_key
 from tests.conftest import once_per_suite
 
 pytestmark = once_per_suite
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def manage(*args, **env):
-    # No developer's .env (an empty variable does not hide the file's value).
-    base = {**os.environ, "SECRET_KEY": "", "DEBUG": "", "ALLOWED_HOSTS": ""}
-    base["ACADEMY_ENV_FILE"] = os.devnull
-    base.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=base,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    # No secret key and no host unless the test names them.
+    return manage_with_a_key(*args, **{"SECRET_KEY": "", "ALLOWED_HOSTS": "", **env})
 
 
 def test_missing_secret_key_without_debug_fails_with_one_line_naming_it():

@@ -7,16 +7,35 @@ database's collation); a GIN trigram index on the same expressions answers it in
 a few milliseconds. pg_trgm ships with PostgreSQL and is a trusted extension:
 the database's owner may create it. When it cannot be created, the indexes are
 skipped with a warning and the search still works, reading every user.
+
+The table is the project's user model's (``AUTH_USER_MODEL``, auth_user by default);
+the indexes are named after it, and made for those of its username and email
+columns that exist.
 """
 
 import sys
 
+from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.db import DatabaseError, migrations, transaction
 
-INDEXES = {
-    "auth_user_username_upper_trgm": "UPPER(username::text)",
-    "auth_user_email_upper_trgm": "UPPER(email::text)",
-}
+COLUMNS = ("username", "email")
+
+
+def user_indexes(apps, schema_editor) -> dict[str, str]:
+    """Index name -> the indexed expression, on the user model's table."""
+    user_model = apps.get_model(settings.AUTH_USER_MODEL)
+    table = user_model._meta.db_table
+    indexes = {}
+    for name in COLUMNS:
+        try:
+            column = user_model._meta.get_field(name).column
+        except FieldDoesNotExist:
+            continue
+        # auth_user_username_upper_trgm for Django's own user model, as always named.
+        index = f"{table[:40]}_{column[:10]}_upper_trgm"
+        indexes[index] = f"UPPER({schema_editor.quote_name(column)}::text)"
+    return indexes
 
 
 def create_indexes(apps, schema_editor):
@@ -35,24 +54,25 @@ def create_indexes(apps, schema_editor):
             " && manage.py migrate\n"
         )
         return
-    table = apps.get_model("auth", "User")._meta.db_table
-    for name, expression in INDEXES.items():
+    table = schema_editor.quote_name(apps.get_model(settings.AUTH_USER_MODEL)._meta.db_table)
+    for name, expression in user_indexes(apps, schema_editor).items():
         schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin ({expression} gin_trgm_ops)"
+            f"CREATE INDEX IF NOT EXISTS {schema_editor.quote_name(name)} ON {table}"
+            f" USING gin ({expression} gin_trgm_ops)"
         )
 
 
 def drop_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    for name in INDEXES:
-        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+    for name in user_indexes(apps, schema_editor):
+        schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
 
 
 class Migration(migrations.Migration):
     dependencies = [
         ("licenses", "0002_licence_history_names"),
-        ("auth", "0012_alter_user_first_name_max_length"),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [migrations.RunPython(create_indexes, drop_indexes, elidable=False)]

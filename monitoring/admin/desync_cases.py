@@ -8,7 +8,6 @@ after it); a second repair over an overlapping scope is refused while one runs.
 
 from collections.abc import Iterator
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets, helpers
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -22,16 +21,18 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from config.admin_paginator import small_tables
+from common.admin_lists import StrictListMixin
+from common.admin_paginator import small_tables
 from licenses import consistency
 from licenses.admin_sync import kind_badge
 from licenses.models import UserLicense
-from specializations.admin_lists import KeysetChangeList, StrictListMixin, parse_pair_key
+from specializations.admin_lists import PairKeysetChangeList, parse_pair_key
 from specializations.catalogue import all_specializations
 from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress
 
 from .. import services, tasks
+from ..conf import app_settings
 from ..exceptions import RepairAlreadyRunning, RepairInterrupted
 from ..models import DesyncCase
 from ..repair import Action, RepairAction
@@ -74,7 +75,7 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
     # never from a scan or a count of the view; the view's queryset serves the actions.
 
     def get_changelist(self, request, **kwargs):
-        return KeysetChangeList
+        return PairKeysetChangeList
 
     def get_keyset_page(self, request, cl, size: int) -> list[DesyncCase]:
         filters = desync_list.page_filters(request)
@@ -116,11 +117,12 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
 
     @admin.display(description="user", ordering="user__username")
     def user_link(self, case):
+        name = case.user.get_username()
+        email = getattr(case.user, case.user.get_email_field_name(), "")
+        if case.user_url is None:
+            return format_html('{} <span class="quiet">{}</span>', name, email)
         return format_html(
-            '<a href="{}">{}</a> <span class="quiet">{}</span>',
-            case.user_url,
-            case.user.get_username(),
-            case.user.email,
+            '<a href="{}">{}</a> <span class="quiet">{}</span>', case.user_url, name, email
         )
 
     @staticmethod
@@ -170,7 +172,7 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
         if scope not in all_specializations():
             scope = None  # the selection spans specializations: claim them all
         # More than a request should carry goes to a worker; its run page follows it.
-        background = across or len(keys) > settings.SYNC_ADMIN_INLINE_REPAIR_LIMIT
+        background = across or len(keys) > app_settings.SYNC_ADMIN_INLINE_REPAIR_LIMIT
         if request.POST.get("post") == "yes":
             reason = request.POST.get("reason", "")
             if background:

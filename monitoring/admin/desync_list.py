@@ -12,12 +12,11 @@ ids by key. Nothing counts the cases: the latest recorded check does.
 
 from django.contrib.auth import get_user_model
 from django.db import connections
-from django.urls import reverse
 
+from common.admin_lists import ListParameterError, change_url_pattern, search_users
 from licenses import consistency
 from licenses.models import UserLicense
 from licenses.planner import page_scope
-from specializations.admin_lists import ListParameterError, search_users
 from specializations.catalogue import all_specializations
 from specializations.models import SpecializationProgress
 
@@ -160,9 +159,9 @@ def cases(violations) -> list[DesyncCase]:
             user_id__in=user_ids
         ).values_list("user_id", "specialization_id", "pk")
     }
-    user_url = _url_pattern("admin:auth_user_change")
-    progress_url = _url_pattern("admin:specializations_specializationprogress_change")
-    license_url = _url_pattern("admin:licenses_userlicense_change")
+    user_url = change_url_pattern(get_user_model())
+    progress_url = change_url_pattern(SpecializationProgress)
+    license_url = change_url_pattern(UserLicense)
     rows = []
     for v in violations:
         key = (v.user_id, v.specialization_id)
@@ -181,13 +180,6 @@ def cases(violations) -> list[DesyncCase]:
         case.license_url = license_url(case.license_pk)
         rows.append(case)
     return rows
-
-
-def _url_pattern(viewname: str):
-    """pk -> the admin URL (None for None), from one reverse() for the whole page."""
-    pattern = reverse(viewname, args=["0"])
-    head, _, tail = pattern.rpartition("/0/")
-    return lambda pk: None if pk is None else f"{head}/{pk}/{tail}"
 
 
 def recorded_count(filters: dict, *, searched: bool):

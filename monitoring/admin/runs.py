@@ -1,6 +1,7 @@
 """The Health check runs history: each run's kind, state and counts, the trend, Run check now."""
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
@@ -10,10 +11,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from config.admin_paginator import EstimatedCountPaginator
+from common.admin_lists import StrictListMixin, change_url_pattern
+from common.admin_paginator import EstimatedCountPaginator
 from licenses import consistency
 from licenses.admin_sync import LABELS
-from specializations.admin_lists import StrictListMixin
 
 from .. import progress, selectors, services, tasks
 from ..models import RunKind, RunState
@@ -22,6 +23,10 @@ from .trend import STATUS_COLOURS, recent_runs, trend_svg
 RUN_PERMISSION = "monitoring.add_healthcheckrun"
 # HealthCheckRun keeps one count column per violation kind, named after the kind.
 KIND_COUNTS = consistency.VIOLATION_KINDS
+
+
+def _link(url: str | None, text):
+    return text if url is None else format_html('<a href="{}">{}</a>', url, text)
 
 
 class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
@@ -170,14 +175,13 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
     def violation_table(self, run):
         if not run.violations_sample:
             return "none"
-        user_url = reverse("admin:auth_user_change", args=["0"]).replace("/0/", "/{}/")
+        user_url = change_url_pattern(get_user_model(), site=self.admin_site)
         rows = format_html_join(
             "",
-            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    user_url.format(v["user_id"]),
-                    v["user_id"],
+                    _link(user_url(v["user_id"]), v["user_id"]),
                     v["specialization_id"],
                     "-" if v["progress_level"] is None else v["progress_level"],
                     "-" if v["license_level"] is None else v["license_level"],

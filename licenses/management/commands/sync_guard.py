@@ -1,8 +1,8 @@
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from licenses import guard
+from licenses.conf import app_settings
 
 
 class Command(BaseCommand):
@@ -36,7 +36,7 @@ class Command(BaseCommand):
         state = "installed" if not missing else "not installed" if not installed else "partial"
         self.stdout.write(
             f"commit guard on {database!r}: {state}"
-            f" (SYNC_DB_GUARD is {'on' if settings.SYNC_DB_GUARD else 'off'})"
+            f" (SYNC_DB_GUARD is {'on' if app_settings.SYNC_DB_GUARD else 'off'})"
         )
         if options["verbosity"] > 1:
             for name in sorted(guard.expected_triggers()):

@@ -8,6 +8,7 @@ import threading
 import traceback
 from contextlib import contextmanager
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, OperationalError
 from django.utils import translation
@@ -130,6 +131,8 @@ class Command(BaseCommand):
             self.exit_code = self.check(options)
         except (MonitoringError, ProgressionError) as exc:
             self.unknown(str(exc))
+        except ImproperlyConfigured as exc:  # a project's setting refused where it is read
+            self.unknown(f"configuration error: {first_line(exc)}")
         except DatabaseError as exc:
             problem = "unavailable" if isinstance(exc, OperationalError) else "error"
             self.unknown(f"database {options['database']!r} {problem}: {first_line(exc)}")

@@ -1,7 +1,7 @@
 """A paginator for admin lists over big tables: no full COUNT(*) where it hurts.
 
 Generic admin machinery, no domain in it: the lists of every app use it, so it
-lives in the project package rather than in one of the apps.
+lives in common/, below the apps.
 """
 
 import json

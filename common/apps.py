@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class CommonConfig(AppConfig):
+    """App-independent machinery (the big admin lists and their templates); imports no app."""
+
+    name = "common"
+    verbose_name = "Common"
