@@ -18,6 +18,7 @@ from django.db.models import Count, Sum
 
 from licenses import consistency
 from licenses.models import LicenseProgression
+from specializations.ledger import check_ledger
 from specializations.models import SpecializationProgress
 from specializations.services import update_progress
 
@@ -144,6 +145,7 @@ def contention(*, workers: int, seconds: float, students: int = 100, kind="proce
     conserved = all(
         after[key] - before[key] == added[key] for key in ("xp", "sessions", "theory", "practice")
     )
+    ledger = check_ledger()  # every row's totals = the sum of its events
     return {
         "workers": workers,
         "kind": kind,
@@ -165,4 +167,5 @@ def contention(*, workers: int, seconds: float, students: int = 100, kind="proce
         # Every level gained moves the licence and writes one audit row.
         "audit_rows_match": new_progressions == added["level_ups"],
         "new_audit_rows": new_progressions,
+        "ledger_mismatches": ledger.mismatches,
     }

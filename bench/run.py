@@ -9,7 +9,9 @@ BENCH_SQLITE_N (100000), BENCH_ADMIN_N (1000000: pairs behind the admin pages),
 BENCH_WEB_N (1000000: pairs behind the web load), BENCH_WEB_SECONDS (5 per run),
 BENCH_WEB_ROUNDS (5),
 BENCH_WEB_WORKERS (4 gunicorn workers),
-BENCH_PARTS (scale,contention,repair,sqlite,admin,web,guard), BENCH_GUARD_ROUNDS (2),
+BENCH_PARTS (scale,contention,repair,sqlite,admin,web,guard,ledger), BENCH_GUARD_ROUNDS (2),
+BENCH_LEDGER_N (100000,1000000 pairs), BENCH_LEDGER_EVENTS (10 per progress row),
+BENCH_LEDGER_ROUNDS (3),
 BENCH_GUARD_REPAIR_N (100000: the repair the guard is timed on),
 BENCH_DATABASE (`bench`: the database's name), BENCH_KEEP_DB=1 to keep it afterwards.
 Results: bench/results/bench-<time>.json and .txt; summary in BENCHMARKS.md.
@@ -134,14 +136,16 @@ def goals(results: dict) -> list[tuple[str, bool | None, str]]:
         )
     for c in results.get("contention", []):
         clean = not (c["errors"] or c["deadlocks"] or c["desyncs"]) and c["conserved"]
+        clean = clean and not c.get("ledger_mismatches")
         ok = clean and c["audit_rows_match"] and (c["workers"] < 64 or c["p95_ms"] < 200)
         out.append(
             (
-                f"contention {c['workers']} {c['kind']}: 0 errors/deadlocks/desyncs, conserved"
-                + (", p95 < 200 ms" if c["workers"] >= 64 else ""),
+                f"contention {c['workers']} {c['kind']}: 0 errors/deadlocks/desyncs, conserved,"
+                " totals = sum of events" + (", p95 < 200 ms" if c["workers"] >= 64 else ""),
                 ok,
                 f"{c['errors']} errors, {c['deadlocks']} deadlocks, {c['desyncs']} desyncs,"
-                f" conserved={c['conserved']}, p95 {c['p95_ms']} ms",
+                f" conserved={c['conserved']}, {c.get('ledger_mismatches')} ledger mismatches,"
+                f" p95 {c['p95_ms']} ms",
             )
         )
     repairs = {r["n"]: r for r in results.get("repair", [])}
@@ -191,13 +195,17 @@ def goals(results: dict) -> list[tuple[str, bool | None, str]]:
         from bench import guard_cost
 
         out.extend(guard_cost.goals(results["guard"]))
+    if "ledger" in results:
+        from bench import ledger_cost
+
+        out.extend(ledger_cost.goals(results["ledger"]))
     return out
 
 
 def main() -> int:
     sizes = [int(n) for n in os.environ.get("BENCH_N", "10000,100000,1000000").split(",") if n]
     rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
-    default_parts = "scale,contention,repair,sqlite,admin,web,guard"
+    default_parts = "scale,contention,repair,sqlite,admin,web,guard,ledger"
     parts = os.environ.get("BENCH_PARTS", default_parts).split(",")
     admin_url, bench_url = data.bench_urls(os.environ.get("DATABASE_URL", ""))
     env = data.subprocess_env(bench_url)
@@ -266,7 +274,8 @@ def main() -> int:
                     f" p99 {c['p99_ms']} ms, max {c['max_ms']} ms; errors {c['errors']},"
                     f" deadlocks {c['deadlocks']}, desyncs {c['desyncs']},"
                     f" XP/sessions/hours conserved {c['conserved']},"
-                    f" level-ups {c['level_ups']} = audit rows {c['new_audit_rows']}"
+                    f" level-ups {c['level_ups']} = audit rows {c['new_audit_rows']},"
+                    f" ledger mismatches {c['ledger_mismatches']}"
                 )
                 for error in c["error_samples"]:
                     say(f"    error: {error}")
@@ -347,6 +356,11 @@ def main() -> int:
             )
             results["guard"] = g
             guard_cost.print_guard(g, say)
+        if "ledger" in parts:
+            from bench import ledger_cost
+
+            results["ledger"] = ledger_cost.from_environment(env, admin_url)
+            ledger_cost.print_ledger(results["ledger"], say)
         if "sqlite" in parts:
             s = on_sqlite.sqlite(
                 n=int(os.environ.get("BENCH_SQLITE_N", "100000")),

@@ -1,6 +1,6 @@
 """The web endpoints under load, behind the production server (``BENCH_PARTS=web``).
 
-gunicorn starts as README "Production" starts it (``-c python:config.gunicorn_conf``,
+gunicorn starts as docs/production.md starts it (``-c python:config.gunicorn_conf``,
 DEBUG off, collected static files), with BENCH_WEB_WORKERS workers, against the bench
 database filled with N pairs; wrk (Debian's ``wrk``) loads each page at 16 and 100
 connections. Import after ``django.setup()``.

@@ -2,7 +2,7 @@
 
 The same command works from a checkout and from an installed wheel. Every value
 can be changed on the command line (it wins over this file) or through the
-variables below; see README "Production".
+variables below; see docs/production.md.
 
 GUNICORN_BIND     address to listen on (default 127.0.0.1:8000, behind the TLS proxy)
 GUNICORN_WORKERS  worker processes (default 2 x usable cores + 1)

@@ -1,7 +1,7 @@
 """Settings, all read from the environment (or an optional ``.env`` file).
 
 Variables: DATABASE_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, CSRF_TRUSTED_ORIGINS,
-SECURE_SSL_REDIRECT, LANGUAGE_CODE, SYNC_* (see README "Configuration"; each SYNC_*
+SECURE_SSL_REDIRECT, LANGUAGE_CODE, SYNC_* (see docs/configuration.md; each SYNC_*
 setting's default, bounds and rules are in its app's conf.py, the environment overrides
 them here).
 """
@@ -129,14 +129,14 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-# Outside site-packages in an installed deployment: set STATIC_ROOT (README "Production").
+# Outside site-packages in an installed deployment: set STATIC_ROOT (docs/production.md).
 STATIC_ROOT = env.string("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-# Security: strict unless DEBUG; each exception is listed in the README.
+# Security: strict unless DEBUG; each exception is listed in docs/configuration.md.
 SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
@@ -175,12 +175,12 @@ for _app_settings in (specializations_settings, licenses_settings, monitoring_se
 
 # Background jobs (django.tasks): repairs too large for a request. The ORM backend needs
 # no new server; its worker is `manage.py db_worker` (deploy/academy-worker.service).
-# Swappable for another django.tasks backend (RQ, Celery: README "Background repairs").
+# Swappable for another django.tasks backend (RQ, Celery: docs/repair.md).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 # Last, once every setting is read: a name in the settings file (or a SYNC_* variable)
 # that nothing read is a typo that would silently leave its default in place. A module
-# extending these settings (README "Background repairs") calls it itself, at its end.
+# extending these settings (docs/repair.md) calls it itself, at its end.
 if os.environ.get("DJANGO_SETTINGS_MODULE", __name__) == __name__:
     env.check_names(SETTINGS_FILE)
 if not SECRET_KEY:

@@ -22,6 +22,7 @@ from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress
 
 from . import consistency, guard, services
+from .admin_ledger import CORRECTION_FIELDS, CorrectionFormMixin, LedgerAdminMixin
 from .admin_sync import SyncStateAdminMixin, SyncStateFilter
 from .models import LicenseProgression, UserLicense
 
@@ -74,6 +75,22 @@ class LevelChangeForm(forms.ModelForm):
             )
 
 
+class ProgressForm(CorrectionFormMixin, LevelChangeForm):
+    """A progress row: its level (with the licence) and corrections of its totals."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].help_text = (
+            "Required when the level changes or the totals are corrected; recorded in the "
+            "licence history and the ledger."
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        self.clean_correction(cleaned)
+        return cleaned
+
+
 class LevelFilter(admin.SimpleListFilter):
     """Levels from the cached catalogue: no SELECT DISTINCT over a million rows."""
 
@@ -100,10 +117,11 @@ class LevelChangeAdminMixin:
             return super().save_model(request, obj, form, change)
         # Only the fields the form changed: a stale current_level loaded with the
         # form must not be written back over a level earned since.
+        columns = {field.name for field in obj._meta.concrete_fields}
         others = [
             name
             for name in form.changed_data
-            if name not in ("current_level", "reason") and name in form._meta.fields
+            if name not in ("current_level", "reason") and name in columns
         ]
         if "current_level" not in form.changed_data:
             # A save without current_level does not fire the auto-sync hook.
@@ -176,6 +194,7 @@ class GuardRefusalAdminMixin:
 
 @admin.register(SpecializationProgress)
 class SpecializationProgressAdmin(
+    LedgerAdminMixin,
     GuardRefusalAdminMixin,
     SyncStateAdminMixin,
     UserFirstSearchMixin,
@@ -183,7 +202,7 @@ class SpecializationProgressAdmin(
     LevelChangeAdminMixin,
     admin.ModelAdmin,
 ):
-    form = LevelChangeForm
+    form = ProgressForm
     sync_user_attr = search_user_field = "student_id"
     sync_kinds = (consistency.OK, consistency.LEVEL_MISMATCH, consistency.MISSING_LICENSE)
     list_display = [
@@ -223,10 +242,13 @@ class SpecializationProgressAdmin(
         "theory_hours_completed",
         "practice_hours_completed",
         "last_activity",
+        *CORRECTION_FIELDS,
+        "correction_key",
     ]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["student", "specialization"] if obj else []
+        fixed = ["student", "specialization"] if obj else []
+        return [*fixed, *super().get_readonly_fields(request, obj)]
 
     def get_fields(self, request, obj=None):
         # The reason is recorded with a level change; a new row has none to record.

@@ -4,26 +4,22 @@ Lock order everywhere: the progress row, then the licence row. Every change
 of a licence level writes a LicenseProgression row in the same transaction.
 """
 
-import re
-import unicodedata
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 
 from specializations.catalogue import get_specialization
-from specializations.exceptions import (
-    InvalidReason,
-    LevelOutOfRange,
-    NegativeAmount,
-    NotEnrolled,
-    ReasonHasControlCharacter,
-)
+from specializations.exceptions import LevelOutOfRange, NegativeAmount, NotEnrolled
 from specializations.models import SpecializationProgress
-from specializations.services import (
+from specializations.services import (  # require_reason: imported from here by others
+    ADMIN_SOURCE,
+    SYSTEM_SOURCE,
     lock_progress,
+    record_event,
     require_amount,
     require_existing_user,
+    require_reason,
     require_saved_user,
 )
 
@@ -62,27 +58,6 @@ class Consistency:
     @property
     def consistent(self) -> bool:
         return self.kind in (consistency.OK, ABSENT)
-
-
-_LINE_BREAKS = re.compile(r"[ \t\r\n]*[\t\r\n][ \t\r\n]*")
-
-
-def require_reason(reason: str | None) -> str:
-    """The audit reason as one line: stripped, tabs and line breaks folded into one space.
-
-    Every other control character (NUL first: PostgreSQL cannot store it) is
-    refused, as is a reason that would not fit its column. Shared by every
-    service that takes a reason.
-    """
-    reason = _LINE_BREAKS.sub(" ", reason or "")
-    for position, character in enumerate(reason):
-        if unicodedata.category(character) == "Cc":
-            raise ReasonHasControlCharacter(reason, position=position)
-    reason = reason.strip()
-    max_length = LicenseProgression._meta.get_field("reason").max_length
-    if len(reason) > max_length:
-        raise InvalidReason(reason, max_length=max_length)
-    return reason
 
 
 def lock_license(user_id: int, specialization: str) -> UserLicense | None:
@@ -266,6 +241,7 @@ def update_level_atomic(
     with transaction.atomic():
         progress = lock_progress(student, info.code, enrol=True)  # the hook issues a licence
         license = lock_license(student.pk, info.code)
+        level_before = progress.current_level
         total_xp = progress.total_xp + xp_change
         if total_xp < 0:
             raise NegativeAmount("xp_change", xp_change, total=total_xp)
@@ -286,6 +262,15 @@ def update_level_atomic(
             completed_sessions=sessions,
             last_activity=progress.last_activity,
         )
+        if xp_change or sessions_change:  # the ledger records every change of the totals
+            record_event(
+                progress,
+                level_before=level_before,
+                amounts={"xp_gained": xp_change, "sessions_completed": sessions_change},
+                source=ADMIN_SOURCE if advanced_by is not None else SYSTEM_SOURCE,
+                reason=reason,
+                actor=advanced_by,
+            )
         if license is None:
             # A missing licence (a desync the hook never saw) is issued at the new level.
             license, progression = issue_license(

@@ -60,7 +60,7 @@ def production_database_named(app_configs=None, **kwargs):
     return [
         checks.Warning(
             f"DATABASE_URL is not set: the database is the embedded default, {database['NAME']}.",
-            hint='Set DATABASE_URL in the settings file (README "Production"); keep the'
+            hint="Set DATABASE_URL in the settings file (docs/production.md); keep the"
             " SQLite default for development only.",
             id="monitoring.W002",
         )

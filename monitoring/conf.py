@@ -4,6 +4,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 from common.conf import AppSettings, Setting
 
+# A Prometheus metric name: the classic rule, prometheus_client's METRIC_NAME_RE (a test
+# keeps the two equal); the prefix setting and the exposition both check it.
+METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 BAD_THRESHOLDS = (
     "SYNC_CRITICAL_BELOW={critical:g} must not be above SYNC_WARN_BELOW={warn:g}"
     " (critical is the lower rate)"
@@ -37,7 +40,7 @@ app_settings = AppSettings(
     Setting(
         "SYNC_METRICS_PREFIX",
         "academy_sync",
-        pattern=r"[a-zA-Z_:][a-zA-Z0-9_:]*",
+        pattern=METRIC_NAME,
         pattern_says="a valid Prometheus metric name prefix",
     ),
     # The admin repairs a selection of up to this many pairs within the request; a

@@ -30,6 +30,8 @@ UP_STATES = (HEALTHY, DEGRADED)
 NO_RUN = "no sync check has been recorded yet"
 STALE_RUN = "the latest sync check is {age:.0f} s old (stale after {limit} s)"
 RUN_STATUS = "{inconsistent} of {total} pairs out of sync ({rate}%)"
+LEDGER_STATUS = "; {mismatches} of {checked} progress rows differ from their ledger"
+SEVERITY = {HEALTHY: 0, DEGRADED: 1, CRITICAL: 2}
 UNREADABLE = "database unavailable: {error}"
 
 
@@ -54,7 +56,19 @@ class Thresholds:
     def as_dict(self) -> dict:
         return {"warn_below": self.warn_below, "critical_below": self.critical_below}
 
-    def status_for(self, rate: float) -> str:
+    def status_for(
+        self, rate: float, *, ledger_rate: float = 100.0, ledger_mismatches: int = 0
+    ) -> str:
+        """The status of a check: its pairs' consistency rate against the thresholds and,
+        for a check of the ledger, the share of progress rows that equal the sum of their
+        events against the same thresholds, a single mismatch making it at least degraded."""
+        status = self._by_rate(rate)
+        if ledger_mismatches:
+            ledger = max(DEGRADED, self._by_rate(ledger_rate), key=SEVERITY.__getitem__)
+            status = max(status, ledger, key=SEVERITY.__getitem__)
+        return status
+
+    def _by_rate(self, rate: float) -> str:
         if rate >= self.warn_below:
             return HEALTHY
         if rate >= self.critical_below:
@@ -89,6 +103,8 @@ def judge(run, *, now: datetime) -> Health:
     reason = RUN_STATUS.format(
         inconsistent=run.inconsistent, total=run.total_checked, rate=run.consistency_rate
     )
+    if run.ledger_mismatches:
+        reason += LEDGER_STATUS.format(mismatches=run.ledger_mismatches, checked=run.ledger_checked)
     return Health(str(run.status), reason, run, age)
 
 

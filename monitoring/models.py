@@ -85,6 +85,14 @@ class HealthCheckRun(models.Model):
     warn_below = models.DecimalField(max_digits=5, decimal_places=2)
     critical_below = models.DecimalField(max_digits=5, decimal_places=2)
     violations_sample = models.JSONField(default=list, blank=True)
+    # check_sync --ledger (empty: the run did not check the ledger).
+    ledger_checked = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Progress rows compared with the sum of their events."
+    )
+    ledger_mismatches = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Progress rows whose totals differ from their ledger."
+    )
+    ledger_sample = models.JSONField(default=list, blank=True)
     repaired = models.PositiveIntegerField(
         default=0,
         help_text="Pairs this run changed, in its committed batches (each pair counted once).",

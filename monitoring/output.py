@@ -32,6 +32,26 @@ def human_lines(report, repair_report=None, *, limit: int | None, verbosity: int
         ]
         if report.inconsistent > len(violations):
             lines.append(f"... and {report.inconsistent - len(violations)} more")
+    lines += _ledger_lines(report, limit=limit)
+    return lines
+
+
+def _ledger_lines(report, *, limit: int) -> list[str]:
+    """The totals that differ from their ledger (check_sync --ledger), one line each."""
+    mismatches = report.ledger_violations[:limit]
+    if not mismatches:
+        return []
+    lines = [
+        f"{'user_id':>10}  {'specialization':<14}  {'field':<24}  {'total':>12}  {'ledger':>12}"
+    ]
+    lines += [
+        f"{m.user_id:>10}  {m.specialization_id:<14}  {m.field:<24}  {m.total:>12}  "
+        f"{m.ledger_sum:>12}"
+        for m in mismatches
+    ]
+    shown_rows = len({(m.user_id, m.specialization_id) for m in mismatches})
+    if report.ledger_mismatches > shown_rows:
+        lines.append(f"... and {report.ledger_mismatches - shown_rows} more progress rows")
     return lines
 
 
@@ -70,6 +90,7 @@ def json_text(report, repair_report=None, *, limit: int | None, indent: int | No
     data = report.as_dict()
     if limit is not None:
         data["violations"] = data["violations"][:limit]
+        data["ledger_violations"] = data["ledger_violations"][:limit]
     if repair_report is not None:
         data["repair"] = repair_report.as_dict()
         data["repair"]["actions"] = [a.as_dict() for a in repair_report.actions[:limit]]

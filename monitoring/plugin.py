@@ -26,6 +26,16 @@ def status_line(report) -> str:
     )
     if report.specialization:
         text += f" in {report.specialization}"
+    ledger = []
+    if report.ledger_checked is not None:
+        text += (
+            f", {report.ledger_mismatches} of {report.ledger_checked} progress rows "
+            "differ from their ledger"
+        )
+        ledger = [
+            f"'ledger_mismatches'={report.ledger_mismatches};;;0;{report.ledger_checked}",
+            f"'ledger_checked'={report.ledger_checked};;;0;",
+        ]
     warn_below, critical_below = report.thresholds.warn_below, report.thresholds.critical_below
     desync_percent = 100 - report.consistency_rate  # the complement of the rate shown
     perfdata = " ".join(
@@ -37,6 +47,7 @@ def status_line(report) -> str:
             f"'desync'={report.inconsistent};;;0;{report.total_checked}",
             *(f"'{kind}'={count};;;0;" for kind, count in report.by_kind.items()),
             f"'checked'={report.total_checked};;;0;",
+            *ledger,
             f"'duration'={report.duration_ms / 1000:.3f}s;;;0;",
         ]
     )

@@ -233,6 +233,9 @@ def finish_run(
             warn_below=Decimal(str(check.thresholds.warn_below)),
             critical_below=Decimal(str(check.thresholds.critical_below)),
             violations_sample=[v.as_dict() for v in check.violations],
+            ledger_checked=check.ledger_checked,
+            ledger_mismatches=check.ledger_mismatches,
+            ledger_sample=[m.as_dict() for m in check.ledger_violations],
         )
     if not HealthCheckRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(**values):
         raise RunTakenOver(run.pk)

@@ -19,7 +19,7 @@ def latest_run(*, specialization: str | None = None) -> HealthCheckRun | None:
         HealthCheckRun.objects.filter(specialization=specialization or "", state=RunState.DONE)
         # The samples (up to SYNC_VIOLATION_SAMPLE_SIZE rows of JSON) are for the admin's
         # run page: every probe and scrape reads this, and needs the totals only.
-        .defer("violations_sample", "skipped_sample")
+        .defer("violations_sample", "skipped_sample", "ledger_sample")
         .order_by("-checked_at", "-id")
         .first()
     )

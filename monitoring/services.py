@@ -21,7 +21,9 @@ from django.utils import timezone
 
 from licenses import consistency
 from licenses.consistency import PairState
+from specializations import ledger as progress_ledger
 from specializations.catalogue import get_specialization
+from specializations.ledger import LedgerMismatch
 
 from . import runs
 from .check_scope import check_scope
@@ -63,6 +65,11 @@ class HealthReport:
     specialization: str | None = None
     database: str = "default"
     replica_lag_seconds: float | None = None  # a replica check: how far it was behind
+    # check_sync --ledger: progress rows compared with the sum of their events (None:
+    # the ledger was not checked), those that differ, and a capped sample of the totals.
+    ledger_checked: int | None = None
+    ledger_mismatches: int | None = None
+    ledger_violations: list[LedgerMismatch] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         """The JSON shape of ``check_sync --json`` (DESIGN.md field names)."""
@@ -80,6 +87,9 @@ class HealthReport:
             "specialization": self.specialization,
             "database": self.database,
             "replica_lag_seconds": self.replica_lag_seconds,
+            "ledger_checked": self.ledger_checked,
+            "ledger_mismatches": self.ledger_mismatches,
+            "ledger_violations": [m.as_dict() for m in self.ledger_violations],
         }
 
 
@@ -111,6 +121,7 @@ def run_health_check(
     repaired: int = 0,
     triggered_by=None,
     max_replica_lag: float | None = None,
+    ledger: bool = False,
 ) -> HealthReport:
     """Count every pair by kind in the database and keep a capped sample of violations.
 
@@ -118,7 +129,9 @@ def run_health_check(
     ``max_replica_lag`` seconds (default SYNC_MAX_REPLICA_LAG_SECONDS) its answer
     would be stale, so ``ReplicaBehind`` is raised and no finished run is
     recorded. A recorded check is created as it starts and ends done, or failed
-    with the reason (``monitoring.runs``).
+    with the reason (``monitoring.runs``). With ``ledger``, it also compares every
+    progress row's totals with the sum of its events (``specializations.ledger``),
+    in the same scope and time limit; a mismatch makes it at least degraded.
     """
     specialization = _check_target(specialization, using)
     thresholds = thresholds or Thresholds.from_settings()
@@ -151,11 +164,31 @@ def run_health_check(
             counts, sample = consistency.check_pairs(
                 specialization=specialization, sample_size=sample_size, using=using
             )
+            ledger_check = None
+            if ledger:
+                ledger_check = progress_ledger.check_ledger(
+                    specialization=specialization, sample_size=sample_size, using=using
+                )
     except BaseException as exc:
         runs.end_run(run, RunState.FAILED, first_line(exc))
         raise
     rate = consistency_rate(counts.consistent, counts.total)
-    status = thresholds.status_for(rate)
+    ledger_fields = {}
+    if ledger_check is None:
+        status = thresholds.status_for(rate)
+    else:
+        status = thresholds.status_for(
+            rate,
+            ledger_rate=consistency_rate(
+                ledger_check.checked - ledger_check.mismatches, ledger_check.checked
+            ),
+            ledger_mismatches=ledger_check.mismatches,
+        )
+        ledger_fields = {
+            "ledger_checked": ledger_check.checked,
+            "ledger_mismatches": ledger_check.mismatches,
+            "ledger_violations": ledger_check.sample,
+        }
     duration_ms = round((time.perf_counter() - started) * 1000)
 
     report = HealthReport(
@@ -172,6 +205,7 @@ def run_health_check(
         specialization=specialization,
         database=using,
         replica_lag_seconds=None if lag is None else lag.seconds,
+        **ledger_fields,
     )
     if run is not None:
         runs.finish_run(run, check=report, repaired=repaired)
@@ -197,8 +231,8 @@ def prune_samples() -> int:
     cutoff = timezone.now() - timedelta(days=app_settings.SYNC_SAMPLE_RETENTION_DAYS)
     return (
         HealthCheckRun.objects.filter(checked_at__lt=cutoff)
-        .exclude(violations_sample=[])
-        .update(violations_sample=[])
+        .exclude(violations_sample=[], ledger_sample=[])
+        .update(violations_sample=[], ledger_sample=[])
     )
 
 

@@ -18,12 +18,23 @@ LEVEL_OUT_OF_RANGE = _(
 NEGATIVE_AMOUNT = _("{field}={value!r} must not be negative")
 NEGATIVE_TOTAL = _("{field}={value!r} would make the total negative ({total})")
 INVALID_AMOUNT = _("{field}={value!r} must be a whole number")
+AMOUNT_OUT_OF_RANGE = _("{field}={value!r} is out of range (at most {limit} either way)")
 UNKNOWN_USER = _("{field}={value!r} is not a saved user")
 REASON_TOO_LONG = _("reason={value!r} is longer than {max_length} characters")
 REASON_CONTROL_CHARACTER = _(
     "reason={value!r} contains the control character {character} at position {position}"
 )
 NOT_ENROLLED = _("{field}={value!r} has no {row} row in {specialization}")
+IDEMPOTENCY_CONFLICT = _(
+    "idempotency_key={key!r} of source={source!r} was already used for other amounts "
+    "or another student ({first}); send a new key for a new change"
+)
+INVALID_LEDGER_VALUE = _("{field}={value!r} {why}")
+UNKNOWN_EXTERNAL_ID = _("external_id={value!r} is not known for source={source!r}")
+BAD_STUDENT_REFERENCE = _("{field}={value!r} {why}")
+EXTERNAL_ID_TAKEN = _(
+    "external_id={value!r} of source={source!r} already names user {other}, not user {user}"
+)
 
 
 class ProgressionError(Exception):
@@ -104,3 +115,50 @@ class ReasonHasControlCharacter(ProgressionError, ValueError):
             REASON_CONTROL_CHARACTER.format(value=shown, character=character, position=position)
         )
         self.field, self.value = "reason", value
+
+
+class IdempotencyConflict(ProgressionError):
+    """The (source, key) of an earlier event, sent again with other amounts or for another row.
+
+    ``event`` is the first event, which stands; nothing was written.
+    """
+
+    def __init__(self, *, source, key, event):
+        first = (
+            f"first: user {event.progress.student_id} {event.progress.specialization_id}, "
+            + ", ".join(f"{name}={value}" for name, value in event.amounts().items())
+        )
+        super().__init__(IDEMPOTENCY_CONFLICT.format(source=source, key=key, first=first))
+        self.source, self.key, self.event = source, key, event
+        self.field, self.value = "idempotency_key", key
+
+
+class InvalidLedgerValue(ProgressionError, ValueError):
+    """A ledger field (source, idempotency_key, occurred_at, ...) that cannot be recorded."""
+
+    def __init__(self, field, value, why):
+        shown = value if not isinstance(value, str) or len(value) <= 60 else value[:60] + "..."
+        super().__init__(INVALID_LEDGER_VALUE.format(field=field, value=shown, why=why))
+        self.field, self.value = field, value
+
+
+class UnknownExternalId(ProgressionError, LookupError):
+    def __init__(self, value, *, source):
+        super().__init__(UNKNOWN_EXTERNAL_ID.format(value=value, source=source))
+        self.field, self.value, self.source = "external_id", value, source
+
+
+class BadStudentReference(ProgressionError, ValueError):
+    """A student named neither by a user id nor by (source, external_id), or by both."""
+
+    def __init__(self, field, value, why):
+        super().__init__(BAD_STUDENT_REFERENCE.format(field=field, value=value, why=why))
+        self.field, self.value = field, value
+
+
+class ExternalIdTaken(ProgressionError):
+    def __init__(self, value, *, source, user, other):
+        super().__init__(
+            EXTERNAL_ID_TAKEN.format(value=value, source=source, user=user, other=other)
+        )
+        self.field, self.value, self.source = "external_id", value, source

@@ -116,3 +116,122 @@ class SpecializationProgress(models.Model):
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         with transaction.atomic(using=using, savepoint=False):
             super().save(*args, **kwargs)
+
+
+class ProgressEvent(models.Model):
+    """One change of a progress row's totals: the ledger the totals are the sum of.
+
+    Written by ``services.update_progress`` in the transaction that changes the
+    totals (and by ``update_level_atomic`` for its amounts). Rows that existed
+    before the ledger have one ``opening`` event each (migration 0003). A key is
+    unique per source: the same (source, idempotency_key) again is a replay.
+    """
+
+    # No database constraint: the ledger is history, so a progress row deleted behind the
+    # ORM's back (raw SQL, a restore) leaves its events instead of failing at commit;
+    # check_sync --ledger sums events from the rows that exist. Deleting through the ORM
+    # takes them along (one DELETE: events have no dependents).
+    progress = models.ForeignKey(
+        SpecializationProgress,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_index=False,  # the ledger index below leads with it
+        db_constraint=False,
+    )
+    source = models.CharField(
+        max_length=100, help_text="Who sent it: system, admin, an API client, import:<file>."
+    )
+    # NULL, not "": keyless events never collide in the unique constraint (NULLs are distinct).
+    idempotency_key = models.CharField(  # noqa: DJ001
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text="Unique per source; empty: a call that asked for no replay protection.",
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # a partial index below: most events have no actor
+        help_text="Empty: the system or a client.",
+    )
+    occurred_at = models.DateTimeField(help_text="When it happened, as the sender says.")
+    recorded_at = models.DateTimeField(db_default=Now())
+    level_before = models.PositiveSmallIntegerField()
+    level_after = models.PositiveSmallIntegerField()
+    xp_gained = models.BigIntegerField(default=0)  # as wide as total_xp: the opening event
+    sessions_completed = models.IntegerField(default=0)
+    projects_completed = models.IntegerField(default=0)
+    theory_hours = models.IntegerField(default=0)
+    practice_hours = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = "progress event"
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "idempotency_key"], name="progressevent_unique_source_key"
+            ),
+        ]
+        indexes = [
+            # One index for the foreign key, the admin's newest-first key pages of one
+            # row, and check_sync --ledger's sums: an index-only scan in progress order.
+            models.Index(
+                fields=["progress", "id"],
+                include=[
+                    "xp_gained",
+                    "sessions_completed",
+                    "projects_completed",
+                    "theory_hours",
+                    "practice_hours",
+                ],
+                name="progressevent_ledger_idx",
+            ),
+            models.Index(
+                fields=["actor"],
+                condition=Q(actor__isnull=False),
+                name="progressevent_actor_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}/{self.idempotency_key or '-'} on {self.progress_id}"
+
+    def amounts(self) -> dict[str, int]:
+        """The five amounts by their update_progress keyword names."""
+        return {name: getattr(self, name) for name, _ in LEDGER_FIELDS}
+
+
+# The five amounts of an event and the total each one adds to: (event field, progress field).
+LEDGER_FIELDS = (
+    ("xp_gained", "total_xp"),
+    ("sessions_completed", "completed_sessions"),
+    ("projects_completed", "completed_projects"),
+    ("theory_hours", "theory_hours_completed"),
+    ("practice_hours", "practice_hours_completed"),
+)
+
+
+class ExternalId(models.Model):
+    """The id a sending system knows a student by: unique per source."""
+
+    source = models.CharField(max_length=100)
+    external_id = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_ids"
+    )
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        verbose_name = "external id"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"], name="externalid_unique_per_source"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.external_id} -> {self.user_id}"

@@ -4,30 +4,75 @@ The licence follows every progress change through the auto-sync receiver in
 ``licenses/signals.py``, inside the transaction opened here.
 """
 
+import re
+import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from .catalogue import get_specialization
-from .exceptions import InvalidAmount, NegativeAmount, UnknownUser
-from .models import SpecializationProgress
+from .catalogue import SpecializationInfo, get_specialization
+from .exceptions import (
+    AMOUNT_OUT_OF_RANGE,
+    ExternalIdTaken,
+    IdempotencyConflict,
+    InvalidAmount,
+    InvalidLedgerValue,
+    InvalidReason,
+    NegativeAmount,
+    ReasonHasControlCharacter,
+    UnknownUser,
+)
+from .models import LEDGER_FIELDS, ExternalId, ProgressEvent, SpecializationProgress
+
+SYSTEM_SOURCE = "system"
+ADMIN_SOURCE = "admin"
+OPENING_SOURCE = "opening"  # migration 0003's events: no caller may send it
+REASON_MAX_LENGTH = 255  # ProgressEvent.reason and LicenseProgression.reason
 
 
 @dataclass(frozen=True, slots=True)
 class ProgressUpdate:
     """``new_level`` is the level the progress row ended at: the levels these
     amounts earned, or, when its licence was ahead, the licence's level (the
-    auto-sync hook raises a lagging progress row)."""
+    auto-sync hook raises a lagging progress row).
+
+    ``replayed``: the call repeated an earlier (source, idempotency_key) with the
+    same amounts; nothing was written, and ``old_level``/``new_level``/``event``
+    are the first call's (``progress`` is the row as it is now).
+    """
 
     progress: SpecializationProgress
     old_level: int
     new_level: int
+    replayed: bool = False
+    event: ProgressEvent | None = None
 
     @property
     def levels_gained(self) -> int:
         return self.new_level - self.old_level
+
+
+_LINE_BREAKS = re.compile(r"[ \t\r\n]*[\t\r\n][ \t\r\n]*")
+
+
+def require_reason(reason: str | None, *, max_length: int = REASON_MAX_LENGTH) -> str:
+    """The audit reason as one line: stripped, tabs and line breaks folded into one space.
+
+    Every other control character (NUL first: PostgreSQL cannot store it) is
+    refused, as is a reason that would not fit its column. Shared by every
+    service that takes a reason (the licence history's and the ledger's).
+    """
+    reason = _LINE_BREAKS.sub(" ", reason or "")
+    for position, character in enumerate(reason):
+        if unicodedata.category(character) == "Cc":
+            raise ReasonHasControlCharacter(reason, position=position)
+    reason = reason.strip()
+    if len(reason) > max_length:
+        raise InvalidReason(reason, max_length=max_length)
+    return reason
 
 
 def require_saved_user(user, *, field: str = "student") -> None:
@@ -43,9 +88,16 @@ def require_existing_user(user, *, field: str) -> None:
         raise UnknownUser(user, field=field)
 
 
+# One call's amount, either way: beyond it a sender has a bug (or a unit mix-up), and the
+# error names it before any column (32-bit hours and sessions) would overflow.
+AMOUNT_LIMIT = 2**31 - 1
+
+
 def require_amount(field: str, value, *, allow_negative: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidAmount(field, value)
+    if abs(value) > AMOUNT_LIMIT:
+        raise InvalidAmount(field, value, AMOUNT_OUT_OF_RANGE, limit=AMOUNT_LIMIT)
     if value < 0 and not allow_negative:
         raise NegativeAmount(field, value)
     return value
@@ -84,6 +136,71 @@ def enroll(student, specialization: str) -> SpecializationProgress:
         return lock_progress(student, info.code, enrol=True)
 
 
+def _require_name(field: str, value, *, max_length: int) -> str:
+    """A source or an idempotency key: text of 1..max_length characters, no control characters."""
+    if not isinstance(value, str):
+        raise InvalidLedgerValue(field, value, "must be a string")
+    if not value or value != value.strip():
+        raise InvalidLedgerValue(field, value, "must not be empty or start or end with a space")
+    if len(value) > max_length:
+        raise InvalidLedgerValue(field, value, f"is longer than {max_length} characters")
+    for character in value:
+        if unicodedata.category(character) == "Cc":
+            raise InvalidLedgerValue(
+                field, value, f"contains the control character U+{ord(character):04X}"
+            )
+    return value
+
+
+def require_source(source) -> str:
+    source = _require_name("source", source, max_length=100)
+    if source == OPENING_SOURCE:
+        raise InvalidLedgerValue("source", source, "is reserved for the ledger's opening events")
+    return source
+
+
+def require_idempotency_key(key) -> str | None:
+    return None if key is None else _require_name("idempotency_key", key, max_length=255)
+
+
+def require_occurred_at(value) -> datetime:
+    if value is None:
+        return timezone.now()
+    if not isinstance(value, datetime):
+        raise InvalidLedgerValue("occurred_at", value, "must be a datetime")
+    if timezone.is_naive(value):
+        raise InvalidLedgerValue("occurred_at", value, "must carry a time zone")
+    return value
+
+
+def record_event(
+    progress: SpecializationProgress,
+    *,
+    level_before: int,
+    amounts: dict[str, int],
+    source: str,
+    idempotency_key: str | None = None,
+    reason: str = "",
+    actor=None,
+    occurred_at: datetime | None = None,
+) -> ProgressEvent:
+    """Insert the ledger event of a change just applied to the locked ``progress`` row.
+
+    For the services that change totals, inside their transaction (validated input).
+    """
+    return ProgressEvent.objects.create(
+        progress=progress,
+        source=source,
+        idempotency_key=idempotency_key,
+        reason=reason,
+        actor=actor,
+        occurred_at=occurred_at or timezone.now(),
+        level_before=level_before,
+        level_after=progress.current_level,
+        **amounts,
+    )
+
+
 def update_progress(
     student,
     specialization: str,
@@ -93,41 +210,170 @@ def update_progress(
     projects_completed: int = 0,
     theory_hours: int = 0,
     practice_hours: int = 0,
+    idempotency_key: str | None = None,
+    source: str = SYSTEM_SOURCE,
+    reason: str = "",
+    occurred_at: datetime | None = None,
+    actor=None,
 ) -> ProgressUpdate:
-    """Add earned amounts and gain every level the new totals reach (never lose one)."""
+    """Add earned amounts, gain every level the new totals reach (never lose one) and
+    record the change as one ledger event, in one transaction.
+
+    Negative amounts are corrections: a total they would take below 0 is refused
+    (``NegativeAmount`` naming the field) and they never lower a level. The same
+    (``source``, ``idempotency_key``) again with the same student, specialization
+    and amounts is a replay: nothing is written and the first outcome comes back
+    with ``replayed=True``; with anything else it raises ``IdempotencyConflict``.
+    Concurrent calls with one key are settled by the ledger's unique index.
+    """
     info = get_specialization(specialization)
     require_saved_user(student)
-    xp = require_amount("xp_gained", xp_gained)
-    sessions = require_amount("sessions_completed", sessions_completed)
-    projects = require_amount("projects_completed", projects_completed)
-    theory = require_amount("theory_hours", theory_hours)
-    practice = require_amount("practice_hours", practice_hours)
+    amounts = {
+        "xp_gained": require_amount("xp_gained", xp_gained, allow_negative=True),
+        "sessions_completed": require_amount(
+            "sessions_completed", sessions_completed, allow_negative=True
+        ),
+        "projects_completed": require_amount(
+            "projects_completed", projects_completed, allow_negative=True
+        ),
+        "theory_hours": require_amount("theory_hours", theory_hours, allow_negative=True),
+        "practice_hours": require_amount("practice_hours", practice_hours, allow_negative=True),
+    }
+    source = require_source(source)
+    idempotency_key = require_idempotency_key(idempotency_key)
+    reason = require_reason(reason)
+    occurred_at = require_occurred_at(occurred_at)
+    if actor is not None:
+        require_existing_user(actor, field="actor")
 
-    with transaction.atomic():
-        progress = lock_progress(student, info.code, enrol=True)
-        old_level = progress.current_level
-        progress.total_xp += xp
-        progress.completed_sessions += sessions
-        progress.completed_projects += projects
-        progress.theory_hours_completed += theory
-        progress.practice_hours_completed += practice
-        progress.current_level = info.level_for(
-            current=old_level,
-            xp=progress.total_xp,
-            sessions=progress.completed_sessions,
-            theory=progress.theory_hours_completed,
-            practice=progress.practice_hours_completed,
-        )
-        progress.last_activity = timezone.now()
-        fields = [
-            "total_xp",
-            "completed_sessions",
-            "completed_projects",
-            "theory_hours_completed",
-            "practice_hours_completed",
-            "last_activity",
-        ]
-        if progress.current_level != old_level:
-            fields.append("current_level")  # tells the auto-sync hook to move the licence
+    try:
+        with transaction.atomic():
+            progress = lock_progress(student, info.code, enrol=True)
+            old_level = progress.current_level
+            fields = _apply(progress, info, amounts)
+            event = ProgressEvent(
+                progress=progress,
+                source=source,
+                idempotency_key=idempotency_key,
+                reason=reason,
+                actor=actor,
+                occurred_at=occurred_at,
+                level_before=old_level,
+                **amounts,
+            )
+            _save_with_event(progress, fields, event)
+    except (IntegrityError, NegativeAmount):
+        # The key's first event, committed meanwhile or long ago: a replay or a conflict.
+        # (A correction replayed after the totals moved on must not read as too large.)
+        first = _first_event(source, idempotency_key)
+        if first is None:
+            raise
+        return _replay(first, student=student, specialization=info.code, amounts=amounts)
+    return ProgressUpdate(
+        progress=progress, old_level=old_level, new_level=progress.current_level, event=event
+    )
+
+
+def _apply(progress: SpecializationProgress, info: SpecializationInfo, amounts) -> list[str]:
+    """Add ``amounts`` to the locked row in memory; the fields to save."""
+    old_level = progress.current_level
+    for amount, total in LEDGER_FIELDS:
+        value = getattr(progress, total) + amounts[amount]
+        if value < 0:
+            raise NegativeAmount(amount, amounts[amount], total=value)
+        setattr(progress, total, value)
+    progress.current_level = info.level_for(
+        current=old_level,
+        xp=progress.total_xp,
+        sessions=progress.completed_sessions,
+        theory=progress.theory_hours_completed,
+        practice=progress.practice_hours_completed,
+    )
+    progress.last_activity = timezone.now()
+    fields = [total for _, total in LEDGER_FIELDS] + ["last_activity"]
+    if progress.current_level != old_level:
+        fields.append("current_level")  # tells the auto-sync hook to move the licence
+    return fields
+
+
+def _save_with_event(progress: SpecializationProgress, fields: list[str], event) -> None:
+    """Save the locked row's ``fields`` and insert its ledger ``event`` (level_after set here).
+
+    A level change is saved through the ORM: its post_save is the auto-sync hook,
+    which moves the licence (or raises a lagging row to its licence's level). A
+    change of the totals alone needs no hook, and on PostgreSQL both writes go in
+    one statement (a data-modifying WITH): the row lock is held one round trip
+    less (BENCHMARKS.md, "The ledger's cost").
+    """
+    if "current_level" in fields or connection.vendor != "postgresql":
         progress.save(update_fields=fields)
-    return ProgressUpdate(progress=progress, old_level=old_level, new_level=progress.current_level)
+        event.level_after = progress.current_level
+        event.save(force_insert=True)
+        return
+    event.level_after = progress.current_level
+    sets, params = [], []
+    for name in fields:
+        field = SpecializationProgress._meta.get_field(name)
+        sets.append(f"{connection.ops.quote_name(field.column)} = %s")
+        params.append(field.get_db_prep_save(getattr(progress, field.attname), connection))
+    params.append(progress.pk)
+    generated = ("id", "recorded_at")  # by the database
+    inserted = [f for f in ProgressEvent._meta.concrete_fields if f.name not in generated]
+    params += [f.get_db_prep_save(getattr(event, f.attname), connection) for f in inserted]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH saved AS (UPDATE {quote(SpecializationProgress._meta.db_table)}"
+            f" SET {', '.join(sets)} WHERE id = %s)"
+            f" INSERT INTO {quote(ProgressEvent._meta.db_table)}"
+            f" ({', '.join(quote(f.column) for f in inserted)})"
+            f" VALUES ({', '.join(['%s'] * len(inserted))}) RETURNING id, recorded_at",
+            params,
+        )
+        event.pk, event.recorded_at = cursor.fetchone()
+    event._state.adding, event._state.db = False, connection.alias
+
+
+def _first_event(source: str, idempotency_key: str | None) -> ProgressEvent | None:
+    if idempotency_key is None:
+        return None
+    return (
+        ProgressEvent.objects.select_related("progress")
+        .filter(source=source, idempotency_key=idempotency_key)
+        .first()
+    )
+
+
+def _replay(first: ProgressEvent, *, student, specialization: str, amounts) -> ProgressUpdate:
+    same = (
+        first.progress.student_id == student.pk
+        and first.progress.specialization_id == specialization
+        and first.amounts() == amounts
+    )
+    if not same:
+        raise IdempotencyConflict(source=first.source, key=first.idempotency_key, event=first)
+    return ProgressUpdate(
+        progress=first.progress,
+        old_level=first.level_before,
+        new_level=first.level_after,
+        replayed=True,
+        event=first,
+    )
+
+
+def link_external_id(user, *, source: str, external_id: str) -> ExternalId:
+    """Record that ``source`` knows ``user`` as ``external_id`` (idempotent).
+
+    Raises ``ExternalIdTaken`` when that id already names another user; the
+    unique constraint settles two links made at once.
+    """
+    require_existing_user(user, field="user")
+    source = _require_name("source", source, max_length=100)
+    external_id = _require_name("external_id", external_id, max_length=255)
+    # get_or_create settles a race on the unique constraint (it reads the winner's row).
+    link, _ = ExternalId.objects.get_or_create(
+        source=source, external_id=external_id, defaults={"user_id": user.pk}
+    )
+    if link.user_id != user.pk:
+        raise ExternalIdTaken(external_id, source=source, user=user.pk, other=link.user_id)
+    return link

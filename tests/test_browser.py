@@ -3,7 +3,7 @@
 Nothing is downloaded: the driver path is given, so Selenium Manager never runs. Without
 Chromium the test skips, except in CI (CI=true), where it fails. Screenshots of the three
 main pages go to tests/artifacts/ (or $SCREENSHOT_DIR: `SCREENSHOT_DIR=docs` refreshes
-the README's pictures).
+the pictures in docs/).
 """
 
 import os

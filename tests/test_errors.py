@@ -22,7 +22,7 @@ from specializations.exceptions import (
     UnknownSpecialization,
     UnknownUser,
 )
-from specializations.models import Specialization, SpecializationProgress
+from specializations.models import ProgressEvent, Specialization, SpecializationProgress
 from specializations.services import enroll, update_progress
 
 pytestmark = pytest.mark.django_db
@@ -252,11 +252,12 @@ BAD_INPUT = [
 ]
 
 
-def row_counts() -> tuple[int, int, int]:
+def row_counts() -> tuple[int, int, int, int]:
     return (
         SpecializationProgress.objects.count(),
         UserLicense.objects.count(),
         LicenseProgression.objects.count(),
+        ProgressEvent.objects.count(),
     )
 
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.core import checks
 from django.test import override_settings
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from monitoring import health
 from monitoring.contrib.health_check import SyncHealth
@@ -43,9 +44,11 @@ CASES = [
 def metrics_health_state(client) -> str:
     text = client.get("/health/sync/metrics", headers={**TOKEN, **OPENMETRICS}).content.decode()
     states = [
-        line.split('"')[1]
-        for line in text.splitlines()
-        if line.startswith("academy_sync_health{") and line.endswith(" 1")
+        sample.labels["state"]
+        for family in text_string_to_metric_families(text)
+        if family.name == "academy_sync_health"
+        for sample in family.samples
+        if sample.value == 1
     ]
     assert len(states) == 1, text
     return states[0]

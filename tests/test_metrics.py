@@ -11,9 +11,11 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.parser import (
     text_string_to_metric_families as prometheus_text_to_metric_families,
 )
+from prometheus_client.validation import METRIC_NAME_RE
 
 from licenses.models import UserLicense
-from monitoring.metrics import CLASSIC, OPENMETRICS, openmetrics_text, wants_openmetrics
+from monitoring.conf import METRIC_NAME
+from monitoring.metrics import CLASSIC, OPENMETRICS, families, wants_openmetrics
 from monitoring.models import HealthCheckRun
 from monitoring.services import run_health_check
 from specializations.models import SpecializationProgress
@@ -28,6 +30,12 @@ PREFIX = "academy_sync"
 PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
     "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+# And what Prometheus 3 sends (escaping=allow-utf-8: our names need no escaping).
+PROMETHEUS_3_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+    "application/openmetrics-text;version=0.0.1;q=0.5,"
+    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
 )
 
 
@@ -195,10 +203,12 @@ def test_without_asking_for_openmetrics_the_classic_format_reads_the_same_values
     "accept, openmetrics",
     [
         (PROMETHEUS_ACCEPT, True),
+        (PROMETHEUS_3_ACCEPT, True),
         ("application/openmetrics-text; version=1.0.0", True),
         ("text/plain;q=1, application/openmetrics-text;q=0.5", False),
         ("application/openmetrics-text;q=0, text/plain", False),
         ("*/*", False),
+        ("application/*", False),
         ("", False),
         ("application/json", False),
     ],
@@ -258,9 +268,14 @@ def test_the_prefix_comes_from_settings(client, settings, mixed_run):
     assert names and all(name.startswith("school_sync_") for name in names)
 
 
+def test_the_metric_name_rule_is_prometheus_clients():
+    # Ours is read with the settings, before prometheus_client is imported.
+    assert f"^{METRIC_NAME}$" == METRIC_NAME_RE.pattern
+
+
 def test_an_invalid_prefix_is_refused_with_its_value():
     with pytest.raises(ValueError, match="'bad-prefix'"):
-        openmetrics_text(None, repairs_total=0, prefix="bad-prefix")
+        families(None, repairs_total=0, prefix="bad-prefix")
 
 
 @ACCESS_MATRIX

@@ -1,4 +1,4 @@
-"""The production stack as README "Production" deploys it, with real processes.
+"""The production stack as docs/production.md deploys it, with real processes.
 
 gunicorn runs from deploy/academy-web.service (DEBUG off, default security settings,
 static files collected into a temp STATIC_ROOT, settings from an ACADEMY_ENV_FILE),

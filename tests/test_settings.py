@@ -57,4 +57,4 @@ def test_deploy_check_reports_only_the_accepted_warning():
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     reported = [line.split(")")[0] + ")" for line in lines if line.startswith("?: (")]
-    assert reported == ["?: (security.W021)"]  # HSTS preload is opt-in (README)
+    assert reported == ["?: (security.W021)"]  # HSTS preload is opt-in (docs/configuration.md)

@@ -92,6 +92,10 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
             },
         ),
         ("Violation sample", {"fields": ["violation_table"]}),
+        (
+            "Ledger (check_sync --ledger)",
+            {"fields": ["ledger_checked", "ledger_mismatches", "ledger_table"]},
+        ),
     ]
     readonly_fields = [
         "kind",
@@ -122,6 +126,9 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
         "warn_below",
         "critical_below",
         "violation_table",
+        "ledger_checked",
+        "ledger_mismatches",
+        "ledger_table",
     ]
 
     @admin.display(description="status", ordering="status")
@@ -197,6 +204,24 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
             rows,
             len(run.violations_sample),
             run.inconsistent,
+        )
+
+    @admin.display(description="totals that differ from their ledger (sample)")
+    def ledger_table(self, run):
+        if not run.ledger_sample:
+            return "none" if run.ledger_checked is not None else "not checked"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (m["user_id"], m["specialization_id"], m["field"], m["total"], m["ledger_sum"])
+                for m in run.ledger_sample
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>user id</th><th>specialization</th><th>field</th>"
+            "<th>total</th><th>ledger sum</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
         )
 
     def has_add_permission(self, request):

@@ -86,6 +86,12 @@ class Command(BaseCommand):
             "--no-record", action="store_true", help="Do not store a HealthCheckRun."
         )
         parser.add_argument(
+            "--ledger",
+            action="store_true",
+            help="Also prove every progress row's totals equal the sum of its ledger events; "
+            "a mismatch is at least degraded.",
+        )
+        parser.add_argument(
             "--database",
             default="default",
             help="Database alias to check, e.g. a read replica (repair always uses default).",
@@ -123,6 +129,10 @@ class Command(BaseCommand):
             return self.unknown("--dry-run needs --repair")
         if options["limit"] is not None and options["limit"] < 0:
             return self.unknown(f"--limit={options['limit']} must be 0 or more")
+        if options["repair"] and options["ledger"]:
+            return self.unknown(
+                "--ledger with --repair: repair moves levels, the ledger is checked on its own"
+            )
         if options["repair"] and options["database"] != "default":
             return self.unknown(
                 f"--database={options['database']!r} with --repair: repair writes to the primary"
@@ -166,6 +176,7 @@ class Command(BaseCommand):
                 report = services.run_health_check(
                     record=not options["no_record"],
                     max_replica_lag=options["max_replica_lag"],
+                    ledger=options["ledger"],
                     **common,
                 )
         if options["json"]:

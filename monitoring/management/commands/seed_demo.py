@@ -12,8 +12,9 @@ from licenses.guard import unguarded
 from licenses.models import LicenseProgression, UserLicense
 from licenses.services import AUTO_SYNC_REASON, ISSUED_REASON
 from specializations.catalogue import all_specializations
-from specializations.models import SpecializationProgress
+from specializations.models import LEDGER_FIELDS, ProgressEvent, SpecializationProgress
 
+DEMO_SOURCE = "seed_demo"  # the ledger source of the demo's opening events
 STAFF_USERNAME = "demo"
 STAFF_PASSWORD = "academy-demo"
 EMAIL_DOMAIN = "demo.academy.example"
@@ -167,6 +168,20 @@ class Command(BaseCommand):
                 )
         # bulk_create skips the auto-sync hook: both sides are written here, in step.
         SpecializationProgress.objects.bulk_create(progress)
+        # The demo's history starts with one event per row holding its totals, as the
+        # ledger's migration opened it for rows that existed before it.
+        ProgressEvent.objects.bulk_create(
+            ProgressEvent(
+                progress=row,
+                source=DEMO_SOURCE,
+                reason="Demo data",
+                occurred_at=row.last_activity,
+                level_before=row.current_level,
+                level_after=row.current_level,
+                **{amount: getattr(row, total) for amount, total in LEDGER_FIELDS},
+            )
+            for row in progress
+        )
         UserLicense.objects.bulk_create(licences)
         LicenseProgression.objects.bulk_create(history)
 
