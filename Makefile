@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 # Bytecode too, on every run (an upgrade pulls new code): a service user that cannot
 # write the checkout would otherwise recompile the changed modules at every start.
 install: $(STAMP)
-	$(BIN)/python -m compileall -q config common specializations licenses monitoring
+	$(BIN)/python -m compileall -q config common specializations licenses monitoring api imports
 	@# The shipped .mo files from the .po files, without GNU gettext (Babel is pure Python).
 	@for app in $(LOCALE_APPS); do $(BIN)/pybabel -q compile -d $$app/locale -D django; done
 
@@ -49,7 +49,8 @@ lint: $(STAMP)
 
 test-sqlite: $(STAMP)
 	@# Explicit, so a developer's .env cannot point this half at another database.
-	DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	@# TEST_DATABASE_URL: the server import_source's tests build their source database on.
+	DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" TEST_DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 test-postgres: $(STAMP)
 	@if $(BIN)/python -c "import psycopg2, sys; psycopg2.connect(sys.argv[1], connect_timeout=3).close()" "$(TEST_DATABASE_URL)" 2>/dev/null; then \
@@ -73,8 +74,12 @@ test-rules:
 
 test: lint test-rules test-sqlite test-postgres
 
+# The replaced system's two example catalogue files beside the default three (docs/catalogue.md).
+DEMO_CATALOGUE := docs/examples/catalogue
+
 demo: $(STAMP)
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 $(BIN)/python manage.py load_catalogue $(DEMO_CATALOGUE)
 	DEBUG=1 $(BIN)/python manage.py seed_demo
 	@DEBUG=1 $(BIN)/python manage.py check_sync --limit 20 || \
 		echo "(check_sync exited $$?: 1 degraded, 2 critical; the desyncs above were injected by seed_demo)"

@@ -18,6 +18,7 @@ from licenses.guard import unguarded
 from monitoring.services import run_health_check
 
 from . import data
+from .data import SPECS
 
 # 1 % out of sync, as in the issue: one pair in 300 per kind, on all three specializations.
 ONE_PERCENT = data.Layout(period=300, missing_license=7, missing_progress=107, level_mismatch=207)
@@ -31,25 +32,25 @@ def pages(n: int) -> dict[str, str]:
     return {
         "progress": PROGRESS,
         "progress, page 50": PROGRESS + "?p=50",
-        "progress, one specialization": PROGRESS + "?specialization__code__exact=COACH",
+        "progress, one specialization": PROGRESS + "?specialization__code__exact=" + SPECS[1],
         "progress, level 3": PROGRESS + "?level=3",
         "progress, level mismatch": PROGRESS + "?sync=level_mismatch",
         "progress, missing licence": PROGRESS + "?sync=missing_license",
         "progress, in sync": PROGRESS + "?sync=ok",
         "progress, search": PROGRESS + f"?q=bench{middle}",
         "licences": LICENCES,
-        "licences, one specialization": LICENCES + "?specialization__code__exact=PLAYER",
+        "licences, one specialization": LICENCES + "?specialization__code__exact=" + SPECS[0],
         "licences, missing progress": LICENCES + "?sync=missing_progress",
         "licences, in sync": LICENCES + "?sync=ok",
         "licences, search": LICENCES + f"?q=bench{middle}",
         "licence history": "/admin/licenses/licenseprogression/",
         "desync cases": DESYNCS,
         "desync cases, one kind": DESYNCS + "?kind__exact=missing_license",
-        "desync cases, one specialization": DESYNCS + "?specialization__code__exact=COACH",
+        "desync cases, one specialization": DESYNCS + "?specialization__code__exact=" + SPECS[1],
         "desync cases, kind and specialization": (
-            DESYNCS + "?kind__exact=level_mismatch&specialization__code__exact=PLAYER"
+            DESYNCS + "?kind__exact=level_mismatch&specialization__code__exact=" + SPECS[0]
         ),
-        "desync cases, halfway (keyset)": DESYNCS + f"?after={middle}:PLAYER",
+        "desync cases, halfway (keyset)": DESYNCS + f"?after={middle}:{SPECS[0]}",
         # Users 3, 103, 203... have a case (ONE_PERCENT's slot 7 is their second pair).
         "desync cases, search": DESYNCS + f"?q=bench{middle // 100 * 100 + 3}",
         "health check runs": "/admin/monitoring/healthcheckrun/",

@@ -17,8 +17,21 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 
+from specializations.default_catalogue import CODES, LEVELS
+
 ROOT = Path(__file__).resolve().parent.parent
-SPECS = ("PLAYER", "COACH", "INTERNSHIP")
+# The default catalogue's three specializations (bench data is laid out by i % 3).
+SPECS = CODES
+assert len(SPECS) == 3, "the bench lays pairs out over three specializations"
+
+
+# SQL over a pair's index i: its specialization code and that specialization's top level.
+def _by_spec(values) -> str:
+    return f"CASE i % 3 {' '.join(f'WHEN {n} THEN {v}' for n, v in enumerate(values))} END"
+
+
+SPEC_SQL = _by_spec(f"'{code}'" for code in SPECS)
+MAX_LEVEL_SQL = _by_spec(len(LEVELS[code]) for code in SPECS)
 # BENCH_DATABASE: another name when two people bench on one server at the same time.
 BENCH_DB = os.environ.get("BENCH_DATABASE", "") or "bench"
 if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", BENCH_DB):
@@ -121,9 +134,9 @@ def _pairs_cte(n: int, layout: Layout) -> str:
     return f"""
         WITH pairs AS (
             SELECT i, i / 3 + 1 AS user_id,
-                   (ARRAY['PLAYER', 'COACH', 'INTERNSHIP'])[i % 3 + 1] AS spec,
-                   {_level_sql("i", "CASE i % 3 WHEN 2 THEN 3 ELSE 8 END")} AS level,
-                   CASE i % 3 WHEN 2 THEN 3 ELSE 8 END AS max_level,
+                   {SPEC_SQL} AS spec,
+                   {_level_sql("i", MAX_LEVEL_SQL)} AS level,
+                   {MAX_LEVEL_SQL} AS max_level,
                    {slot} AS slot,
                    (i / {period}) % 2 AS up
             FROM generate_series(0, {n - 1}) AS i
@@ -189,10 +202,9 @@ def build_sqlite(path: Path, n: int, layout: Layout, env: dict) -> None:
         WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < {n - 1}),
         pairs AS (
             SELECT i, i / 3 + 1 AS user_id,
-                   CASE i % 3 WHEN 0 THEN 'PLAYER' WHEN 1 THEN 'COACH' ELSE 'INTERNSHIP' END
-                       AS spec,
-                   {_level_sql("i", "CASE i % 3 WHEN 2 THEN 3 ELSE 8 END")} AS level,
-                   CASE i % 3 WHEN 2 THEN 3 ELSE 8 END AS max_level,
+                   {SPEC_SQL} AS spec,
+                   {_level_sql("i", MAX_LEVEL_SQL)} AS level,
+                   {MAX_LEVEL_SQL} AS max_level,
                    {slot} AS slot, (i / {period}) % 2 AS up
             FROM seq)"""
     db = sqlite3.connect(path)

@@ -9,9 +9,14 @@ BENCH_SQLITE_N (100000), BENCH_ADMIN_N (1000000: pairs behind the admin pages),
 BENCH_WEB_N (1000000: pairs behind the web load), BENCH_WEB_SECONDS (5 per run),
 BENCH_WEB_ROUNDS (5),
 BENCH_WEB_WORKERS (4 gunicorn workers),
-BENCH_PARTS (scale,contention,repair,sqlite,admin,web,guard,ledger), BENCH_GUARD_ROUNDS (2),
+BENCH_API_N (1000000: pairs behind the API load), BENCH_API_SECONDS (5 per run),
+BENCH_API_ROUNDS (5), BENCH_API_BATCH_SECONDS (20), BENCH_API_BATCH_SENDERS (2),
+BENCH_PARTS (scale,contention,repair,sqlite,admin,web,api,guard,ledger,catalogue,imports),
+BENCH_GUARD_ROUNDS (2), BENCH_IMPORT_LINES (1000000: the events file, one per pair),
+BENCH_IMPORT_SOURCE_USERS (100000: the replaced system's users, three pairs each),
 BENCH_LEDGER_N (100000,1000000 pairs), BENCH_LEDGER_EVENTS (10 per progress row),
 BENCH_LEDGER_ROUNDS (3),
+BENCH_CATALOGUE_N (1000000: pairs whose levels follow a lowered threshold),
 BENCH_GUARD_REPAIR_N (100000: the repair the guard is timed on),
 BENCH_DATABASE (`bench`: the database's name), BENCH_KEEP_DB=1 to keep it afterwards.
 Results: bench/results/bench-<time>.json and .txt; summary in BENCHMARKS.md.
@@ -191,6 +196,10 @@ def goals(results: dict) -> list[tuple[str, bool | None, str]]:
         from bench import web
 
         out.extend(web.goals(results["web"]))
+    if "api" in results:
+        from bench import api
+
+        out.extend(api.goals(results["api"]))
     if "guard" in results:
         from bench import guard_cost
 
@@ -199,13 +208,21 @@ def goals(results: dict) -> list[tuple[str, bool | None, str]]:
         from bench import ledger_cost
 
         out.extend(ledger_cost.goals(results["ledger"]))
+    if "catalogue" in results:
+        from bench import catalogue_follow
+
+        out.extend(catalogue_follow.goals(results["catalogue"]))
+    if "imports" in results:
+        from bench import imports
+
+        out.extend(imports.goals(results["imports"]))
     return out
 
 
 def main() -> int:
     sizes = [int(n) for n in os.environ.get("BENCH_N", "10000,100000,1000000").split(",") if n]
     rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
-    default_parts = "scale,contention,repair,sqlite,admin,web,guard,ledger"
+    default_parts = "scale,contention,repair,sqlite,admin,web,api,guard,ledger,catalogue,imports"
     parts = os.environ.get("BENCH_PARTS", default_parts).split(",")
     admin_url, bench_url = data.bench_urls(os.environ.get("DATABASE_URL", ""))
     env = data.subprocess_env(bench_url)
@@ -215,7 +232,7 @@ def main() -> int:
     django.setup()
     from django.db import connection
 
-    from bench import admin_pages, guard_cost, on_sqlite, phases, web
+    from bench import admin_pages, catalogue_follow, guard_cost, imports, on_sqlite, phases, web
 
     started = datetime.now(UTC)
     results: dict = {
@@ -345,6 +362,21 @@ def main() -> int:
             )
             results["web"] = w
             web.print_web(w, say)
+        if "api" in parts:
+            from bench import api
+
+            a = api.api(
+                int(os.environ.get("BENCH_API_N", "1000000")),
+                env=env,
+                admin_url=admin_url,
+                seconds=int(os.environ.get("BENCH_API_SECONDS", "5")),
+                rounds=int(os.environ.get("BENCH_API_ROUNDS", "5")),
+                workers=int(os.environ.get("BENCH_WEB_WORKERS", "4")),
+                batch_seconds=int(os.environ.get("BENCH_API_BATCH_SECONDS", "20")),
+                senders=int(os.environ.get("BENCH_API_BATCH_SENDERS", "2")),
+            )
+            results["api"] = a
+            api.print_api(a, say)
         if "guard" in parts:
             g = guard_cost.guard_cost(
                 seconds=float(os.environ.get("BENCH_CONTENTION_SECONDS", "10")),
@@ -361,6 +393,27 @@ def main() -> int:
 
             results["ledger"] = ledger_cost.from_environment(env, admin_url)
             ledger_cost.print_ledger(results["ledger"], say)
+        if "catalogue" in parts:
+            c = catalogue_follow.catalogue_follow(
+                int(os.environ.get("BENCH_CATALOGUE_N", "1000000")), env=env, admin_url=admin_url
+            )
+            results["catalogue"] = c
+            catalogue_follow.print_catalogue(c, say)
+        if "imports" in parts:
+            results["imports"] = {
+                "import_progress": imports.progress_file(
+                    int(os.environ.get("BENCH_IMPORT_LINES", "1000000")),
+                    env=env,
+                    admin_url=admin_url,
+                    folder=Path(os.environ.get("BENCH_IMPORT_FOLDER", "/tmp")),
+                ),
+                "import_source": imports.source_database(
+                    int(os.environ.get("BENCH_IMPORT_SOURCE_USERS", "100000")),
+                    env=env,
+                    admin_url=admin_url,
+                ),
+            }
+            imports.print_imports(results["imports"], say)
         if "sqlite" in parts:
             s = on_sqlite.sqlite(
                 n=int(os.environ.get("BENCH_SQLITE_N", "100000")),

@@ -23,14 +23,15 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import PAGE_VAR, SEARCH_VAR, ChangeList
-from django.contrib.auth import get_user_model
 from django.core.exceptions import BadRequest, FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.db import connections, models
-from django.db.models import Q
 from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+
+from .keyset import after_key
+from .users import search_users
 
 MAX_PARAMETER_LENGTH = 200
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -77,10 +78,28 @@ def _field_range(field) -> tuple[int, int]:
     return low, high
 
 
+# Fields whose values are a known set kept as data rather than choices, registered by
+# their app in ready() (a specialization code must be one of the catalogue's):
+# (model label, field name) -> a callable giving the values.
+_known_values: dict[tuple[str, str], object] = {}
+
+
+def register_known_values(field, values) -> None:
+    """A filter on ``field`` accepts only what ``values()`` gives (read at each request)."""
+    _known_values[(field.model._meta.label, field.name)] = values
+
+
+def _allowed(field) -> set[str] | None:
+    if field.choices:
+        return {str(key) for key, _ in field.flatchoices}
+    values = _known_values.get((field.model._meta.label, field.name))
+    return None if values is None else {str(value) for value in values()}
+
+
 def check_field_value(name: str, field, value: str) -> None:
     """``value`` must be something ``field`` can hold (for an exact or range lookup)."""
-    if field.choices:
-        allowed = {str(key) for key, _ in field.flatchoices}
+    allowed = _allowed(field)
+    if allowed is not None:
         if value not in allowed:
             raise _refuse(name, value, f"expected one of {', '.join(sorted(allowed))}")
     elif isinstance(field, models.IntegerField | models.AutoField):
@@ -212,15 +231,9 @@ class KeysetChangeList(StrictChangeList):
 
 def keyset_slice(queryset, fields: tuple[str, str], after, size: int) -> list:
     """Up to ``size`` rows of ``queryset`` after the two-part key ``after``, in key order."""
-    first_field, second_field = fields
-    queryset = queryset.order_by(first_field, second_field)
+    queryset = queryset.order_by(*fields)
     if after is not None:
-        first, second = after
-        later = Q(**{f"{first_field}__gt": first}) | Q(
-            **{first_field: first, f"{second_field}__gt": second}
-        )
-        # The plain bound lets the index scan start at the key; the OR ends the tie.
-        queryset = queryset.filter(later, **{f"{first_field}__gte": first})
+        queryset = queryset.filter(after_key(fields, after))
     return list(queryset[:size])
 
 
@@ -284,13 +297,6 @@ class StrictListMixin:
         )
 
 
-class _UserSearch(admin.ModelAdmin):
-    """Django's own search (terms, quotes) over the user model's username and email."""
-
-    def get_search_fields(self, request):
-        return [self.model.USERNAME_FIELD, self.model.get_email_field_name()]
-
-
 def change_url_pattern(model, *, site=admin.site):
     """pk -> the admin change page of ``model``'s row (None for None), from one reverse()
     for a whole page; always None when ``model`` has no admin page (a host project's
@@ -302,17 +308,6 @@ def change_url_pattern(model, *, site=admin.site):
         return lambda pk: None
     head, _, tail = pattern.rpartition("/0/")
     return lambda pk: None if pk is None else f"{head}/{pk}/{tail}"
-
-
-def search_users(request, query: str):
-    """The ids of the users ``query`` matches, in id order (a queryset).
-
-    On PostgreSQL the trigram indexes of licenses/migrations/0003 answer it;
-    elsewhere (and without them) it reads every user.
-    """
-    users = get_user_model().objects.all()
-    found, _ = _UserSearch(get_user_model(), admin.site).get_search_results(request, users, query)
-    return found.order_by("pk").values_list("pk", flat=True)
 
 
 class UserFirstSearchMixin:
@@ -330,7 +325,7 @@ class UserFirstSearchMixin:
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return super().get_search_results(request, queryset, search_term)
-        ids = list(search_users(request, search_term)[: self.search_users_limit + 1])
+        ids = list(search_users(search_term)[: self.search_users_limit + 1])
         if len(ids) > self.search_users_limit:
             return super().get_search_results(request, queryset, search_term)
         return queryset.filter(**{f"{self.search_user_field}__in": ids}), False

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from api import conf as api_conf
 from config import env
 from licenses.conf import app_settings as licenses_settings
 from monitoring.conf import app_settings as monitoring_settings
@@ -50,12 +51,18 @@ INSTALLED_APPS = [
     "specializations",
     "licenses",
     "monitoring",
+    # The HTTP API (/api/v1/); "ninja" for its documentation page's own static files.
+    "ninja",
+    "api",
+    "imports",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves collectstatic's output (compressed, hashed, cached forever) from the app.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # /api/: NUL, body size and every error as application/problem+json.
+    "api.middleware.ApiDoorMiddleware",
     # A NUL in a parameter is a 400 before any view can hand it to PostgreSQL.
     "config.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -178,6 +185,12 @@ for _app_settings in (specializations_settings, licenses_settings, monitoring_se
 # Swappable for another django.tasks backend (RQ, Celery: docs/repair.md).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
+# The HTTP API (api/conf.py holds every API_* default; this one comes from the environment).
+# The rate limit's cache must be shared (Redis, Memcached) for it to hold across
+# workers and servers: LocMem, the default cache, counts per process.
+API_RATE_LIMIT_PER_MINUTE = env.integer(
+    "API_RATE_LIMIT_PER_MINUTE", api_conf.DEFAULTS["API_RATE_LIMIT_PER_MINUTE"], minimum=0
+)
 # Last, once every setting is read: a name in the settings file (or a SYNC_* variable)
 # that nothing read is a typo that would silently leave its default in place. A module
 # extending these settings (docs/repair.md) calls it itself, at its end.

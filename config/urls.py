@@ -7,4 +7,5 @@ admin.autodiscover()
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/sync/", include("monitoring.urls")),
+    path("api/", include("api.urls")),
 ]

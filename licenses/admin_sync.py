@@ -22,7 +22,10 @@ from . import consistency
 from .models import UserLicense
 from .planner import page_scope
 
-COLOURS = {consistency.OK: "#2e7d32", **dict.fromkeys(consistency.VIOLATION_KINDS, "#c62828")}
+# Good, warning and bad news on every admin page: a pair's kind here, a run's status
+# in the monitor's pages (monitoring/admin/trend.py).
+GOOD, WARNING, BAD = "#2e7d32", "#b26a00", "#c62828"
+COLOURS = {consistency.OK: GOOD, **dict.fromkeys(consistency.VIOLATION_KINDS, BAD)}
 LABELS = dict(consistency.Kind.choices)
 
 

@@ -5,12 +5,14 @@ from . import signals
 
 @checks.register()
 def auto_sync_receiver_connected(app_configs=None, **kwargs):
-    """licenses.E001: without the receiver every progress change desyncs its licence."""
-    if signals.is_connected():
+    """licenses.E001: without the receivers every progress change desyncs its licence, and
+    a catalogue change moves nobody (its writers refuse it)."""
+    missing = signals.missing_receivers()
+    if not missing:
         return []
     return [
         checks.Error(
-            "The auto-sync receiver is not connected to SpecializationProgress post_save.",
+            f"The auto-sync receiver is not connected to {' and '.join(missing)}.",
             hint="Call licenses.signals.connect_receivers() (LicensesConfig.ready() does).",
             id="licenses.E001",
         )

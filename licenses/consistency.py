@@ -145,14 +145,18 @@ def _where(terms: list[str]) -> str:
     return f" WHERE {' AND '.join(terms)}" if terms else ""
 
 
-def _pairs_sql(using: str, **filters) -> tuple[str, list]:
+def _pairs_sql(using: str, *, tables=None, **filters) -> tuple[str, list]:
     """One row per checked pair: user_id, specialization_id, progress_level, license_level.
+
+    ``tables`` names two other tables with the same key and level columns
+    (progress, licence), for data not yet in the product's: an import's staging.
 
     PostgreSQL: a full outer join of the two tables (a merge join over the
     covering indexes in ``merge_join_scope``). SQLite plans a full join of two
     filtered sides as nested scans without indexes, so there it is the
     equivalent union: progress LEFT JOIN licence, plus licences without progress.
     """
+    progress_table, license_table = tables or (_PROGRESS, _LICENSE)
     p_where, p_params = _filters("p", "student_id", **filters)
     l_where, l_params = _filters("l", "user_id", **filters)
     on = "l.user_id = p.student_id AND l.specialization_id = p.specialization_id"
@@ -160,15 +164,15 @@ def _pairs_sql(using: str, **filters) -> tuple[str, list]:
         sql = (
             "SELECT p.student_id AS user_id, p.specialization_id AS specialization_id,"
             " p.current_level AS progress_level, l.current_level AS license_level"
-            f" FROM {_PROGRESS} p LEFT JOIN {_LICENSE} l ON {on}{_where(p_where)}"
+            f" FROM {progress_table} p LEFT JOIN {license_table} l ON {on}{_where(p_where)}"
             " UNION ALL"
             " SELECT l.user_id, l.specialization_id, NULL, l.current_level"
-            f" FROM {_LICENSE} l"
-            + _where([*l_where, f"NOT EXISTS (SELECT 1 FROM {_PROGRESS} p WHERE {on})"])
+            f" FROM {license_table} l"
+            + _where([*l_where, f"NOT EXISTS (SELECT 1 FROM {progress_table} p WHERE {on})"])
         )
         return sql, p_params + l_params
-    progress = f"(SELECT * FROM {_PROGRESS} p{_where(p_where)})" if p_where else _PROGRESS
-    license = f"(SELECT * FROM {_LICENSE} l{_where(l_where)})" if l_where else _LICENSE
+    progress = f"(SELECT * FROM {progress_table} p{_where(p_where)})" if p_where else progress_table
+    license = f"(SELECT * FROM {license_table} l{_where(l_where)})" if l_where else license_table
     sql = (
         "SELECT COALESCE(p.student_id, l.user_id) AS user_id,"
         " COALESCE(p.specialization_id, l.specialization_id) AS specialization_id,"
@@ -183,7 +187,9 @@ _SELECT_PAIR = (
 )
 
 
-def counts_sql(*, specialization=None, sample_size=0, using="default") -> tuple[str, list]:
+def counts_sql(
+    *, specialization=None, sample_size=0, tables=None, using="default"
+) -> tuple[str, list]:
     """One aggregate query: the number of pairs and of each violation kind.
 
     With ``sample_size`` (PostgreSQL only) a last column holds the first
@@ -191,7 +197,9 @@ def counts_sql(*, specialization=None, sample_size=0, using="default") -> tuple[
     the pairs both counts and samples. The server holds the violations (not the
     pairs) until the query ends; the client receives the capped slice.
     """
-    pairs, params = _pairs_sql(using, specialization=specialization, user_ids=None, after=None)
+    pairs, params = _pairs_sql(
+        using, tables=tables, specialization=specialization, user_ids=None, after=None
+    )
     columns = ["COUNT(*)"]
     columns += [f"COUNT(*) FILTER (WHERE {condition})" for condition in _CONDITIONS.values()]
     if sample_size:
@@ -277,8 +285,15 @@ def row_kind_condition(model, kind: str, *, after_user=None, using="default") ->
     return (exists if side == "both" else f"NOT {exists}"), params
 
 
-def count_pairs(*, specialization=None, using="default") -> Counts:
-    return check_pairs(specialization=specialization, using=using)[0]
+def count_pairs(*, specialization=None, tables=None, using="default") -> Counts:
+    """``tables``: see ``_pairs_sql`` (an import counts its staged pairs with this definition)."""
+    if tables is None:
+        return check_pairs(specialization=specialization, using=using)[0]
+    sql, params = counts_sql(specialization=specialization, tables=tables, using=using)
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        total, *per_kind = cursor.fetchone()
+    return Counts(total=total, by_kind=dict(zip(_CONDITIONS, per_kind, strict=True)))
 
 
 def check_pairs(

@@ -1,6 +1,11 @@
-"""PostgreSQL planner settings for the desync query: the only module that sets them.
+"""Transaction-local PostgreSQL settings (``SET LOCAL``): the only module that sets them.
 
-The rule: a planner setting wraps one desync query (``licenses.consistency``'s
+``transaction_settings`` sets them for the current transaction and, when that
+transaction is a caller's, puts the caller's values back on the way out.
+Its users: the planner settings below and a repair's lock timeout
+(``lock_timeout_scope``; the desync guard's bypass is its own, licenses/guard.py).
+
+The planner rule: a planner setting wraps one desync query (``licenses.consistency``'s
 SQL) in a transaction of its own, or is put back on the way out of the caller's;
 never a rendered page, a request or a session. The users: a check's snapshot
 (``monitoring.check_scope``: its one counting query, beside a replica-lag read),
@@ -32,6 +37,43 @@ def _set_config(cursor, values: dict[str, str]) -> None:
 
 
 @contextmanager
+def transaction_settings(values: dict[str, str], using: str = "default"):
+    """``values`` for the current transaction only; call inside ``transaction.atomic()``.
+
+    When that atomic block is nested in a caller's (the same transaction), the
+    caller's values are read first and put back on the way out, so the caller
+    never inherits them; a block rolled back takes its settings with it.
+    Elsewhere than PostgreSQL this does nothing.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        previous = None
+        if len(connection.atomic_blocks) > 1:  # our block is inside someone else's
+            names = list(values)
+            cursor.execute("SELECT " + ", ".join("current_setting(%s)" for _ in names), names)
+            previous = dict(zip(names, cursor.fetchone(), strict=True))
+        _set_config(cursor, values)
+        yield
+        if previous is not None:
+            _set_config(cursor, previous)
+
+
+# The SQLSTATE of a statement whose lock wait ran past lock_timeout.
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+def lock_timeout_scope(seconds: float, using: str = "default"):
+    """The longest any lock wait may take in the current transaction (PostgreSQL counts ms).
+
+    A wait that runs out fails its statement with ``LOCK_NOT_AVAILABLE``.
+    """
+    return transaction_settings({"lock_timeout": f"{max(1, round(seconds * 1000))}ms"}, using)
+
+
+@contextmanager
 def merge_join_scope(using: str = "default", *, extra: dict[str, str] | None = None):
     """A transaction on PostgreSQL in which the desync queries get the merge-join plan.
 
@@ -40,21 +82,12 @@ def merge_join_scope(using: str = "default", *, extra: dict[str, str] | None = N
     this does nothing (SQLite's transactions here are BEGIN IMMEDIATE, which
     would block writers for the length of a read).
     """
-    connection = connections[using]
-    if connection.vendor != "postgresql":
+    if connections[using].vendor != "postgresql":
         yield
         return
     values = {**MERGE_JOIN_PLAN, **(extra or {})}
-    nested = connection.in_atomic_block
-    with transaction.atomic(using=using), connection.cursor() as cursor:
-        if nested:
-            names = list(values)
-            cursor.execute("SELECT " + ", ".join("current_setting(%s)" for _ in names), names)
-            previous = dict(zip(names, cursor.fetchone(), strict=True))
-        _set_config(cursor, values)
+    with transaction.atomic(using=using), transaction_settings(values, using):
         yield
-        if nested:
-            _set_config(cursor, previous)
 
 
 def page_scope(using: str = "default"):

@@ -1,8 +1,10 @@
 """Errors of the health monitor; each message names the field and the value."""
 
+from .limits import RATE, REPAIR_BATCH_SIZE, REPAIR_LOCK_TIMEOUT
+
 BAD_THRESHOLDS = (
-    "warn_below={warn!r} and critical_below={critical!r} must satisfy 0 <= critical_below <= "
-    "warn_below <= 100"
+    "warn_below={warn!r} and critical_below={critical!r} must satisfy "
+    f"{RATE[0]} <= critical_below <= warn_below <= {RATE[1]}"
 )
 UNKNOWN_DATABASE = "database={value!r} is not a configured database alias (have: {aliases})"
 BAD_SAMPLE_SIZE = "sample_size={value!r} must be 0 or more (SYNC_VIOLATION_SAMPLE_SIZE)"
@@ -62,6 +64,10 @@ class BadMaxReplicaLag(MonitoringError, ValueError):
         super().__init__(BAD_MAX_LAG.format(value=value))
 
 
+class BadCaseFilter(MonitoringError, ValueError):
+    """A Desync cases selection names a parameter or a value that is not one of its filters."""
+
+
 class RepairInterrupted(MonitoringError):
     """A database error stopped repair; the batches before it are committed and kept."""
 
@@ -76,11 +82,12 @@ REPAIR_TAKEN_OVER = "run {run} was marked interrupted by another repair (no repo
 RUN_NOT_QUEUED = "run {run} is no longer queued: it was ended before a worker started it"
 REPAIR_TIMED_OUT = "timeout={value:g} seconds reached; run it again to repair the rest"
 BAD_LOCK_TIMEOUT = (
-    "{name}={value!r} must be a number of seconds above 0 and at most 600 "
-    "(SYNC_REPAIR_LOCK_TIMEOUT)"
+    "lock_timeout={value!r} must be a number of seconds"
+    f" from {REPAIR_LOCK_TIMEOUT[0]:g} to {REPAIR_LOCK_TIMEOUT[1]:g} (SYNC_REPAIR_LOCK_TIMEOUT)"
 )
 BAD_BATCH_SIZE = (
-    "batch_size={value!r} must be a whole number from 1 to 10000 (SYNC_REPAIR_BATCH_SIZE)"
+    "batch_size={value!r} must be a whole number"
+    f" from {REPAIR_BATCH_SIZE[0]} to {REPAIR_BATCH_SIZE[1]} (SYNC_REPAIR_BATCH_SIZE)"
 )
 
 
@@ -114,8 +121,8 @@ class RunNotQueued(MonitoringError):
 
 
 class BadLockTimeout(MonitoringError, ValueError):
-    def __init__(self, value, name="lock_timeout"):
-        super().__init__(BAD_LOCK_TIMEOUT.format(name=name, value=value))
+    def __init__(self, value):
+        super().__init__(BAD_LOCK_TIMEOUT.format(value=value))
 
 
 class BadBatchSize(MonitoringError, ValueError):

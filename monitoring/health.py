@@ -19,8 +19,10 @@ from django.utils import timezone
 
 from .conf import app_settings
 from .exceptions import BadThresholds, first_line
+from .limits import RATE
+from .status import CRITICAL, DEGRADED, HEALTHY
 
-HEALTHY, DEGRADED, CRITICAL = "healthy", "degraded", "critical"
+# What a record can be in besides its status.
 STALE, UNKNOWN = "stale", "unknown"
 STATES = (HEALTHY, DEGRADED, CRITICAL, STALE, UNKNOWN)
 # What a load balancer or uptime probe treats as up: a degraded run pages
@@ -41,7 +43,8 @@ class Thresholds:
     critical_below: float
 
     def __post_init__(self):
-        if not 0 <= self.critical_below <= self.warn_below <= 100:
+        low, high = RATE
+        if not low <= self.critical_below <= self.warn_below <= high:
             raise BadThresholds(self.warn_below, self.critical_below)
 
     @classmethod

@@ -5,12 +5,10 @@ from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 from licenses.consistency import VIOLATION_CHOICES, VIOLATION_KINDS
+from specializations.models import CODE_MAX_LENGTH
 
-
-class Status(models.TextChoices):
-    HEALTHY = "healthy", _("Healthy")
-    DEGRADED = "degraded", _("Degraded")
-    CRITICAL = "critical", _("Critical")
+from .limits import RATE
+from .status import Status
 
 
 class RunKind(models.TextChoices):
@@ -72,7 +70,7 @@ class HealthCheckRun(models.Model):
         help_text="How far the checked replica was behind its primary (empty: the primary).",
     )
     specialization = models.CharField(
-        max_length=20, blank=True, help_text="Empty: every specialization."
+        max_length=CODE_MAX_LENGTH, blank=True, help_text="Empty: every specialization."
     )
     total_checked = models.PositiveBigIntegerField(null=True, blank=True)
     consistent = models.PositiveBigIntegerField(null=True, blank=True)
@@ -115,7 +113,7 @@ class HealthCheckRun(models.Model):
                 name="healthcheckrun_consistent_lte_total",
             ),
             models.CheckConstraint(
-                condition=Q(consistency_rate__gte=0) & Q(consistency_rate__lte=100),
+                condition=Q(consistency_rate__gte=RATE[0]) & Q(consistency_rate__lte=RATE[1]),
                 name="healthcheckrun_rate_0_100",
             ),
         ]
@@ -140,7 +138,7 @@ class HealthCheckRun(models.Model):
 
 
 class RepairLease(models.Model):
-    """The one row a repair's claim locks for a moment (``runs.claim_repair``).
+    """The one row a repair's claim locks for a moment (``repair.claim.claim_repair``).
 
     Claims are serialized on it, so two repairs started together cannot both see
     "no repair running"; who holds the repair is read from the running runs.
@@ -161,7 +159,7 @@ class DesyncCase(models.Model):
     is built on this model.
     """
 
-    id = models.CharField(primary_key=True, max_length=40)
+    id = models.CharField(primary_key=True, max_length=20 + 1 + CODE_MAX_LENGTH)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )

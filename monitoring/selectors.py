@@ -1,11 +1,18 @@
-"""Reads of recorded runs, shared by the health decision, the metrics and the admin."""
+"""Reads shared by the health decision, the metrics, the admin and background repairs:
+recorded runs, and the desync cases a list's filters select."""
 
 from datetime import datetime, timedelta
 
 from django.db.models import Q, QuerySet, Sum
+from django.http import QueryDict
+
+from common.users import search_users
+from licenses import consistency
+from specializations.catalogue import all_specializations
 
 from .conf import app_settings
-from .models import HealthCheckRun, RunKind, RunState
+from .exceptions import BadCaseFilter
+from .models import DesyncCase, HealthCheckRun, RunKind, RunState
 
 
 def latest_run(*, specialization: str | None = None) -> HealthCheckRun | None:
@@ -51,7 +58,7 @@ def run_state(run: HealthCheckRun, *, now: datetime) -> str:
 def running_repairs(*, specialization: str | None = None) -> QuerySet[HealthCheckRun]:
     """Repairs marked running whose scope overlaps ``specialization`` (None: every one).
 
-    Every specialization ("") overlaps everything; PLAYER and COACH do not
+    Every specialization ("") overlaps everything; two different codes do not
     overlap. Dry runs write nothing and hold nothing. Includes runs that have
     stopped reporting: filter on ``updated_at`` against ``interrupted_cutoff``.
     """
@@ -74,3 +81,85 @@ def describe_run(run: HealthCheckRun) -> str:
         f"run {run.pk} by {who} on {run.host or '?'} pid {run.pid or '?'}"
         f" since {run.started_at:%Y-%m-%d %H:%M:%S} UTC, scope {run.specialization or 'all'}"
     )
+
+
+# --- The desync cases a selection names (the Desync cases list, a background repair) ---
+
+# The list's filter parameters, by what they narrow (Django's filter links, and
+# the plain field lookups staff type).
+KIND_PARAMETERS = ("kind", "kind__exact")
+SPECIALIZATION_PARAMETERS = (
+    "specialization",
+    "specialization__exact",
+    "specialization_id",
+    "specialization_id__exact",
+    "specialization__code",
+    "specialization__code__exact",
+)
+USER_PARAMETERS = (
+    "user",
+    "user__exact",
+    "user_id",
+    "user_id__exact",
+    "user__id",
+    "user__id__exact",
+)
+SEARCH_PARAMETER = "q"
+# A page, an order, a key to start after (old links, the list's own paging) select nothing.
+IGNORED = ("p", "o", "all", "e", "_facets", "_popup", "_to_field", "after")
+
+
+def _choice(params: QueryDict, names, allowed, *, convert=str) -> set | None:
+    """The values several parameters allow together (each is OR within, AND across)."""
+    chosen = None
+    for name in names:
+        values = params.getlist(name)
+        if values:
+            given = {convert(value) for value in values}
+            chosen = given if chosen is None else chosen & given
+    if chosen is not None and allowed is not None and not chosen <= set(allowed):
+        raise BadCaseFilter(f"Bad query parameter: unknown value in {sorted(chosen)}.")
+    return chosen
+
+
+def case_filters(params: QueryDict) -> dict:
+    """kinds, specializations (None: all; empty when the filters exclude each other), user ids."""
+    known = {
+        *KIND_PARAMETERS,
+        *SPECIALIZATION_PARAMETERS,
+        *USER_PARAMETERS,
+        SEARCH_PARAMETER,
+        *IGNORED,
+    }
+    for name in params:
+        if name not in known:
+            raise BadCaseFilter(
+                f"Bad query parameter {name[:40]!r}: not a filter of this list"
+                " (kind, specialization, user, q, after)."
+            )
+    kinds = _choice(params, KIND_PARAMETERS, consistency.VIOLATION_KINDS)
+    specializations = _choice(params, SPECIALIZATION_PARAMETERS, all_specializations())
+    users = _choice(params, USER_PARAMETERS, None, convert=int)  # ASCII digits: checked
+    return {
+        "kinds": [kind for kind in consistency.VIOLATION_KINDS if kinds is None or kind in kinds],
+        "specializations": specializations,
+        "user_ids": users,
+    }
+
+
+def desync_cases(query: str) -> QuerySet[DesyncCase]:
+    """The live cases the Desync cases list shows for ``query`` (its filters and search).
+
+    What "every matching case" means to the admin's confirmation and to the
+    background job that repairs them, so the job repairs what staff counted.
+    """
+    params = QueryDict(query)
+    filters = case_filters(params)
+    cases = DesyncCase.objects.filter(kind__in=filters["kinds"])
+    if filters["specializations"] is not None:
+        cases = cases.filter(specialization_id__in=filters["specializations"])
+    if filters["user_ids"] is not None:
+        cases = cases.filter(user_id__in=filters["user_ids"])
+    if search := params.get(SEARCH_PARAMETER, ""):
+        cases = cases.filter(user_id__in=search_users(search))
+    return cases

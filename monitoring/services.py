@@ -8,9 +8,8 @@ as it starts and its update as it ends.
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -29,8 +28,6 @@ from . import runs
 from .check_scope import check_scope
 from .conf import app_settings
 from .exceptions import (
-    BadBatchSize,
-    BadLockTimeout,
     BadMaxReplicaLag,
     BadSampleSize,
     BadTimeout,
@@ -39,11 +36,13 @@ from .exceptions import (
     first_line,
 )
 from .health import Thresholds
+from .limits import SECONDS, within
 from .models import HealthCheckRun, RunKind, RunState
+from .repair.options import RepairOptions
 from .replica import replica_lag
 
 if TYPE_CHECKING:
-    from .repair import RepairAction, RepairReport
+    from .repair.plan import RepairReport
 
 # DESIGN.md's public name for what iter_violations yields (and HealthReport.violations
 # holds): the one pair type, ``consistency.PairState``, whose kind is not "ok".
@@ -139,11 +138,11 @@ def run_health_check(
         sample_size = app_settings.SYNC_VIOLATION_SAMPLE_SIZE
     if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 0:
         raise BadSampleSize(sample_size)
-    if timeout is not None and not _non_negative(timeout):
+    if timeout is not None and not within(timeout, SECONDS):
         raise BadTimeout(timeout)
     if max_replica_lag is None:
         max_replica_lag = app_settings.SYNC_MAX_REPLICA_LAG_SECONDS
-    if not _non_negative(max_replica_lag):
+    if not within(max_replica_lag, SECONDS):
         raise BadMaxReplicaLag(max_replica_lag)
 
     run = None
@@ -213,15 +212,6 @@ def run_health_check(
     return report
 
 
-def _non_negative(value) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0
-    )
-
-
 def prune_samples() -> int:
     """Empty the violation samples of runs older than SYNC_SAMPLE_RETENTION_DAYS.
 
@@ -253,59 +243,34 @@ def repair(
     dry_run: bool = False,
     repaired_by=None,
     reason: str = "",
-    batch_size: int | None = None,
-    on_progress: Callable[[int], None] | None = None,
-    on_batch: Callable[[list[RepairAction]], None] | None = None,
-    timeout: float | None = None,
-    lock_timeout: float | None = None,
-    thresholds: Thresholds | None = None,
-    record: bool = True,
-    queued_run: HealthCheckRun | None = None,
-    stop: Callable[[], str | None] | None = None,
+    options: RepairOptions | None = None,
 ) -> RepairReport:
     """Repair every violation (or only ``pairs``) and record it as a run: the lower side moves up.
 
-    The one "repair and record" for every entry point. Refused with
-    ``RepairAlreadyRunning`` while a repair over an overlapping scope runs (a
-    dry run claims nothing). Works on the primary database, in batches of
-    ``batch_size`` pairs (default SYNC_REPAIR_BATCH_SIZE), each one short
+    The one "repair and record" for every entry point (``check_sync --repair``, the
+    admin, a background job; ``monitoring.repair``). Refused with
+    ``RepairAlreadyRunning`` while a repair over an overlapping scope runs (a dry
+    run claims nothing). Works on the primary database in batches, each one short
     transaction that locks only the rows it writes, skips rows others hold (left
     for a retry and then reported as ``skipped_locked``), re-checks them with the
-    one desync definition and reports to the run. ``timeout`` seconds (0/None: no
-    limit) stops it between batches with ``RepairInterrupted``, as a database
-    error does; what was committed is kept and counted. Then a check of the same
-    scope fills in the run's totals (``report.check``). ``on_batch(actions)`` runs
-    inside each batch's transaction (the admin writes its log entries there).
-    ``record=False`` applies to dry runs only: a repair that writes is always
-    recorded, its run is its claim. ``queued_run`` (a background job's run from
-    ``runs.queue_repair``) becomes that claim instead of a new run. ``stop()``,
-    asked before every batch, returns a reason to stop there, as ``timeout`` does.
+    one desync definition and reports to the run. A time limit, a signal or a
+    database error stops it between batches with ``RepairInterrupted``; what was
+    committed is kept and counted. Then a check of the same scope fills in the
+    run's totals (``report.check``). How it runs (limits, record, hooks):
+    ``RepairOptions``.
     """
-    # Imported here: the check alone (cron's every-five-minutes job) never loads
-    # the write side, which keeps check_sync's start-up short.
+    # Imported here: the check alone (cron's every-five-minutes job) never loads the
+    # write side, which keeps check_sync's start-up short.
     from licenses.services import require_reason
     from specializations.services import require_existing_user
 
-    from .repair_run import repair_and_record
+    from .repair.loop import repair_and_record
 
     specialization = _check_target(specialization, "default")
     if repaired_by is not None:
         require_existing_user(repaired_by, field="repaired_by")
     reason = require_reason(reason)
-    if batch_size is None:
-        batch_size = app_settings.SYNC_REPAIR_BATCH_SIZE
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise BadBatchSize(batch_size)
-    if not 1 <= batch_size <= 10_000:
-        raise BadBatchSize(batch_size)
-    name = "lock_timeout" if lock_timeout is not None else "SYNC_REPAIR_LOCK_TIMEOUT"
-    if lock_timeout is None:
-        lock_timeout = app_settings.SYNC_REPAIR_LOCK_TIMEOUT
-    if not _non_negative(lock_timeout) or not 0 < lock_timeout <= 600:
-        raise BadLockTimeout(lock_timeout, name=name)
-    if timeout is not None and not _non_negative(timeout):
-        raise BadTimeout(timeout)
-    thresholds = thresholds or Thresholds.from_settings()
+    options = (options or RepairOptions()).resolved()
     if pairs is None:
         keys = iter_violations(specialization=specialization)  # keyset pages, no cursor
     elif specialization is None:
@@ -318,16 +283,11 @@ def repair(
         dry_run=dry_run,
         repaired_by=repaired_by,
         reason=reason,
-        batch_size=batch_size,
-        lock_timeout=lock_timeout,
-        timeout=timeout,
-        record=record,
-        thresholds=thresholds,
-        queued_run=queued_run,
-        stop=stop,
+        options=options,
         check=lambda: run_health_check(
-            record=False, specialization=specialization, thresholds=thresholds, timeout=timeout
+            record=False,
+            specialization=specialization,
+            thresholds=options.thresholds,
+            timeout=options.timeout,
         ),
-        on_progress=on_progress,
-        on_batch=on_batch,
     )

@@ -14,14 +14,14 @@ id, and the selection as explicit keys or as the list's query string.
 from __future__ import annotations
 
 import signal
-import threading
-from contextlib import contextmanager
 
 from django.contrib.auth import get_user_model
 from django.tasks import task
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 
+from common.keyset import keyset_pages
+from licenses import consistency
 from licenses.services import require_reason
 from specializations.exceptions import ProgressionError
 
@@ -33,10 +33,17 @@ from .exceptions import (
     first_line,
 )
 from .models import HealthCheckRun, RunState
+from .repair import claim
+from .repair.audit import logged_as
+from .repair.stop import stopped_by_signals
 
 JOB_NOT_QUEUED = "could not queue the background job: {error}"
 USER_GONE = "refused: the staff user (id {user_id}) who queued this repair no longer exists"
 NOT_READ = "could not read the selection: {error}"
+# Keys per page when every matching case is repaired: each page of the desync view
+# is one pass over the join, so pages are large (their memory: BENCHMARKS.md,
+# "Figures moved from code comments").
+STREAM_CHUNK_SIZE = 10_000
 
 
 class JobNotQueued(Exception):
@@ -64,7 +71,7 @@ def queue_repair_job(
     if holder is not None:
         raise RepairAlreadyRunning(selectors.describe_run(holder))
     keys = None if pairs is None else [[user_id, spec] for user_id, spec in pairs]
-    run = runs.queue_repair(
+    run = claim.queue_repair(
         specialization=specialization,
         triggered_by=repaired_by,
         planned=None if keys is None else len(keys),
@@ -96,23 +103,23 @@ def repair_job(*, run_id: int, user_id: int, pairs: list | None, query: str, rea
         return _outcome(run)
     specialization = run.specialization or None
     try:
-        keys, planned = _selection(staff, pairs=pairs, query=query, scope=specialization)
+        keys, planned = _selection(pairs=pairs, query=query, scope=specialization)
         HealthCheckRun.objects.filter(pk=run.pk).update(planned=planned)
     except Exception as exc:
         runs.end_run(run, RunState.FAILED, NOT_READ.format(error=first_line(exc)))
         raise
-    from .admin.desync_cases import REPAIR_BATCH_SIZE, log_repairs
-
     try:
-        with _stopped_by_signals():
+        # SIGTERM or SIGINT (systemd's stop, Ctrl-C) ends the repair before its next
+        # batch; db_worker's own handler still runs (it finishes after this job).
+        with stopped_by_signals(signal.SIGTERM, signal.SIGINT) as stop:
             services.repair(
                 pairs=keys,
                 specialization=specialization,
                 repaired_by=staff,
                 reason=reason,
-                batch_size=REPAIR_BATCH_SIZE,
-                on_batch=lambda actions: log_repairs(staff, actions),
-                queued_run=run,
+                options=services.RepairOptions(
+                    on_batch=logged_as(staff), queued_run=run, stop=stop
+                ),
             )
     except (RepairAlreadyRunning, RepairClaimBusy, RepairInterrupted):
         pass  # the run was ended with the reason (refused, or what stopped it)
@@ -126,51 +133,16 @@ def repair_job(*, run_id: int, user_id: int, pairs: list | None, query: str, rea
     return _outcome(run)
 
 
-def _selection(staff, *, pairs, query: str, scope: str | None):
+def _selection(*, pairs, query: str, scope: str | None):
     """(keys, how many) for the job: explicit keys, every desync in scope, or the list's cases."""
     if pairs is not None:
         keys = [(int(user_id), str(spec)) for user_id, spec in pairs]
         return keys, len(keys)
-    from licenses import consistency
-
     if not query:
         # Everything in scope: repair streams the violations itself (keyset ranges).
         return None, consistency.count_pairs(specialization=scope).inconsistent
-    from .admin.desync_cases import STREAM_CHUNK_SIZE, keyset_pages, matching_cases
-
-    cases = matching_cases(staff, query).order_by().values_list("user_id", "specialization_id")
+    cases = selectors.desync_cases(query).values_list("user_id", "specialization_id")
     return keyset_pages(cases, size=STREAM_CHUNK_SIZE), cases.count()
-
-
-@contextmanager
-def _stopped_by_signals():
-    """SIGTERM or SIGINT (systemd's stop, Ctrl-C) ends the repair between two statements.
-
-    db_worker's own handler only stops it taking the next job and waits for this
-    one, which may run for many minutes: past systemd's stop timeout it would be
-    killed and its run left to go stale. Chained here, the worker still stops after
-    this job, and the run ends interrupted naming the signal, its batches kept.
-    Signals reach the main thread only: elsewhere (an immediate backend inside a
-    request) this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    def stop(signum, frame):
-        handler = previous[signum]
-        if callable(handler) and handler is not signal.default_int_handler:
-            handler(signum, frame)  # the worker's: finish after this job
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    for sig in previous:
-        signal.signal(sig, stop)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _outcome(run: HealthCheckRun) -> dict:

@@ -123,6 +123,47 @@ MUTANTS = [
         "if requirement.number > self.max_level:",
         "levels may be skipped when a later one's requirement is met",
     ),
+    Mutant(
+        "projects-unchecked",
+        "specializations/catalogue.py",
+        "            and projects >= self.required_projects\n",
+        "",
+        "required projects are read from the catalogue but never compared",
+    ),
+    # --- the catalogue as data: loading files, levels following a change ---
+    Mutant(
+        "eased-means-raised",
+        "specializations/catalogue_load.py",
+        "if any(new < old for name, (old, new) in changes.items() if name in checked)",
+        "if any(new > old for name, (old, new) in changes.items() if name in checked)",
+        "a lowered threshold moves nobody (a raised one is followed instead)",
+        tests=["tests/test_catalogue_load.py"],
+    ),
+    Mutant(
+        "catalogue-move-repairs-desyncs",
+        "licenses/catalogue_follow.py",
+        'f" FROM {_PROGRESS} p WHERE {qualifying} AND {_IN_SYNC}",',
+        'f" FROM {_PROGRESS} p WHERE {qualifying}",',
+        "a catalogue change silently moves pairs that were out of sync",
+        tests=["tests/test_catalogue_load.py"],
+    ),
+    Mutant(
+        "catalogue-move-drops-highest-level",
+        "licenses/catalogue_follow.py",
+        'f" (SELECT m.new_level, max({_LICENSE}.max_achieved_level, m.new_level), %s"',
+        'f" (SELECT m.new_level, m.new_level, %s"',
+        "a licence moved by a catalogue change forgets its highest level",
+        tests=["tests/test_catalogue_load.py"],
+    ),
+    Mutant(
+        "catalogue-move-unlocked",
+        "licenses/catalogue_follow.py",
+        "               FOR UPDATE OF p, l\n",
+        "",
+        "a pair another transaction is changing is moved from its stale level",
+        tests=["tests/test_catalogue_follow_locks.py"],
+        postgres=True,
+    ),
     # --- licenses/signals.py: the hook ---
     Mutant(
         "raw-saves-synced",
@@ -226,17 +267,17 @@ MUTANTS = [
         "UP_STATES = (HEALTHY, DEGRADED, CRITICAL)",
         "a critical run keeps the application in rotation",
     ),
-    # --- monitoring/repair.py and the run it records (PostgreSQL: real locks) ---
+    # --- monitoring/repair/ and the run it records (PostgreSQL: real locks) ---
     Mutant(
         "repair-lowers-the-higher-side",
-        "monitoring/repair.py",
+        "monitoring/repair/plan.py",
         "action, target = (RAISE_LICENSE, p) if p > lic else (RAISE_PROGRESS, lic)",
         "action, target = (RAISE_LICENSE, p) if p < lic else (RAISE_PROGRESS, lic)",
         "repair moves the higher side down to the lower",
     ),
     Mutant(
         "stale-plan-written",
-        "monitoring/repair.py",
+        "monitoring/repair/batch.py",
         "            a = (state := current.get(key)) and plan(state)\n",
         "            a = planned[key]\n",
         "the plan made before the lock is written without re-reading the pair",
@@ -245,7 +286,7 @@ MUTANTS = [
     ),
     Mutant(
         "locked-pairs-uncounted",
-        "monitoring/repair.py",
+        "monitoring/repair/batch.py",
         "                result.locked.append(key)\n",
         "                pass\n",
         "pairs another transaction holds are neither counted nor sampled as left",
@@ -254,7 +295,7 @@ MUTANTS = [
     ),
     Mutant(
         "others-licences-counted",
-        "monitoring/repair.py",
+        "monitoring/repair/batch.py",
         "a for a in actions if a.action != CREATE_LICENSE"
         " or (a.user_id, a.specialization_id) in done",
         "a for a in actions",
@@ -264,14 +305,14 @@ MUTANTS = [
     ),
     Mutant(
         "batch-report-zero",
-        "monitoring/repair.py",
-        "runs.report_batch(run, repaired=len(result.actions), examined=examined)",
-        "runs.report_batch(run, repaired=0, examined=examined)",
+        "monitoring/repair/batch.py",
+        "claim.report_batch(run, repaired=len(result.actions), examined=examined)",
+        "claim.report_batch(run, repaired=0, examined=examined)",
         "the run records no repairs as its batches commit (repairs_total loses them)",
     ),
     Mutant(
         "single-flight-off",
-        "monitoring/runs.py",
+        "monitoring/repair/claim.py",
         "            if holder is not None:\n",
         "            if False:\n",
         "a second repair over an overlapping scope is not refused",
@@ -346,7 +387,7 @@ MUTANTS = [
     ),
     Mutant(
         "classify-before-locks",
-        "monitoring/repair.py",
+        "monitoring/repair/batch.py",
         "        created = _create_missing_progress(by_action[CREATE_PROGRESS])\n"
         "        progress = _lock_ids(\n"
         "            SpecializationProgress,\n"

@@ -11,7 +11,7 @@ from common.admin_lists import keyset_slice as keyset_slice_by
 
 from .catalogue import all_specializations
 
-PAIR_KEY = re.compile(r"([1-9][0-9]{0,18}):([A-Z_]{1,20})")
+PAIR_KEY = re.compile(r"([1-9][0-9]{0,18}):([A-Z][A-Z0-9_]{0,49})")  # models.CODE_PATTERN
 
 
 def parse_pair_key(text: str) -> tuple[int, str] | None:

@@ -22,18 +22,53 @@ class LevelRequirement:
     name: str
     required_xp: int
     required_sessions: int
+    required_projects: int
     theory_hours: int
     practice_hours: int
     total_hours: int
 
-    def is_met(self, *, xp: int, sessions: int, theory: int, practice: int) -> bool:
+    def is_met(self, *, xp: int, sessions: int, projects: int, theory: int, practice: int) -> bool:
         return (
             xp >= self.required_xp
             and sessions >= self.required_sessions
+            and projects >= self.required_projects
             and theory >= self.theory_hours
             and practice >= self.practice_hours
             and theory + practice >= self.total_hours
         )
+
+    def missing(
+        self, *, xp: int, sessions: int, projects: int, theory: int, practice: int
+    ) -> dict[str, int]:
+        """What these totals still lack for this level, by requirement ({} when it is met)."""
+        lacking = {
+            "xp": self.required_xp - xp,
+            "sessions": self.required_sessions - sessions,
+            "projects": self.required_projects - projects,
+            "theory_hours": self.theory_hours - theory,
+            "practice_hours": self.practice_hours - practice,
+            "total_hours": self.total_hours - (theory + practice),
+        }
+        return {name: amount for name, amount in lacking.items() if amount > 0}
+
+    def met_sql(self, alias: str) -> tuple[str, list[int]]:
+        """``is_met`` over a progress row ``alias`` in SQL (TRUE when nothing is required)."""
+        terms = [
+            (f"{alias}.total_xp", self.required_xp),
+            (f"{alias}.completed_sessions", self.required_sessions),
+            (f"{alias}.completed_projects", self.required_projects),
+            (f"{alias}.theory_hours_completed", self.theory_hours),
+            (f"{alias}.practice_hours_completed", self.practice_hours),
+            (
+                f"{alias}.theory_hours_completed + {alias}.practice_hours_completed",
+                self.total_hours,
+            ),
+        ]
+        # Totals are never negative (check constraints): a zero requirement is always met.
+        wanted = [(column, amount) for column, amount in terms if amount > 0]
+        if not wanted:
+            return "TRUE", []
+        return " AND ".join(f"{column} >= %s" for column, _ in wanted), [a for _, a in wanted]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +79,9 @@ class SpecializationInfo:
     is_active: bool
     levels: tuple[LevelRequirement, ...]  # ordered by number, starting at 1
 
-    def level_for(self, *, current: int, xp: int, sessions: int, theory: int, practice: int) -> int:
+    def level_for(
+        self, *, current: int, xp: int, sessions: int, projects: int, theory: int, practice: int
+    ) -> int:
         """The level these totals reach: never below ``current``, in order, capped at max_level."""
         level = current
         for requirement in self.levels:
@@ -52,10 +89,41 @@ class SpecializationInfo:
                 continue
             if requirement.number != level + 1 or requirement.number > self.max_level:
                 break
-            if not requirement.is_met(xp=xp, sessions=sessions, theory=theory, practice=practice):
+            if not requirement.is_met(
+                xp=xp, sessions=sessions, projects=projects, theory=theory, practice=practice
+            ):
                 break
             level = requirement.number
         return level
+
+    @property
+    def top_level(self) -> int:
+        """The highest level a student can reach: the highest one defined up to max_level."""
+        return max((r.number for r in self.levels if r.number <= self.max_level), default=1)
+
+    def level_sql(self, alias: str) -> tuple[str, list[int]]:
+        """``level_for`` in SQL over the progress row ``alias``: one CASE, no join.
+
+        Level by level upwards from 2: the first one above the row's current level
+        that its totals miss, or that is missing from the catalogue, stops it one
+        below; a row stopped by none reaches ``top_level``. Never below the current
+        level.
+        """
+        current = f"{alias}.current_level"
+        defined = {requirement.number: requirement for requirement in self.levels}
+        whens, params = [], []
+        for number in range(2, self.top_level + 1):
+            if number not in defined:
+                whens.append(f"WHEN {current} < %s THEN %s")
+                params += [number, number - 1]
+                continue
+            met, met_params = defined[number].met_sql(alias)
+            if met != "TRUE":
+                whens.append(f"WHEN {current} < %s AND NOT ({met}) THEN %s")
+                params += [number, *met_params, number - 1]
+        whens.append(f"WHEN {current} > %s THEN {current} ELSE %s")  # SQLite has no GREATEST
+        params += [self.top_level, self.top_level]
+        return f"CASE {' '.join(whens)} END", params
 
 
 _lock = threading.Lock()
@@ -63,13 +131,17 @@ _cache: dict[str, SpecializationInfo] | None = None
 _loaded_at = 0.0
 
 
-def _load() -> dict[str, SpecializationInfo]:
-    """The whole catalogue in one query (a LEFT JOIN: a specialization without levels stays)."""
+def _load(*, codes=None, using=None) -> dict[str, SpecializationInfo]:
+    """The whole catalogue (or ``codes``) in one query (a LEFT JOIN: a specialization
+    without levels stays)."""
     from .models import Specialization
 
     specializations: dict[str, dict] = {}
     levels: dict[str, list[LevelRequirement]] = {}
-    rows = Specialization.objects.order_by("code", "levels__number").values(
+    rows = Specialization.objects.using(using)
+    if codes is not None:
+        rows = rows.filter(code__in=codes)
+    rows = rows.order_by("code", "levels__number").values(
         "code",
         "name",
         "max_level",
@@ -78,6 +150,7 @@ def _load() -> dict[str, SpecializationInfo]:
         "levels__name",
         "levels__required_xp",
         "levels__required_sessions",
+        "levels__required_projects",
         "levels__theory_hours",
         "levels__practice_hours",
         "levels__total_hours",
@@ -93,6 +166,7 @@ def _load() -> dict[str, SpecializationInfo]:
                     name=row["levels__name"],
                     required_xp=row["levels__required_xp"],
                     required_sessions=row["levels__required_sessions"],
+                    required_projects=row["levels__required_projects"],
                     theory_hours=row["levels__theory_hours"],
                     practice_hours=row["levels__practice_hours"],
                     total_hours=row["levels__total_hours"],
@@ -108,6 +182,14 @@ def _load() -> dict[str, SpecializationInfo]:
         )
         for code, spec in specializations.items()
     }
+
+
+def read_specialization(code: str, *, using: str | None = None) -> SpecializationInfo:
+    """One entry as the database holds it now, bypassing the cache (for writers)."""
+    found = _load(codes=[code], using=using)
+    if code not in found:
+        raise UnknownSpecialization(code, all_specializations())
+    return found[code]
 
 
 def all_specializations() -> dict[str, SpecializationInfo]:

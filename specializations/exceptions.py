@@ -162,3 +162,39 @@ class ExternalIdTaken(ProgressionError):
             EXTERNAL_ID_TAKEN.format(value=value, source=source, user=user, other=other)
         )
         self.field, self.value, self.source = "external_id", value, source
+
+
+# A catalogue file refused (manage.py load_catalogue): one line naming the file, the
+# level when there is one, and the field.
+CATALOGUE_PLACE = "{path}: level {level}"
+NOT_READABLE = "cannot be read: {error}"
+NOT_JSON = "is not JSON: {error}"
+NOT_AN_OBJECT = "{field}: expected a JSON object, found {found}"
+MISSING_FIELD = "{field}: missing"
+NOT_A_CODE = "{field}={value!r} is not a specialization code (expected {expected})"
+NOT_TEXT = "{field}={value!r} must be text of at most {max_length} characters"
+EMPTY_TEXT = "{field}: must not be empty"
+NOT_A_WHOLE_NUMBER = "{field}={value!r} must be a whole number from {minimum} to {maximum}"
+NOT_A_BOOLEAN = "{field}={value!r} must be true or false"
+NO_LEVELS = "levels: expected a non-empty list of levels, found {found}"
+DUPLICATE_LEVEL = "level: the number {value} appears more than once"
+MISSING_LEVEL = "levels: level {number} is missing (expected levels 1 to {top}, found {found})"
+XP_FALLS = (
+    "xp_required={value!r} is below level {previous}'s {previous_value!r} "
+    "(required XP must not fall as the level rises)"
+)
+DUPLICATE_CODE = "id={value!r} is also the id of {other}"
+NO_FILES = "no *.json file in this directory"
+LEVELS_HELD = (
+    "levels: cannot remove level {number} and above: {students} students' progress is there "
+    "(the file has {top} levels, the catalogue {max_level})"
+)
+
+
+class CatalogueError(ProgressionError, ValueError):
+    """A catalogue file that cannot be loaded; nothing of the load is written."""
+
+    def __init__(self, path, message: str, *, level=None, field=None, value=None):
+        where = str(path) if level is None else CATALOGUE_PLACE.format(path=path, level=level)
+        super().__init__(f"{where}: {message}")
+        self.path, self.level, self.field, self.value = str(path), level, field, value

@@ -1,26 +1,48 @@
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models, router, transaction
 from django.db.models import Q
 from django.db.models.functions import Now
 
-
-class SpecializationCode(models.TextChoices):
-    PLAYER = "PLAYER", "GanCuju player"
-    COACH = "COACH", "Football coach"
-    INTERNSHIP = "INTERNSHIP", "Startup internship"
+CODE_MAX_LENGTH = 50
+# \A and \Z, not ^ and $: in Python (and so in SQLite's REGEXP) "$" also matches
+# before a trailing newline. PostgreSQL's regular expressions read them alike.
+CODE_PATTERN = r"\A[A-Z][A-Z0-9_]{0,49}\Z"
+CODE_FORMAT = "an upper-case letter, then up to 49 upper-case letters, digits or underscores"
+validate_code = RegexValidator(
+    CODE_PATTERN, message=f"A specialization code is {CODE_FORMAT} (e.g. LFA_COACH)."
+)
 
 
 class Specialization(models.Model):
-    code = models.CharField(primary_key=True, max_length=20, choices=SpecializationCode.choices)
-    name = models.CharField(max_length=100)
+    """A catalogue entry: any academy's specialization, loaded from its files or the admin."""
+
+    code = models.CharField(
+        primary_key=True,
+        max_length=CODE_MAX_LENGTH,
+        validators=[validate_code],
+        help_text="Fixed once created: progress, licences and history point at it.",
+    )
+    name = models.CharField("display name", max_length=100)
+    description = models.TextField(blank=True, default="")
     max_level = models.PositiveSmallIntegerField()
-    is_active = models.BooleanField(default=True)
+    is_active = models.BooleanField(
+        default=True, help_text="Inactive: no progress can be recorded in it; nothing is deleted."
+    )
+    extra = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The catalogue file's other top-level keys, kept as loaded (not used).",
+    )
 
     class Meta:
         ordering = ["code"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(max_level__gte=1), name="specialization_max_level_gte_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(code__regex=CODE_PATTERN), name="specialization_code_format"
             ),
         ]
 
@@ -35,13 +57,29 @@ class Level(models.Model):
         Specialization, on_delete=models.CASCADE, related_name="levels"
     )
     number = models.PositiveSmallIntegerField()
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, help_text="As the catalogue file names it.")
+    # The file's English name beside it (the replaced system's files name levels in
+    # Hungarian and give `name_en`); empty when the file has none.
+    name_en = models.CharField("English name", max_length=100, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    # Checked requirements: what level_for compares with a student's totals.
     required_xp = models.PositiveIntegerField()
     required_sessions = models.PositiveIntegerField()
+    required_projects = models.PositiveIntegerField(default=0)
     theory_hours = models.PositiveIntegerField(default=0)
     practice_hours = models.PositiveIntegerField(default=0)
     total_hours = models.PositiveIntegerField(default=0)
     license_title = models.CharField(max_length=150)
+    unchecked_requirements = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Requirements kept from the catalogue file and not checked by the product.",
+    )
+    extra = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The file's other keys for this level, kept as loaded (not used).",
+    )
 
     class Meta:
         ordering = ["specialization", "number"]

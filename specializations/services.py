@@ -286,6 +286,7 @@ def _apply(progress: SpecializationProgress, info: SpecializationInfo, amounts) 
         current=old_level,
         xp=progress.total_xp,
         sessions=progress.completed_sessions,
+        projects=progress.completed_projects,
         theory=progress.theory_hours_completed,
         practice=progress.practice_hours_completed,
     )

@@ -13,10 +13,18 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
+from django.test import SimpleTestCase, TestCase, TransactionTestCase
 
 from licenses import guard
 from specializations import catalogue
+from specializations.default_catalogue import install_default_catalogue
 from tests.production import production_proxy, production_server  # noqa: F401  (fixtures)
+from tests.source_db import (  # noqa: F401  (fixtures)
+    _source_database,
+    academy_catalogue,
+    source,
+    source_db,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,6 +76,41 @@ def manage(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedP
     )
     result.elapsed = time.monotonic() - started
     return result
+
+
+def _commits(request) -> bool:
+    """Whether the test commits for real, on a database the previous such test flushed."""
+    marker = request.node.get_closest_marker("django_db")
+    transaction = marker is not None and (
+        marker.kwargs.get("transaction") or (marker.args and marker.args[0])
+    )
+    if transaction:
+        return True
+    if {"transactional_db", "live_server", "committed_db"} & set(request.fixturenames):
+        return True
+    cls = getattr(request.node, "cls", None)
+    return (
+        cls is not None and issubclass(cls, TransactionTestCase) and not issubclass(cls, TestCase)
+    )
+
+
+@pytest.fixture(autouse=True)
+def default_catalogue(request):
+    """Every test finds the default catalogue (specializations/default_catalogue.py).
+
+    A test that commits for real (``transaction=True``, ``transactional_db``,
+    ``live_server``, a ``TransactionTestCase``) runs on a database the previous one
+    flushed, the catalogue with it: the catalogue is installed again first (one
+    query when it is there). Other tests run inside a transaction over the
+    migrated catalogue and need nothing.
+    """
+    if _commits(request):
+        cls = getattr(request.node, "cls", None)
+        if cls is None or not issubclass(cls, SimpleTestCase):
+            # (A Django test case class opens the database itself.)
+            request.getfixturevalue("transactional_db")
+        install_default_catalogue()
+    yield
 
 
 @pytest.fixture(autouse=True)
@@ -132,3 +175,28 @@ def check_sync():
         return command.exit_code, out.getvalue(), err.getvalue()
 
     return run
+
+
+ALL_SCOPES = ("events:write", "progress:read", "catalogue:read")
+
+
+@pytest.fixture
+def api_headers(db):
+    """``api_headers(client="attendance", scopes=ALL_SCOPES, **client fields)``: the
+    Authorization header of a new key of that client (created when missing)."""
+    from django.core.cache import caches
+
+    from api import conf
+    from api.models import ApiClient
+    from api.services import create_api_key
+
+    # A rolled-back client's id comes back in the next test: its count must not.
+    caches[conf.get("API_RATE_LIMIT_CACHE")].clear()
+
+    def make(client="attendance", scopes=ALL_SCOPES, **fields):
+        new = create_api_key(client, scopes=list(scopes))
+        if fields:
+            ApiClient.objects.filter(pk=new.api_key.client_id).update(**fields)
+        return {"Authorization": f"Bearer {new.key}"}
+
+    return make

@@ -12,9 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from licenses import consistency
 from licenses.guard import unguarded
 from licenses.models import LicenseProgression, UserLicense
-from monitoring import repair
+from monitoring import tasks
 from monitoring.admin import desync_cases
 from monitoring.models import HealthCheckRun
+from monitoring.repair import batch, plan
 from specializations.models import SpecializationProgress
 from tests.admin_pages import (
     DESYNCS,
@@ -126,7 +127,7 @@ def test_repair_of_more_cases_than_the_actions_sample_logs_every_repaired_pair(s
         response = _repair_all(staff_client)
     # Every matching case is a background job (here the immediate backend), then its run page.
     assert response.context["progress"].message.startswith("Done: repaired 1,005, 0 already")
-    assert repair.ACTIONS_SAMPLE < 1005
+    assert plan.ACTIONS_SAMPLE < 1005
     logged = LogEntry.objects.filter(user=staff)
     assert logged.count() == 1005
     assert set(logged.values_list("object_id", flat=True)) == {
@@ -137,10 +138,12 @@ def test_repair_of_more_cases_than_the_actions_sample_logs_every_repaired_pair(s
 
 
 @pytest.mark.django_db
-def test_repair_log_entries_do_not_depend_on_the_actions_sample(staff_client, staff, monkeypatch):
-    monkeypatch.setattr(repair, "ACTIONS_SAMPLE", 5)
-    monkeypatch.setattr(desync_cases, "REPAIR_BATCH_SIZE", 7)
-    monkeypatch.setattr(desync_cases, "STREAM_CHUNK_SIZE", 4)  # streamed across the batches
+def test_repair_log_entries_do_not_depend_on_the_actions_sample(
+    staff_client, staff, monkeypatch, settings
+):
+    monkeypatch.setattr(plan, "ACTIONS_SAMPLE", 5)
+    settings.SYNC_REPAIR_BATCH_SIZE = 7
+    monkeypatch.setattr(tasks, "STREAM_CHUNK_SIZE", 4)  # streamed across the batches
     player = make_pairs(30)
     SpecializationProgress.objects.filter(student__in=player[:20]).update(current_level=5)
     UserLicense.objects.filter(user__in=player[20:]).update(current_level=4, max_achieved_level=4)
@@ -155,11 +158,13 @@ def test_repair_log_entries_do_not_depend_on_the_actions_sample(staff_client, st
     assert HealthCheckRun.objects.latest().repaired == 30
 
 
-def test_repair_of_all_streams_the_keys_across_committed_batches(committed_db, monkeypatch):
+def test_repair_of_all_streams_the_keys_across_committed_batches(
+    committed_db, monkeypatch, settings
+):
     # Committed for real: the key stream (a server-side cursor on PostgreSQL) is read
     # between batches that each commit, as in production.
-    monkeypatch.setattr(desync_cases, "REPAIR_BATCH_SIZE", 6)
-    monkeypatch.setattr(desync_cases, "STREAM_CHUNK_SIZE", 4)
+    settings.SYNC_REPAIR_BATCH_SIZE = 6
+    monkeypatch.setattr(tasks, "STREAM_CHUNK_SIZE", 4)
     staff = get_user_model().objects.create_user(
         username="committed-staff", is_staff=True, is_superuser=True
     )
@@ -179,9 +184,9 @@ def test_repair_of_all_streams_the_keys_across_committed_batches(committed_db, m
 
 
 def test_a_database_error_mid_repair_keeps_the_committed_batches_and_says_so(
-    committed_db, monkeypatch
+    committed_db, monkeypatch, settings
 ):
-    monkeypatch.setattr(desync_cases, "REPAIR_BATCH_SIZE", 6)
+    settings.SYNC_REPAIR_BATCH_SIZE = 6
     staff = get_user_model().objects.create_user(
         username="interrupted-staff", is_staff=True, is_superuser=True
     )
@@ -190,7 +195,7 @@ def test_a_database_error_mid_repair_keeps_the_committed_batches_and_says_so(
     users = make_pairs(15)
     with unguarded():
         SpecializationProgress.objects.filter(student__in=users).update(current_level=3)
-    real_batch, calls = repair._repair_batch, []
+    real_batch, calls = batch.repair_batch, []
 
     def second_batch_fails(keys, **kwargs):
         calls.append(keys)
@@ -198,7 +203,7 @@ def test_a_database_error_mid_repair_keeps_the_committed_batches_and_says_so(
             raise OperationalError("deadlock detected")
         return real_batch(keys, **kwargs)
 
-    monkeypatch.setattr(repair, "_repair_batch", second_batch_fails)
+    monkeypatch.setattr(batch, "repair_batch", second_batch_fails)
     response = _repair_all(client)
     assert response.context["progress"].message == (
         "Interrupted: deadlock detected. 6 repaired before it stopped are kept."

@@ -24,8 +24,8 @@ from django_tasks_db.models import DBTaskResult
 
 from licenses import consistency
 from licenses.models import LicenseProgression
-from monitoring import runs
 from monitoring.models import HealthCheckRun, RunState
+from monitoring.repair import claim
 from specializations.models import SpecializationProgress
 from tests import factories
 from tests.conftest import manage
@@ -178,7 +178,7 @@ def test_the_worker_repairs_what_the_filtered_list_showed_and_the_page_says_done
 
 @pytest.mark.django_db
 def test_the_progress_of_a_running_repair_shows_done_total_rate_and_time_left(staff_client):
-    run = runs.queue_repair(specialization=None, planned=3000)
+    run = claim.queue_repair(specialization=None, planned=3000)
     now = timezone.now()
     HealthCheckRun.objects.filter(pk=run.pk).update(
         state=RunState.RUNNING, started_at=now - timedelta(seconds=10), updated_at=now
@@ -210,7 +210,7 @@ def test_a_job_refused_by_single_flight_says_so_on_its_run_page(
     factories.make_desynced_pairs(3)
     repair(staff_client, across=True)
     queued = HealthCheckRun.objects.get()
-    holder = runs.claim_repair(specialization="PLAYER")  # cron's repair started meanwhile
+    holder = claim.claim_repair(specialization="PLAYER")  # cron's repair started meanwhile
 
     run_worker()
     queued.refresh_from_db()
@@ -226,7 +226,7 @@ def test_a_job_refused_by_single_flight_says_so_on_its_run_page(
 @pytest.mark.django_db
 def test_while_a_repair_runs_queueing_is_refused_at_once(staff_client, orm_backend):
     factories.make_desynced_pairs(3)
-    holder = runs.claim_repair(specialization=None)
+    holder = claim.claim_repair(specialization=None)
     response = repair(staff_client, across=True, follow=True)
     (message,) = response.context["messages"]
     assert message.level_tag == "error"

@@ -11,9 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from licenses import consistency
 from licenses.guard import unguarded
 from licenses.models import LicenseProgression, UserLicense
-from monitoring import repair as repair_module
 from monitoring.management.commands.check_sync import Command
 from monitoring.models import HealthCheckRun
+from monitoring.repair import batch
 from specializations.models import SpecializationProgress
 from tests.conftest import manage
 from tests.factories import (
@@ -257,7 +257,7 @@ def test_an_interrupted_repair_keeps_and_records_its_committed_batches(
     make_pairs(600, level=2)
     with unguarded():
         SpecializationProgress.objects.update(current_level=3)
-    real_batch, calls = repair_module._repair_batch, []
+    real_batch, calls = batch.repair_batch, []
 
     def second_batch_fails(keys, **kwargs):
         calls.append(len(keys))
@@ -265,7 +265,7 @@ def test_an_interrupted_repair_keeps_and_records_its_committed_batches(
             raise OperationalError("deadlock detected")
         return real_batch(keys, **kwargs)
 
-    monkeypatch.setattr(repair_module, "_repair_batch", second_batch_fails)
+    monkeypatch.setattr(batch, "repair_batch", second_batch_fails)
     exit_code, out, err = check_sync("--repair")
     assert exit_code == 3
     assert out.startswith("SYNC UNKNOWN - repair stopped after 500 repaired pair(s), which are")

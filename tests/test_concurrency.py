@@ -12,7 +12,7 @@ from licenses.consistency import count_pairs
 from licenses.guard import unguarded
 from licenses.models import LicenseProgression, UserLicense
 from licenses.services import sync_license_to_progress, update_level_atomic
-from monitoring.services import repair
+from monitoring.services import RepairOptions, repair
 from specializations.models import SpecializationProgress
 from specializations.services import enroll, update_progress
 from tests.conftest import requires_postgres
@@ -166,7 +166,7 @@ def test_repair_runs_safely_while_students_earn_xp(committed_db, make_user):
 
     def repair_repeatedly() -> None:
         for _ in range(5):
-            repair(batch_size=7)
+            repair(options=RepairOptions(batch_size=7))
 
     jobs = [earn(users, seed=seed, ledger=ledger) for seed in range(THREADS)]
     assert run_together([*jobs, repair_repeatedly]) == []

@@ -10,8 +10,6 @@ as much as those at the top: a lazy import hides a circle, it does not remove it
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 # Lower number, lower layer: a package may import its own modules and lower layers only.
 LAYERS = {
@@ -25,12 +23,6 @@ LAYERS = {
 }
 # The top: nothing below may import them (config's URLconf includes api by name).
 NEVER_IMPORTED = {"api", "imports", "config"}
-
-# monitoring/tasks.py finds a job's cases through monitoring/admin/desync_cases.py until
-# the repair-home branch (issue 26, point 1) gives repair one home; this edge is left out
-# of the graph below, and test_the_repair_task_imports_no_admin_module shows it is there.
-# At merge of repair-home: remove this set and that test's xfail marker.
-KNOWN_UNTIL_REPAIR_HOME = {("monitoring.tasks", "monitoring.admin.desync_cases")}
 
 
 def _module_name(path: Path) -> str:
@@ -76,10 +68,7 @@ def _imports(module: str) -> set[str]:
     return {name for name in names if name.split(".")[0] in LAYERS and name != module}
 
 
-GRAPH = {
-    module: _imports(module) - {b for a, b in KNOWN_UNTIL_REPAIR_HOME if a == module}
-    for module in MODULES
-}
+GRAPH = {module: _imports(module) for module in MODULES}
 
 
 def _package(module: str) -> str:
@@ -176,12 +165,6 @@ def test_no_import_circles():
     assert _circles() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="monitoring/tasks.py imports monitoring/admin/desync_cases.py until the repair-home"
-    " branch lands (issue 26, point 1); at that merge remove this marker and"
-    " KNOWN_UNTIL_REPAIR_HOME",
-)
 def test_the_repair_task_imports_no_admin_module():
     tasks = [module for module in MODULES if module.split(".")[-1] == "tasks"]
     assert tasks

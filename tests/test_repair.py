@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from licenses.models import LicenseProgression, UserLicense
-from monitoring.services import iter_violations, repair, run_health_check
+from monitoring.services import RepairOptions, iter_violations, repair, run_health_check
 from specializations.exceptions import InvalidReason, UnknownUser
 from specializations.models import SpecializationProgress
 from tests.conftest import requires_postgres
@@ -125,7 +125,7 @@ def test_repair_spans_several_batches_and_specializations():
     for user in players + coaches:
         set_progress_level(user, "PLAYER", 3)
         set_license_level(user, "COACH", 4)
-    report = repair(batch_size=7)
+    report = repair(options=RepairOptions(batch_size=7))
     assert report.repaired == 50
     assert run_health_check(record=False).inconsistent == 0
 
@@ -148,7 +148,9 @@ def test_repair_query_count_does_not_grow_per_pair():
         for user in users:
             set_progress_level(user, "PLAYER", 3)
         with CaptureQueriesContext(connection) as ctx:
-            report = repair(pairs=[(u.pk, "PLAYER") for u in users], batch_size=500)
+            report = repair(
+                pairs=[(u.pk, "PLAYER") for u in users], options=RepairOptions(batch_size=500)
+            )
         assert report.repaired == desyncs
         return len(ctx.captured_queries)
 
@@ -171,7 +173,7 @@ def test_the_key_stream_finds_every_violation_across_sparse_user_ids():
 
 
 def test_on_batch_sees_every_action_inside_the_batch_transaction(monkeypatch):
-    monkeypatch.setattr("monitoring.repair.ACTIONS_SAMPLE", 3)  # the report's sample only
+    monkeypatch.setattr("monitoring.repair.plan.ACTIONS_SAMPLE", 3)  # the report's sample only
     users = make_pairs(12, level=2)
     for user in users:
         set_progress_level(user, "PLAYER", 3)
@@ -181,7 +183,7 @@ def test_on_batch_sees_every_action_inside_the_batch_transaction(monkeypatch):
         seen.extend(actions)
         atomic.append(connection.in_atomic_block)
 
-    report = repair(batch_size=5, on_batch=on_batch)
+    report = repair(options=RepairOptions(batch_size=5, on_batch=on_batch))
     assert report.repaired == len(seen) == 12
     assert len(report.actions) == 3
     assert len(atomic) == 3 and all(atomic)
@@ -196,7 +198,7 @@ def test_a_failing_on_batch_rolls_its_batch_back():
         raise RuntimeError("log write failed")
 
     with pytest.raises(RuntimeError):
-        repair(on_batch=on_batch)
+        repair(options=RepairOptions(on_batch=on_batch))
     assert run_health_check(record=False).inconsistent == 4
     assert not LicenseProgression.objects.exists()
 

@@ -9,9 +9,8 @@ from django.urls import reverse
 
 from licenses import consistency
 from licenses.models import LicenseProgression
-from monitoring import repair as repair_module
-from monitoring import runs
 from monitoring.models import HealthCheckRun
+from monitoring.repair import batch, claim
 from tests.factories import make_desynced_pairs
 
 DESYNCS = reverse("admin:monitoring_desynccase_changelist")
@@ -33,7 +32,7 @@ def repair_all(client, query=""):
 @pytest.mark.django_db
 def test_a_repair_while_another_runs_is_refused_with_the_holder_and_writes_nothing(staff_client):
     make_desynced_pairs(4, level=2)
-    holder = runs.claim_repair(specialization="PLAYER")
+    holder = claim.claim_repair(specialization="PLAYER")
     (message,) = repair_all(staff_client, "?specialization__code__exact=PLAYER").context["messages"]
     assert message.level_tag == "error"
     assert str(message).startswith(f"Repair refused: a repair is already running (run {holder.pk} ")
@@ -46,17 +45,17 @@ def test_a_repair_while_another_runs_is_refused_with_the_holder_and_writes_nothi
 @pytest.mark.django_db
 def test_a_repair_in_another_specialization_is_not_refused(staff_client):
     make_desynced_pairs(2, specialization="COACH", level=2)
-    runs.claim_repair(specialization="PLAYER")
+    claim.claim_repair(specialization="PLAYER")
     page = repair_all(staff_client, "?specialization__code__exact=COACH")
     assert page.context["progress"].message.startswith("Done: repaired 2, 0 already in sync")
 
 
 def test_an_interrupted_admin_repair_is_recorded_with_what_it_committed(
-    committed_db, staff_client, staff, monkeypatch
+    committed_db, staff_client, staff, monkeypatch, settings
 ):
-    monkeypatch.setattr("monitoring.admin.desync_cases.REPAIR_BATCH_SIZE", 6)
+    settings.SYNC_REPAIR_BATCH_SIZE = 6
     make_desynced_pairs(15, level=2)  # committed, let through the commit guard on purpose
-    real, calls = repair_module._repair_batch, []
+    real, calls = batch.repair_batch, []
 
     def second_batch_fails(keys, **kwargs):
         calls.append(keys)
@@ -64,7 +63,7 @@ def test_an_interrupted_admin_repair_is_recorded_with_what_it_committed(
             raise OperationalError("deadlock detected")
         return real(keys, **kwargs)
 
-    monkeypatch.setattr(repair_module, "_repair_batch", second_batch_fails)
+    monkeypatch.setattr(batch, "repair_batch", second_batch_fails)
     page = repair_all(staff_client)  # a background job (the immediate backend here), then its page
     assert page.context["progress"].message == (
         "Interrupted: deadlock detected. 6 repaired before it stopped are kept."

@@ -11,10 +11,10 @@ from django.db import connection
 from licenses import consistency
 from licenses.models import LicenseProgression, UserLicense
 from licenses.services import update_level_atomic
-from monitoring.admin.desync_cases import log_repairs
 from monitoring.exceptions import RepairInterrupted
 from monitoring.models import HealthCheckRun
-from monitoring.services import repair
+from monitoring.repair.audit import logged_as
+from monitoring.services import RepairOptions, repair
 from specializations.models import SpecializationProgress
 from specializations.services import enroll, update_progress
 from tests.conftest import requires_postgres
@@ -51,7 +51,7 @@ def test_a_row_held_by_another_connection_is_skipped_counted_and_left(committed_
         cursor.execute(f"SELECT 1 FROM {LICENCE} WHERE user_id = %s FOR UPDATE", [users[0].pk])
     try:
         started = time.monotonic()
-        report = repair(lock_timeout=0.3, batch_size=5)
+        report = repair(options=RepairOptions(lock_timeout=0.3, batch_size=5))
         elapsed = time.monotonic() - started
     finally:
         locker.rollback()
@@ -75,7 +75,7 @@ def test_a_row_released_within_the_lock_timeout_is_repaired_by_the_retry(committ
     release = threading.Timer(0.2, locker.rollback)
     release.start()
     try:
-        report = repair(lock_timeout=2)
+        report = repair(options=RepairOptions(lock_timeout=2))
     finally:
         release.join()
         locker.close()
@@ -101,7 +101,7 @@ def test_update_progress_outside_the_batch_never_waits_for_it(committed_db):
         thread.join(5)
         assert not thread.is_alive(), "update_progress waited for the repair batch"
 
-    assert repair(on_batch=on_batch).repaired == 5
+    assert repair(options=RepairOptions(on_batch=on_batch)).repaired == 5
     assert waited and waited[0] < 1
 
 
@@ -119,7 +119,7 @@ def test_a_write_to_a_pair_inside_the_batch_waits_for_that_batch_only(committed_
         time.sleep(0.3)
         assert not done  # waiting on the licence this batch is raising
 
-    repair(on_batch=on_batch)
+    repair(options=RepairOptions(on_batch=on_batch))
     finished = time.monotonic()
     threads[0].join(5)
     assert done and done[0] - finished < 1  # released by the batch's commit
@@ -142,7 +142,10 @@ def test_a_progress_row_another_transaction_inserted_is_not_counted(committed_db
     commit = threading.Timer(0.3, racer.commit)
     commit.start()
     try:
-        report = repair(repaired_by=staff, on_batch=lambda actions: log_repairs(staff, actions))
+        report = repair(
+            repaired_by=staff,
+            options=RepairOptions(on_batch=logged_as(staff)),
+        )
     finally:
         commit.join()
         racer.close()
@@ -169,7 +172,7 @@ def test_an_insert_racing_past_the_lock_timeout_leaves_only_its_own_pair(committ
         )
     try:
         started = time.monotonic()
-        report = repair(lock_timeout=0.3)
+        report = repair(options=RepairOptions(lock_timeout=0.3))
         elapsed = time.monotonic() - started
     finally:
         racer.rollback()
@@ -199,7 +202,7 @@ def test_a_run_marked_interrupted_by_another_repair_stops_without_its_last_batch
 
     try:
         with pytest.raises(RepairInterrupted, match="marked interrupted by another repair"):
-            repair(batch_size=5, on_batch=on_batch)
+            repair(options=RepairOptions(batch_size=5, on_batch=on_batch))
     finally:
         taker.close()
     run = HealthCheckRun.objects.get()
@@ -218,7 +221,7 @@ def test_a_locked_student_row_leaves_only_that_students_new_licence(committed_db
         cursor.execute("SELECT 1 FROM auth_user WHERE id = %s FOR UPDATE", [users[0].pk])
     try:
         started = time.monotonic()
-        report = repair(lock_timeout=0.2)
+        report = repair(options=RepairOptions(lock_timeout=0.2))
         elapsed = time.monotonic() - started
     finally:
         locker.rollback()
@@ -245,7 +248,7 @@ def test_a_pair_changed_while_repair_waited_for_its_lock_is_replanned(committed_
     release.start()
     started = time.monotonic()
     try:
-        report = repair(lock_timeout=3)
+        report = repair(options=RepairOptions(lock_timeout=3))
     finally:
         release.join()
         locker.close()
@@ -281,7 +284,7 @@ def test_a_pair_changed_after_it_was_listed_is_re_read_under_the_lock(committed_
         finally:
             other.close()
 
-    report = repair(batch_size=1, on_batch=fix_the_second_pair_elsewhere)
+    report = repair(options=RepairOptions(batch_size=1, on_batch=fix_the_second_pair_elsewhere))
     assert (report.repaired, report.skipped) == (1, 1)
     licence = UserLicense.objects.get(user=second)
     assert (licence.current_level, licence.max_achieved_level) == (5, 5)
@@ -302,7 +305,10 @@ def test_a_licence_another_transaction_inserted_is_not_counted(committed_db, sta
     commit = threading.Timer(0.3, racer.commit)
     commit.start()
     try:
-        report = repair(repaired_by=staff, on_batch=lambda actions: log_repairs(staff, actions))
+        report = repair(
+            repaired_by=staff,
+            options=RepairOptions(on_batch=logged_as(staff)),
+        )
     finally:
         commit.join()
         racer.close()

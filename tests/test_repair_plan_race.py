@@ -16,7 +16,7 @@ from django.db import connection
 
 from licenses import consistency
 from licenses.models import LicenseProgression, UserLicense
-from monitoring.services import repair
+from monitoring.services import RepairOptions, repair
 from specializations.models import SpecializationProgress
 from tests.conftest import requires_postgres
 from tests.factories import delete_row, make_pairs, set_progress_level
@@ -77,7 +77,7 @@ def test_a_pair_changed_before_the_batch_locks_its_rows_is_re_read_under_them(co
         )
     watcher = commit_once_waited_for(other)
     try:
-        report = repair(lock_timeout=10)
+        report = repair(options=RepairOptions(lock_timeout=10))
     finally:
         watcher.join()
         other.close()

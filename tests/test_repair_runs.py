@@ -1,6 +1,7 @@
 """A repair is recorded as it happens, one at a time per scope, and counted exactly once."""
 
 import os
+import signal
 import socket
 import time
 from datetime import timedelta
@@ -12,7 +13,6 @@ from django.utils import timezone
 
 from licenses import consistency
 from licenses.models import LicenseProgression
-from monitoring import repair as repair_module
 from monitoring import runs, selectors
 from monitoring.exceptions import (
     BadBatchSize,
@@ -21,7 +21,9 @@ from monitoring.exceptions import (
     RepairInterrupted,
 )
 from monitoring.models import HealthCheckRun
-from monitoring.services import repair, run_health_check
+from monitoring.repair import batch, claim
+from monitoring.repair.stop import stopped_by_signals
+from monitoring.services import RepairOptions, repair, run_health_check
 from tests.factories import make_desynced_pairs, make_pairs
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +35,7 @@ def fetch(run) -> HealthCheckRun:
 
 def holder(specialization=None, *, age_seconds=0) -> HealthCheckRun:
     """A repair claimed as another process would, reporting ``age_seconds`` ago."""
-    run = runs.claim_repair(specialization=specialization)
+    run = claim.claim_repair(specialization=specialization)
     HealthCheckRun.objects.filter(pk=run.pk).update(
         host="other-host", pid=4242, updated_at=timezone.now() - timedelta(seconds=age_seconds)
     )
@@ -48,7 +50,7 @@ def test_a_repair_run_is_recorded_when_it_starts_and_reports_every_batch(staff):
         (run,) = HealthCheckRun.objects.all()
         seen.append((run.state, run.repaired, run.examined, run.updated_at))
 
-    report = repair(batch_size=5, repaired_by=staff, on_batch=on_batch)
+    report = repair(repaired_by=staff, options=RepairOptions(batch_size=5, on_batch=on_batch))
     assert [(state, repaired, examined) for state, repaired, examined, _ in seen] == [
         ("running", 0, 0),
         ("running", 5, 5),
@@ -89,7 +91,7 @@ def test_a_database_error_mid_repair_ends_the_run_interrupted_with_what_it_commi
     monkeypatch,
 ):
     make_desynced_pairs(12)
-    real, calls = repair_module._repair_batch, []
+    real, calls = batch.repair_batch, []
 
     def third_batch_fails(keys, **kwargs):
         calls.append(keys)
@@ -97,9 +99,9 @@ def test_a_database_error_mid_repair_ends_the_run_interrupted_with_what_it_commi
             raise OperationalError("could not serialize access\nDETAIL: ...")
         return real(keys, **kwargs)
 
-    monkeypatch.setattr(repair_module, "_repair_batch", third_batch_fails)
+    monkeypatch.setattr(batch, "repair_batch", third_batch_fails)
     with pytest.raises(RepairInterrupted) as caught:
-        repair(batch_size=5)
+        repair(options=RepairOptions(batch_size=5))
     assert caught.value.done == 10
     run = HealthCheckRun.objects.get()
     assert (run.state, run.repaired, run.state_reason) == (
@@ -119,7 +121,7 @@ def test_a_failing_page_of_keys_is_an_interruption_like_a_failing_batch():
         raise OperationalError("server closed the connection unexpectedly")
 
     with pytest.raises(RepairInterrupted) as caught:
-        repair(pairs=keys(), batch_size=5)
+        repair(pairs=keys(), options=RepairOptions(batch_size=5))
     assert caught.value.done == 5
     run = HealthCheckRun.objects.get()
     assert (run.state, run.repaired) == ("interrupted", 5)
@@ -133,7 +135,7 @@ def test_an_error_from_on_batch_ends_the_run_failed_and_keeps_nothing_of_that_ba
         raise RuntimeError("log write failed")
 
     with pytest.raises(RuntimeError):
-        repair(on_batch=on_batch)
+        repair(options=RepairOptions(on_batch=on_batch))
     run = HealthCheckRun.objects.get()
     assert (run.state, run.repaired) == ("failed", 0)
     assert run.state_reason == "RuntimeError: log write failed"
@@ -147,7 +149,7 @@ def test_timeout_stops_between_batches_and_records_what_it_did():
         time.sleep(0.15)
 
     with pytest.raises(RepairInterrupted, match=r"after 5 repaired pair\(s\).*timeout=0.1 s"):
-        repair(batch_size=5, timeout=0.1, on_batch=slow_batch)
+        repair(options=RepairOptions(batch_size=5, timeout=0.1, on_batch=slow_batch))
     run = HealthCheckRun.objects.get()
     assert (run.state, run.repaired) == ("interrupted", 5)
     assert "timeout=0.1 seconds reached" in run.state_reason
@@ -168,12 +170,12 @@ def test_a_dry_run_is_recorded_as_one_changes_nothing_and_claims_nothing():
     )
     assert report.repaired == 3 and consistency.count_pairs().inconsistent == 3
     assert fetch(live).state == "running"
-    assert repair(dry_run=True, record=False).run is None
+    assert repair(dry_run=True, options=RepairOptions(record=False)).run is None
 
 
 def test_a_second_repair_is_refused_at_once_naming_the_holder(staff):
     make_desynced_pairs(3)
-    live = runs.claim_repair(specialization=None, triggered_by=staff)
+    live = claim.claim_repair(specialization=None, triggered_by=staff)
     started = time.monotonic()
     with pytest.raises(RepairAlreadyRunning) as caught:
         repair()
@@ -242,7 +244,7 @@ def test_latest_run_is_the_latest_finished_check_over_every_specialization():
 
 def test_repairs_total_counts_each_pair_once_in_the_run_that_changed_it():
     make_desynced_pairs(7)
-    first = repair(batch_size=3)
+    first = repair(options=RepairOptions(batch_size=3))
     second = repair()
     assert (first.repaired, second.repaired) == (7, 0)
     assert selectors.total_repairs() == 7
@@ -252,14 +254,40 @@ def test_repairs_total_counts_each_pair_once_in_the_run_that_changed_it():
 @pytest.mark.parametrize("value", [0, -1, 10_001, 2.5, True, "500"])
 def test_batch_size_is_checked(value):
     with pytest.raises(BadBatchSize, match=r"^batch_size="):
-        repair(batch_size=value)
+        repair(options=RepairOptions(batch_size=value))
 
 
 @pytest.mark.parametrize("value", [0, -1, 601, float("nan"), float("inf")])
 def test_lock_timeout_is_checked_and_named(value, settings):
     with pytest.raises(BadLockTimeout, match=r"^lock_timeout="):
-        repair(lock_timeout=value)
+        repair(options=RepairOptions(lock_timeout=value))
     settings.SYNC_REPAIR_LOCK_TIMEOUT = value  # refused where the setting is read
     with pytest.raises(ImproperlyConfigured, match=r"^SYNC_REPAIR_LOCK_TIMEOUT="):
         repair()
     assert not HealthCheckRun.objects.exists()
+
+
+def test_a_signal_stops_the_repair_before_its_next_batch_and_the_previous_handler_runs():
+    make_desynced_pairs(12)
+    earlier = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: earlier.append(signum))
+
+    def signalled(actions):
+        os.kill(os.getpid(), signal.SIGTERM)  # a real signal, mid-batch
+
+    try:
+        with (
+            stopped_by_signals(signal.SIGTERM) as stop,
+            pytest.raises(RepairInterrupted, match=r"after 5 repaired pair\(s\).*SIGTERM"),
+        ):
+            repair(options=RepairOptions(batch_size=5, on_batch=signalled, stop=stop))
+        assert earlier == [signal.SIGTERM]  # e.g. db_worker's: finish after this job
+        run = HealthCheckRun.objects.get()
+        assert (run.state, run.state_reason, run.repaired) == (
+            "interrupted",
+            "stopped by SIGTERM",
+            5,
+        )
+        assert consistency.count_pairs().inconsistent == 7  # the batch it was in is kept
+    finally:
+        signal.signal(signal.SIGTERM, previous)

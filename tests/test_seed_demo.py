@@ -1,6 +1,8 @@
 """`manage.py seed_demo`: a demo staff login, about 200 students, injected desyncs; rerunnable."""
 
+import re
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
@@ -14,7 +16,7 @@ from monitoring.management.commands.seed_demo import (
     STAFF_PASSWORD,
     STAFF_USERNAME,
 )
-from specializations.models import SpecializationProgress
+from specializations.models import Level, Specialization, SpecializationProgress
 
 
 def seed(*args) -> str:
@@ -77,3 +79,25 @@ def test_refuses_to_publish_a_password_without_debug(settings):
         call_command("seed_demo", stdout=StringIO())
     assert NOT_DEBUG.startswith("seed_demo creates a staff account")
     assert not students().exists()
+
+
+def demo_catalogue() -> list[str]:
+    """The paths `make demo` loads (the Makefile's DEMO_CATALOGUE), read from the Makefile."""
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    assert "manage.py load_catalogue $(DEMO_CATALOGUE)" in makefile
+    (paths,) = re.findall(r"^DEMO_CATALOGUE := (.+)$", makefile, flags=re.M)
+    return [str(Path(__file__).resolve().parent.parent / path) for path in paths.split()]
+
+
+@pytest.mark.django_db
+def test_the_demo_loads_the_two_example_files_beside_the_default_catalogue():
+    out = StringIO()
+    call_command("load_catalogue", *demo_catalogue(), stdout=out)
+    assert "GANCUJU_PLAYER: added (8 levels)" in out.getvalue()
+    seed()
+    codes = {"PLAYER", "COACH", "INTERNSHIP", "GANCUJU_PLAYER", "LFA_FOOTBALL_PLAYER"}
+    assert set(Specialization.objects.values_list("code", flat=True)) == codes
+    seeded = SpecializationProgress.objects.values_list("specialization_id", flat=True)
+    assert set(seeded.distinct()) == codes
+    reed = Level.objects.get(specialization_id="GANCUJU_PLAYER", number=3)
+    assert (reed.name, reed.name_en, reed.required_projects) == ("Rugalmas Nád", "Flexible Reed", 1)

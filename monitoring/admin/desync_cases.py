@@ -10,12 +10,9 @@ from collections.abc import Iterator
 
 from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets, helpers
-from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR
 from django.contrib.auth import get_user_model
-from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponseRedirect, QueryDict
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -31,20 +28,15 @@ from specializations.catalogue import all_specializations
 from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress
 
-from .. import services, tasks
+from .. import selectors, services, tasks
 from ..conf import app_settings
 from ..exceptions import RepairAlreadyRunning, RepairInterrupted
 from ..models import DesyncCase
-from ..repair import Action, RepairAction
+from ..repair.audit import logged_as
 from . import desync_list
 
 REPAIR_PERMISSION = "licenses.change_userlicense"
 CONFIRMATION_SAMPLE = 100
-# Keys per page when every matching case is repaired: each page of the desync view
-# is one pass over the join, so pages are large (their memory: BENCHMARKS.md,
-# "Figures moved from code comments").
-STREAM_CHUNK_SIZE = 10_000
-REPAIR_BATCH_SIZE = 500  # pairs per repair transaction (and per batch of log entries)
 # The list's paging and ordering say nothing about which cases a job repairs.
 IGNORED_FOR_SELECTION = (PAGE_VAR, ORDER_VAR)
 
@@ -83,7 +75,6 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
         found = desync_list.violation_page(
             filters=filters,
             query=cl.query,
-            request=request,
             after=cl.after,
             size=size,
             expected=recorded[0] if recorded else None,
@@ -160,8 +151,9 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
         across = request.POST.get("select_across") == "1"
         if across:
             # Every matching case, possibly millions: counted and sampled in the
-            # database; a background job repairs them (``monitoring.tasks``).
-            keys = queryset.order_by().values_list("user_id", "specialization_id")
+            # database, as the background job that repairs them will select them.
+            cases = selectors.desync_cases(self._selection(request)).order_by()
+            keys = cases.values_list("user_id", "specialization_id")
             count = keys.count
             scope = request.GET.get("specialization__code__exact")
         else:
@@ -187,18 +179,23 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
             background=background,
         )
 
-    def _queue(self, request, *, pairs, reason: str, specialization):
-        """Queue a background repair and go to its run's page (``monitoring.tasks``)."""
+    @staticmethod
+    def _selection(request) -> str:
+        """The list's query string as the cases it selects (``selectors.desync_cases``)."""
         query = request.GET.copy()
         for name in IGNORED_FOR_SELECTION:
             query.pop(name, None)
+        return query.urlencode()
+
+    def _queue(self, request, *, pairs, reason: str, specialization):
+        """Queue a background repair and go to its run's page (``monitoring.tasks``)."""
         try:
             run = tasks.queue_repair_job(
                 repaired_by=request.user,
                 specialization=specialization,
                 reason=reason,
                 pairs=pairs,
-                query=query.urlencode(),
+                query=self._selection(request),
             )
         except RepairAlreadyRunning as exc:
             self.message_user(request, f"Repair refused: {exc}.", messages.ERROR)
@@ -252,8 +249,7 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
                 specialization=specialization,
                 repaired_by=request.user,
                 reason=reason,
-                batch_size=REPAIR_BATCH_SIZE,
-                on_batch=lambda actions: log_repairs(request.user, actions),
+                options=services.RepairOptions(on_batch=logged_as(request.user)),
             )
         except RepairAlreadyRunning as exc:
             # Single flight: another repair holds an overlapping scope; nothing written.
@@ -297,63 +293,3 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
             messages.WARNING if report.skipped_locked else messages.SUCCESS,
         )
         return None  # back to the list
-
-
-def matching_cases(user, query: str) -> QuerySet:
-    """The cases "every matching case" meant: this list's own queryset for ``query``.
-
-    For the background job, which runs without the request: the list's filters
-    and search are applied by the list itself (its ChangeList), as ``user`` would
-    see them, so a job repairs what the confirmation page counted.
-    """
-    request = HttpRequest()
-    request.method = "GET"
-    request.GET = QueryDict(query)
-    request.user = user
-    model_admin = DesyncCaseAdmin(DesyncCase, admin.site)
-    return model_admin.get_changelist_instance(request).get_queryset(request)
-
-
-def keyset_pages(keys, *, size: int) -> Iterator[tuple[int, str]]:
-    """(user, specialization) keys of a queryset, one short query per page of ``size``.
-
-    Keyset paging instead of ``iterator()``: no server-side cursor is held
-    across repair's committed batches (pgbouncer in transaction mode has none).
-    """
-    keys = keys.order_by("user_id", "specialization_id")
-    page = list(keys[:size])
-    while page:
-        yield from page
-        if len(page) < size:
-            return
-        user_id, specialization = page[-1]
-        after = Q(user_id__gt=user_id) | Q(user_id=user_id, specialization_id__gt=specialization)
-        page = list(keys.filter(after)[:size])
-
-
-def log_repairs(user, actions: list[RepairAction]) -> None:
-    """One admin log entry per repaired pair, on its licence (which exists after repair).
-
-    Runs as repair's ``on_batch``, inside the batch's transaction, so the entries
-    commit or roll back with the batch: two queries per batch, whatever its size.
-    """
-    wanted = {(a.user_id, a.specialization_id): a for a in actions}
-    licences = UserLicense.objects.filter(user_id__in={a.user_id for a in actions}).only(
-        "pk", "user_id", "specialization_id", "current_level"
-    )
-    content_type = ContentType.objects.get_for_model(UserLicense)
-    LogEntry.objects.bulk_create(
-        LogEntry(
-            user_id=user.pk,
-            content_type=content_type,
-            object_id=str(licence.pk),
-            object_repr=str(licence)[:200],
-            action_flag=CHANGE,
-            change_message=(
-                f"Repaired desync ({a.kind}): {Action(a.action).label} to level "
-                f"{a.target_level} (progress {a.progress_level}, licence {a.license_level})"
-            ),
-        )
-        for licence in licences
-        if (a := wanted.get((licence.user_id, licence.specialization_id)))
-    )

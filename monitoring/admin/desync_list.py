@@ -13,71 +13,27 @@ ids by key. Nothing counts the cases: the latest recorded check does.
 from django.contrib.auth import get_user_model
 from django.db import connections
 
-from common.admin_lists import ListParameterError, change_url_pattern, search_users
+from common.admin_lists import ListParameterError, change_url_pattern
+from common.users import search_users
 from licenses import consistency
 from licenses.models import UserLicense
 from licenses.planner import page_scope
-from specializations.catalogue import all_specializations
 from specializations.models import SpecializationProgress
 
 from .. import selectors
+from ..exceptions import BadCaseFilter
 from ..models import DesyncCase
 
-# The list's filter parameters, by what they narrow (Django's filter links, and
-# the plain field lookups staff type).
-KIND_PARAMETERS = ("kind", "kind__exact")
-SPECIALIZATION_PARAMETERS = (
-    "specialization",
-    "specialization__exact",
-    "specialization_id",
-    "specialization_id__exact",
-    "specialization__code",
-    "specialization__code__exact",
-)
-USER_PARAMETERS = (
-    "user",
-    "user__exact",
-    "user_id",
-    "user_id__exact",
-    "user__id",
-    "user__id__exact",
-)
-# The search is read from the list; a page number or an order (old links) means nothing.
-IGNORED = ("q", "p", "o", "all", "e", "_facets", "_popup", "_to_field")
 SEARCH_USERS = 1_000  # a search matching more users reads the ranges and filters by user
 FIRST_WIDTH = 20_000  # user ids per range when no recorded check says how dense cases are
 
 
-def _choice(request, names, allowed, *, convert=str) -> set | None:
-    """The values several parameters allow together (each is OR within, AND across)."""
-    chosen = None
-    for name in names:
-        values = request.GET.getlist(name)
-        if values:
-            given = {convert(value) for value in values}
-            chosen = given if chosen is None else chosen & given
-    if chosen is not None and allowed is not None and not chosen <= set(allowed):
-        raise ListParameterError(f"Bad query parameter: unknown value in {sorted(chosen)}.")
-    return chosen
-
-
 def page_filters(request) -> dict:
-    """kinds, specialization (None: all; "" if the filters exclude each other), user ids."""
-    known = {*KIND_PARAMETERS, *SPECIALIZATION_PARAMETERS, *USER_PARAMETERS, *IGNORED, "after"}
-    for name in request.GET:
-        if name not in known:
-            raise ListParameterError(
-                f"Bad query parameter {name[:40]!r}: not a filter of this list"
-                " (kind, specialization, user, q, after)."
-            )
-    kinds = _choice(request, KIND_PARAMETERS, consistency.VIOLATION_KINDS)
-    specializations = _choice(request, SPECIALIZATION_PARAMETERS, all_specializations())
-    users = _choice(request, USER_PARAMETERS, None, convert=int)  # ASCII digits: checked
-    return {
-        "kinds": [kind for kind in consistency.VIOLATION_KINDS if kinds is None or kind in kinds],
-        "specializations": specializations,
-        "user_ids": users,
-    }
+    """The list's filters (``selectors.case_filters``); a bad one is the list's 400."""
+    try:
+        return selectors.case_filters(request.GET)
+    except BadCaseFilter as exc:
+        raise ListParameterError(str(exc)) from exc
 
 
 def _fetch(using: str, sql: str, params: list) -> list:
@@ -86,7 +42,7 @@ def _fetch(using: str, sql: str, params: list) -> list:
         return [consistency.PairState(*row) for row in cursor.fetchall()]
 
 
-def violation_page(*, filters: dict, query: str, request, after, size: int, expected=None):
+def violation_page(*, filters: dict, query: str, after, size: int, expected=None):
     """Up to ``size`` violations after ``after``, in key order, as the filters and search say.
 
     ``expected``: how many cases the recorded check counted, to size the first range.
@@ -101,7 +57,7 @@ def violation_page(*, filters: dict, query: str, request, after, size: int, expe
     }
     keep = None
     if query:
-        matching = search_users(request, query)
+        matching = search_users(query)
         found = list(matching[: SEARCH_USERS + 1])
         if len(found) <= SEARCH_USERS:
             user_ids = set(found) if user_ids is None else user_ids & set(found)

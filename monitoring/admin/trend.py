@@ -5,13 +5,11 @@ from decimal import Decimal
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from licenses.admin_sync import BAD, GOOD, WARNING
+
 from ..models import HealthCheckRun, RunState, Status
 
-STATUS_COLOURS = {
-    Status.HEALTHY: "#2e7d32",
-    Status.DEGRADED: "#b26a00",
-    Status.CRITICAL: "#c62828",
-}
+STATUS_COLOURS = {Status.HEALTHY: GOOD, Status.DEGRADED: WARNING, Status.CRITICAL: BAD}
 WIDTH, HEIGHT, PAD_X, PAD_Y = 640, 180, 44, 16
 TREND_RUNS = 30
 

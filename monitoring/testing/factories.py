@@ -7,11 +7,9 @@ amounts >= 0, max_achieved_level >= current_level) so that bakery never invents
 one; tests set the fields they are about.
 """
 
-import importlib
 from datetime import timedelta
 from itertools import count
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
@@ -20,7 +18,7 @@ from model_bakery.recipe import Recipe, seq
 from licenses.guard import unguarded
 from licenses.models import LicenseProgression, UserLicense
 from monitoring.models import HealthCheckRun
-from specializations import catalogue
+from specializations.default_catalogue import install_default_catalogue
 from specializations.models import SpecializationProgress
 
 student = Recipe(
@@ -53,9 +51,7 @@ _batches = count(1)
 
 def install_catalogue() -> None:
     """Create the default level catalogue (a transactional test's flush removes it)."""
-    migration = importlib.import_module("specializations.migrations.0002_level_catalogue")
-    migration.load_catalogue(apps, None)
-    catalogue.clear_cache()
+    install_default_catalogue()
 
 
 @transaction.atomic  # both rows of each pair commit together (the commit guard checks)

@@ -1,6 +1,5 @@
 import argparse
 import importlib.metadata
-import math
 import os
 import signal
 import sys
@@ -15,13 +14,15 @@ from django.utils import translation
 
 from monitoring import output, plugin, selectors, services
 from monitoring.exceptions import MonitoringError, first_line
+from monitoring.limits import RATE, SECONDS, within
+from monitoring.repair.stop import stopped_by_signals
 from specializations.exceptions import ProgressionError
 
 
 def seconds(value: str) -> float:
     """A finite number of seconds, 0 or more (argparse's float takes nan and inf)."""
     number = float(value)
-    if not math.isfinite(number) or number < 0:
+    if not within(number, SECONDS):
         raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds (0 or more)")
     return number
 
@@ -29,8 +30,8 @@ def seconds(value: str) -> float:
 def rate(value: str) -> float:
     """A consistency rate in percent, 0 to 100."""
     number = float(value)
-    if not math.isfinite(number) or not 0 <= number <= 100:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a rate between 0 and 100")
+    if not within(number, RATE):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a rate between {RATE[0]} and {RATE[1]}")
     return number
 
 
@@ -67,7 +68,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--specialization", help="Check one specialization (PLAYER, COACH, INTERNSHIP)."
+            "--specialization", help="Check one specialization (its catalogue code)."
         )
         parser.add_argument(
             "--repair", action="store_true", help="Repair every desync (the lower side moves up)."
@@ -197,33 +198,24 @@ class Command(BaseCommand):
         ``--timeout`` stops the repair between batches and then bounds the check
         after it, so the watchdog allows twice the time.
         """
+        # From the command line, SIGTERM (systemd's stop, a kill) stops a repair before its
+        # next batch: the run is recorded as interrupted, exit 3.
+        signals = (signal.SIGTERM,) if self._from_command_line else ()
         try:
-            with self.deadline(2 * options["timeout"]), self.stopped_by_sigterm() as stop:
+            with self.deadline(2 * options["timeout"]), stopped_by_signals(*signals) as stop:
                 return services.repair(
                     specialization=options["specialization"],
                     dry_run=options["dry_run"],
-                    on_progress=self.progress_bar(options["specialization"]),
-                    timeout=options["timeout"],
-                    thresholds=common["thresholds"],
-                    record=not options["no_record"],  # dry runs only: a repair is always recorded
-                    stop=stop,
+                    options=services.RepairOptions(
+                        on_progress=self.progress_bar(options["specialization"]),
+                        timeout=options["timeout"],
+                        thresholds=common["thresholds"],
+                        record=not options["no_record"],  # dry runs only: a repair is recorded
+                        stop=stop,
+                    ),
                 )
         finally:
             self.end_progress_bar()
-
-    @contextmanager
-    def stopped_by_sigterm(self):
-        """From the command line, SIGTERM (systemd's stop, a kill) stops a repair before
-        its next batch: the run is recorded as interrupted, exit 3. Yields repair's ``stop``."""
-        asked = []
-        if not self._from_command_line:
-            yield None
-            return
-        previous = signal.signal(signal.SIGTERM, lambda signum, frame: asked.append("SIGTERM"))
-        try:
-            yield lambda: f"stopped by {asked[0]}" if asked else None
-        finally:
-            signal.signal(signal.SIGTERM, previous)
 
     @contextmanager
     def deadline(self, timeout: float):

@@ -12,6 +12,7 @@ from licenses.guard import unguarded
 from licenses.models import LicenseProgression, UserLicense
 from licenses.services import AUTO_SYNC_REASON, ISSUED_REASON
 from specializations.catalogue import all_specializations
+from specializations.default_catalogue import install_default_catalogue
 from specializations.models import LEDGER_FIELDS, ProgressEvent, SpecializationProgress
 
 DEMO_SOURCE = "seed_demo"  # the ledger source of the demo's opening events
@@ -57,8 +58,9 @@ NOT_DEBUG = (
 
 class Command(BaseCommand):
     help = (
-        "Seed demo data: a staff login, about 200 students with progress and licences in the "
-        "three specializations, and a few injected desyncs of each kind. Safe to run twice."
+        "Seed demo data: a staff login, the default catalogue if it is missing, about 200 "
+        "students with progress and licences in the catalogue's active specializations, and a "
+        "few injected desyncs of each kind. Safe to run twice."
     )
 
     def add_arguments(self, parser):
@@ -79,6 +81,8 @@ class Command(BaseCommand):
         # are injected behind the hook's back, as a bad import would.
         with unguarded():
             self.ensure_staff()
+            for code in install_default_catalogue():
+                self.stdout.write(f"Installed the default catalogue's {code}.")
             if reset:
                 self.delete_students(demo_students)
             if demo_students.exists():

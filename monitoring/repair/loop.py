@@ -15,14 +15,17 @@ from dataclasses import replace
 from django.db import DatabaseError, OperationalError
 
 from licenses.consistency import PairState
+from licenses.planner import LOCK_NOT_AVAILABLE
 
-from . import repair, runs
-from .exceptions import REPAIR_TIMED_OUT, RepairInterrupted, RunTakenOver, first_line
-from .models import RunKind, RunState
-from .repair import SKIPPED_SAMPLE, BatchResult, Key, RepairReport, plan_batch
+from .. import runs
+from ..exceptions import REPAIR_TIMED_OUT, RepairInterrupted, RunTakenOver, first_line
+from ..models import RunKind, RunState
+from . import batch, claim
+from .options import RepairOptions
+from .plan import SKIPPED_SAMPLE, BatchResult, Key, RepairReport, plan_batch
 
 # SQLSTATEs of a lock wait that ran out (lock_timeout) or a deadlock the server broke.
-LOCK_FAILURES = {"55P03", "40P01"}
+LOCK_FAILURES = {LOCK_NOT_AVAILABLE, "40P01"}
 SINGLES_BELOW = 32  # a failing piece this small is retried pair by pair
 
 
@@ -31,7 +34,7 @@ class _OutOfTime(Exception):
 
 
 class _StopAsked(Exception):
-    """``stop()`` gave a reason (SIGTERM under check_sync): stop before the next batch."""
+    """``stop()`` gave a reason (a signal: ``stop.py``): stop before the next batch."""
 
 
 def _lock_failure(exc: BaseException) -> bool:
@@ -46,7 +49,7 @@ def _keys_and_hints(items: list) -> tuple[list[Key], dict | None]:
     return list(dict.fromkeys(items)), None  # a pair listed twice is repaired once
 
 
-def _batch(keys, *, hints, examined: int, **options) -> BatchResult:
+def _batch(keys, *, hints, examined: int, **batch_options) -> BatchResult:
     """One batch; when a lock wait ran out, the same pairs in smaller pieces.
 
     The piece holding the pair someone else keeps locked fails again (after at
@@ -54,7 +57,7 @@ def _batch(keys, *, hints, examined: int, **options) -> BatchResult:
     pair that still fails is left as locked. The others are repaired.
     """
     try:
-        return repair._repair_batch(keys, hints=hints, examined=examined, **options)
+        return batch.repair_batch(keys, hints=hints, examined=examined, **batch_options)
     except OperationalError as exc:
         if not _lock_failure(exc):
             raise
@@ -64,7 +67,7 @@ def _batch(keys, *, hints, examined: int, **options) -> BatchResult:
     result = BatchResult()
     for start in range(0, len(keys), size):
         piece = keys[start : start + size]
-        result += _batch(piece, hints=None, examined=examined if start == 0 else 0, **options)
+        result += _batch(piece, hints=None, examined=examined if start == 0 else 0, **batch_options)
     return result
 
 
@@ -75,42 +78,39 @@ def repair_and_record(
     dry_run: bool,
     repaired_by,
     reason: str,
-    batch_size: int,
-    lock_timeout: float,
-    timeout: float | None,
-    record: bool,
-    thresholds,
+    options: RepairOptions,
     check: Callable,
-    on_progress: Callable[[int], None] | None = None,
-    on_batch: Callable | None = None,
-    queued_run=None,
-    stop: Callable[[], str | None] | None = None,
 ) -> RepairReport:
+    """Claim (a dry run: record), repair ``keys`` batch by batch, check, record the end.
+
+    ``options`` come resolved (``RepairOptions.resolved``): every limit is set.
+    """
     started = time.perf_counter()
+    timeout, lock_timeout, batch_size = options.timeout, options.lock_timeout, options.batch_size
     deadline = started + timeout if timeout else None
     report = RepairReport(dry_run=dry_run)
     if dry_run:
         run = None
-        if record:
+        if options.record:
             run = runs.start_run(
                 kind=RunKind.REPAIR,
                 specialization=specialization,
                 dry_run=True,
                 triggered_by=repaired_by,
-                thresholds=thresholds,
+                thresholds=options.thresholds,
             )
     else:
-        run = runs.claim_repair(
+        run = claim.claim_repair(
             specialization=specialization,
             triggered_by=repaired_by,
-            thresholds=thresholds,
-            queued=queued_run,
+            thresholds=options.thresholds,
+            queued=options.queued_run,
         )
     report.run = run
-    options = {
+    batch_options = {
         "repaired_by": repaired_by,
         "reason": reason,
-        "on_batch": on_batch,
+        "on_batch": options.on_batch,
         "run": run,
         "lock_timeout": lock_timeout,
     }
@@ -119,16 +119,16 @@ def repair_and_record(
         if dry_run:
             result = plan_batch(batch_keys, hints=hints)
             if run is not None:
-                runs.report_batch(run, repaired=0, examined=examined)
+                claim.report_batch(run, repaired=0, examined=examined)
             return result
-        return _batch(batch_keys, hints=hints, examined=examined, **options)
+        return _batch(batch_keys, hints=hints, examined=examined, **batch_options)
 
     try:
         items, pending = iter(keys), []
         while True:
             if deadline is not None and time.perf_counter() >= deadline:
                 raise _OutOfTime
-            if stop is not None and (why := stop()):
+            if options.stop is not None and (why := options.stop()):
                 raise _StopAsked(why)
             # Inside the try: fetching the next page of keys can fail like a batch.
             batch_keys, hints = _keys_and_hints(list(itertools.islice(items, batch_size)))
@@ -137,8 +137,8 @@ def repair_and_record(
             result = one(batch_keys, hints, len(batch_keys))
             report.add(result, examined=len(batch_keys))
             pending += result.locked
-            if on_progress:
-                on_progress(report.examined)
+            if options.on_progress:
+                options.on_progress(report.examined)
         pending = _retry_locked(pending, one, report, lock_timeout, deadline, batch_size)
     except BaseException as exc:
         report.duration_ms = round((time.perf_counter() - started) * 1000)
@@ -149,7 +149,7 @@ def repair_and_record(
     left = {"skipped_locked": report.skipped_locked, "skipped_sample": report.skipped_sample}
     try:
         if run is not None:  # a report before the check, which may take up to its timeout
-            runs.report_batch(run, repaired=0, examined=0)
+            claim.report_batch(run, repaired=0, examined=0)
         after = check()
     except BaseException as exc:
         runs.end_run(run, RunState.FAILED, f"the check after the repair: {first_line(exc)}", **left)

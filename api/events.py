@@ -1,0 +1,270 @@
+"""Events sent over HTTP, applied through the ledger exactly once.
+
+Idempotency follows the IETF Idempotency-Key draft and Stripe: the first request with a
+key is applied and its answer recorded (``IdempotentRequest``, same transaction); the
+same key with the same event gets that answer again (a replay); with another event, a
+409. The ledger's unique (source, key) index decides which request is first: a key it
+already holds comes back from ``update_progress`` as a replay (or a conflict), and only
+then is the recorded answer read. Two requests sent at once: the second waits for the
+first's commit and becomes its replay.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+
+from licenses.models import UserLicense
+from specializations.bulk import EventSpec, update_progress_many
+from specializations.catalogue import get_specialization
+from specializations.exceptions import IdempotencyConflict, ProgressionError, UnknownUser
+from specializations.services import update_progress
+
+from .models import IdempotentRequest
+from .problems import Problem
+from .schemas import EventIn, EventOut
+from .students import UNKNOWN_STUDENT, Student, resolve
+
+IDEMPOTENCY_CONFLICT = (
+    "Idempotency-Key={key!r} was already used by this client for another event;"
+    " send a new key for a new event"
+)
+BATCH_RACE = (
+    "a key of this batch was applied by another request meanwhile; nothing of this batch"
+    " was applied: send it again (its applied keys come back as replays)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    body: dict
+    replayed: bool
+
+
+def fingerprint(event: EventIn) -> str:
+    """The event as validated (defaults filled in, the batch's key left out), hashed."""
+    data = event.model_dump(mode="json", exclude={"key"})
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def amounts(event: EventIn) -> dict[str, int]:
+    return {
+        "xp_gained": event.xp,
+        "sessions_completed": event.sessions,
+        "projects_completed": event.projects,
+        "theory_hours": event.theory_hours,
+        "practice_hours": event.practice_hours,
+    }
+
+
+def _conflict(key: str) -> Problem:
+    return Problem(409, "idempotency-conflict", IDEMPOTENCY_CONFLICT.format(key=key))
+
+
+def _replay(record: IdempotentRequest | None, *, key: str, fingerprint: str) -> Outcome:
+    # No record: the key was used under this client's name outside the API.
+    if record is None or record.fingerprint != fingerprint:
+        raise _conflict(key)
+    return Outcome(body=record.response, replayed=True)
+
+
+def body_of(update, *, external_id: str | None, licence_level: int | None) -> dict:
+    """The answer for one applied event, in its JSON form (what a replay returns)."""
+    progress = update.progress
+    body = {
+        "event_id": update.event.pk,
+        "student_id": progress.student_id,
+        "external_id": external_id,
+        "specialization": progress.specialization_id,
+        "level_before": update.old_level,
+        "level_after": update.new_level,
+        "levels_gained": update.levels_gained,
+        "totals": {
+            "xp": progress.total_xp,
+            "sessions": progress.completed_sessions,
+            "projects": progress.completed_projects,
+            "theory_hours": progress.theory_hours_completed,
+            "practice_hours": progress.practice_hours_completed,
+        },
+        "licence_level": licence_level,
+        "occurred_at": update.event.occurred_at,
+    }
+    return EventOut.model_validate(body).model_dump(mode="json")
+
+
+def _student(client, event: EventIn) -> Student:
+    if event.student_id is not None:
+        # By id, no lookup: the ledger's lock finds the row, and only a student without
+        # one is looked for (UnknownUser below).
+        return Student(user=get_user_model()(pk=event.student_id), external_id=None)
+    return resolve(client, external_id=event.external_id)
+
+
+def send(client, event: EventIn, *, key: str) -> Outcome:
+    """Apply one event or replay its first answer (one transaction)."""
+    prints = fingerprint(event)
+    student = _student(client, event)
+    try:
+        with transaction.atomic():
+            update = update_progress(
+                student.user, event.specialization, **amounts(event), idempotency_key=key,
+                source=client.name, reason=event.reason, occurred_at=event.occurred_at,
+            )  # fmt: skip
+            if update.replayed:
+                record = IdempotentRequest.objects.filter(client=client, key=key).first()
+                return _replay(record, key=key, fingerprint=prints)
+            licence_level = (
+                UserLicense.objects.filter(
+                    user_id=student.user_id, specialization_id=event.specialization
+                )
+                .values_list("current_level", flat=True)
+                .first()
+            )
+            body = body_of(update, external_id=student.external_id, licence_level=licence_level)
+            IdempotentRequest.objects.create(
+                client=client, key=key, fingerprint=prints, response=body
+            )
+    except UnknownUser as error:
+        detail = f"student_id={event.student_id!r} is not a student"
+        raise Problem(404, UNKNOWN_STUDENT, detail) from error
+    except IdempotencyConflict as error:
+        raise _conflict(key) from error
+    return Outcome(body=body, replayed=False)
+
+
+def send_batch(client, events) -> list[tuple[str, Outcome]]:
+    """All or nothing: every event checked first (a 422 lists each bad one by index and
+    field), then the new ones applied set-based in one transaction; a key seen before
+    (earlier, or earlier in the batch) with the same event is a replay."""
+    errors = []
+    prints = [fingerprint(event) for event in events]
+    first_index: dict[str, int] = {}
+    for index, event in enumerate(events):
+        earlier = first_index.setdefault(event.key, index)
+        if earlier != index and prints[earlier] != prints[index]:
+            errors.append(
+                {"index": index, "field": f"events.{index}.key", "value": event.key,
+                 "message": f"the key of events.{earlier} with another event"}
+            )  # fmt: skip
+        try:
+            get_specialization(event.specialization)
+        except ProgressionError as error:
+            errors.append(
+                {"index": index, "field": f"events.{index}.specialization",
+                 "value": event.specialization, "message": str(error)}
+            )  # fmt: skip
+    students = _students(client, events, errors)
+    _refuse(errors, len(events))
+    records = {
+        record.key: record
+        for record in IdempotentRequest.objects.filter(client=client, key__in=list(first_index))
+    }
+    for index, event in enumerate(events):
+        record = records.get(event.key)
+        if record is not None and record.fingerprint != prints[index]:
+            errors.append(
+                {"index": index, "field": f"events.{index}.key", "value": event.key,
+                 "message": IDEMPOTENCY_CONFLICT.format(key=event.key)}
+            )  # fmt: skip
+    if errors:
+        raise Problem(409, "idempotency-conflict", errors[0]["message"], errors=errors)
+    new = [index for index, event in enumerate(events)
+           if event.key not in records and first_index[event.key] == index]  # fmt: skip
+    bodies = {}
+    try:
+        with transaction.atomic():
+            updates = update_progress_many(
+                [EventSpec(student_id=students[i].user_id, specialization=events[i].specialization,
+                           amounts=amounts(events[i]), idempotency_key=events[i].key,
+                           reason=events[i].reason, occurred_at=events[i].occurred_at)
+                 for i in new],
+                source=client.name,
+            )  # fmt: skip
+            if any(update.replayed for update in updates):  # keys used outside the API
+                index = new[next(i for i, u in enumerate(updates) if u.replayed)]
+                raise _conflict(events[index].key)
+            levels = _licence_levels(updates)
+            for index, update in zip(new, updates, strict=True):
+                bodies[index] = body_of(
+                    update,
+                    external_id=students[index].external_id,
+                    licence_level=levels.get(
+                        (update.progress.student_id, update.progress.specialization_id)
+                    ),
+                )
+            IdempotentRequest.objects.bulk_create(
+                IdempotentRequest(client=client, key=events[index].key,
+                                  fingerprint=prints[index], response=body)
+                for index, body in bodies.items()
+            )  # fmt: skip
+    except IntegrityError as error:
+        raise Problem(409, "idempotency-conflict", BATCH_RACE) from error
+    except IdempotencyConflict as error:
+        raise _conflict(error.key) from error
+    out = []
+    for index, event in enumerate(events):
+        if index in bodies:
+            out.append((event.key, Outcome(body=bodies[index], replayed=False)))
+        elif event.key in records:
+            out.append((event.key, Outcome(body=records[event.key].response, replayed=True)))
+        else:  # the batch's own earlier event with this key
+            out.append((event.key, Outcome(body=bodies[first_index[event.key]], replayed=True)))
+    return out
+
+
+def _refuse(errors: list[dict], count: int) -> None:
+    if errors:
+        raise Problem(
+            422,
+            "validation",
+            f"{len({e['index'] for e in errors})} of {count} events refused; nothing was applied.",
+            errors=sorted(errors, key=lambda error: error["index"]),
+        )
+
+
+def _licence_levels(updates) -> dict[tuple[int, str], int]:
+    """The licence level of every pair the batch touched (one query)."""
+    students = {update.progress.student_id for update in updates}
+    codes = {update.progress.specialization_id for update in updates}
+    if not students:
+        return {}
+    rows = UserLicense.objects.filter(user_id__in=students, specialization_id__in=codes)
+    return {
+        (user, code): level
+        for user, code, level in rows.values_list("user_id", "specialization_id", "current_level")
+    }
+
+
+def _students(client, events, errors) -> list[Student | None]:
+    """Each event's student, resolved in two queries (ids, external ids); unknown ones
+    are added to ``errors``."""
+    from specializations.models import ExternalId
+
+    User = get_user_model()
+    ids = {event.student_id for event in events if event.student_id is not None}
+    externals = {event.external_id for event in events if event.external_id is not None}
+    known_ids = set(User._default_manager.filter(pk__in=ids).values_list("pk", flat=True))
+    links = dict(
+        ExternalId.objects.filter(source=client.namespace, external_id__in=externals)
+        .values_list("external_id", "user_id")
+    ) if externals else {}  # fmt: skip
+    students = []
+    for index, event in enumerate(events):
+        if event.student_id is not None:
+            user_id = event.student_id if event.student_id in known_ids else None
+            field, value = "student_id", event.student_id
+        else:
+            user_id, field, value = links.get(event.external_id), "external_id", event.external_id
+        if user_id is None:
+            errors.append(
+                {"index": index, "field": f"events.{index}.{field}", "value": value,
+                 "message": f"{field}={value!r} is not a known student"
+                 + (f" in the namespace {client.namespace!r}" if field == "external_id" else "")}
+            )  # fmt: skip
+            students.append(None)
+        else:
+            students.append(Student(user=User(pk=user_id), external_id=event.external_id))
+    return students

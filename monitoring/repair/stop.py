@@ -1,0 +1,41 @@
+"""A repair stopped by a signal (systemd's stop, a kill, Ctrl-C): before its next batch.
+
+``check_sync --repair`` and the background job's worker both run a repair that
+may take minutes; a signal then ends it between two batches, the run ends
+interrupted naming the signal, and what its batches committed is kept.
+"""
+
+import signal
+import threading
+from contextlib import contextmanager
+
+STOPPED_BY = "stopped by {signal}"
+
+
+@contextmanager
+def stopped_by_signals(*signals: signal.Signals):
+    """Yields ``stop`` for ``RepairOptions``: after one of ``signals``, it names the signal.
+
+    A handler that was already installed (db_worker's: finish after this job)
+    is still called. Signals reach the main thread only: elsewhere (an immediate
+    task backend inside a request) this yields None and installs nothing.
+    """
+    if not signals or threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+    asked = []
+
+    def handler(signum, frame):
+        asked.append(signal.Signals(signum).name)
+        chained = previous[signum]
+        if callable(chained) and chained is not signal.default_int_handler:
+            chained(signum, frame)
+
+    for sig in signals:
+        signal.signal(sig, handler)
+    try:
+        yield lambda: STOPPED_BY.format(signal=asked[0]) if asked else None
+    finally:
+        for sig, chained in previous.items():
+            signal.signal(sig, chained)

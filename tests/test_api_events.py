@@ -1,0 +1,188 @@
+"""Sending progress: once per Idempotency-Key, through the ledger, the licence following."""
+
+import json
+
+import pytest
+
+from licenses.models import UserLicense
+from specializations.models import ProgressEvent, SpecializationProgress
+from specializations.services import link_external_id
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def headers(api_headers):
+    return api_headers()
+
+
+def post(client, headers, body, *, key="key-1", path="/api/v1/events"):
+    extra = {"Idempotency-Key": key} if key else {}
+    return client.post(
+        path, json.dumps(body), content_type="application/json", headers={**headers, **extra}
+    )
+
+
+def events():
+    return ProgressEvent.objects.exclude(source="opening")
+
+
+def test_an_event_is_applied_once_with_its_outcome(client, headers, student):
+    body = {"student_id": student.pk, "specialization": "PLAYER", "xp": 25_000, "sessions": 12}
+    reply = post(client, headers, {**body, "reason": "tournament"})
+    assert reply.status_code == 201
+    body = reply.json()
+    event = events().get()
+    assert body == {
+        "event_id": event.pk,
+        "student_id": student.pk,
+        "external_id": None,
+        "specialization": "PLAYER",
+        "level_before": 1,
+        "level_after": 2,
+        "levels_gained": 1,
+        "totals": {"xp": 25_000, "sessions": 12, "projects": 0, "theory_hours": 0,
+                   "practice_hours": 0},
+        "licence_level": 2,
+        "occurred_at": body["occurred_at"],
+    }  # fmt: skip
+    assert (event.source, event.idempotency_key, event.reason) == (
+        "attendance",
+        "key-1",
+        "tournament",
+    )
+    assert UserLicense.objects.get(user=student).current_level == 2
+    assert "Idempotent-Replayed" not in reply
+
+
+def test_the_same_key_and_body_again_is_a_200_replay_with_the_same_body(client, headers, student):
+    body = {"student_id": student.pk, "specialization": "PLAYER", "xp": 100}
+    first = post(client, headers, body)
+    again = post(client, headers, body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.content == first.content
+    assert SpecializationProgress.objects.get(student=student).total_xp == 100
+    assert events().count() == 1
+
+
+def test_the_same_key_with_another_body_is_a_409_and_writes_nothing(client, headers, student):
+    post(client, headers, {"student_id": student.pk, "specialization": "PLAYER", "xp": 100})
+    for other in ({"xp": 101}, {"xp": 100, "reason": "another"}):
+        reply = post(client, headers, {"student_id": student.pk, "specialization": "PLAYER",
+                                       **other})  # fmt: skip
+        assert reply.status_code == 409
+        assert reply.json()["type"].endswith(":idempotency-conflict")
+        assert "'key-1'" in reply.json()["detail"]
+    assert SpecializationProgress.objects.get(student=student).total_xp == 100
+
+
+def test_keys_are_per_client(client, api_headers, student):
+    body = {"student_id": student.pk, "specialization": "PLAYER", "xp": 100}
+    assert post(client, api_headers("quiz"), body).status_code == 201
+    assert post(client, api_headers("attendance"), body).status_code == 201
+    assert SpecializationProgress.objects.get(student=student).total_xp == 200
+
+
+def test_a_key_used_outside_the_api_under_the_clients_name_is_a_409(client, headers, student):
+    from specializations.services import update_progress
+
+    update_progress(student, "PLAYER", xp_gained=5, source="attendance", idempotency_key="k")
+    body = {"student_id": student.pk, "specialization": "PLAYER", "xp": 5}
+    assert post(client, headers, body, key="k").status_code == 409
+
+
+def test_an_external_id_is_read_in_the_clients_own_namespace(client, headers, make_user):
+    mine, theirs = make_user(), make_user()
+    link_external_id(mine, source="attendance", external_id="src-17")
+    link_external_id(theirs, source="replaced-system", external_id="src-17")
+    reply = post(client, headers, {"external_id": "src-17", "specialization": "PLAYER", "xp": 9})
+    assert reply.status_code == 201
+    assert (reply.json()["student_id"], reply.json()["external_id"]) == (mine.pk, "src-17")
+
+
+def test_a_client_configured_for_another_namespace_reads_its_ids(client, api_headers, make_user):
+    theirs = make_user()
+    link_external_id(theirs, source="replaced-system", external_id="src-17")
+    headers = api_headers("quiz", external_id_source="replaced-system")
+    reply = post(client, headers, {"external_id": "src-17", "specialization": "PLAYER", "xp": 9})
+    assert reply.status_code == 201 and reply.json()["student_id"] == theirs.pk
+    assert ProgressEvent.objects.get(idempotency_key="key-1").source == "quiz"
+
+
+def batch(client, headers, items):
+    return post(client, headers, {"events": items}, key=None, path="/api/v1/events/batch")
+
+
+def item(key, student, **amounts):
+    return {"key": key, "student_id": student.pk, "specialization": "PLAYER", **amounts}
+
+
+def test_a_batch_is_applied_in_order_and_reports_each_item(client, headers, make_user):
+    a, b = make_user(), make_user()
+    reply = batch(client, headers, [item("a1", a, xp=10), item("b1", b, xp=5), item("a2", a, xp=1)])
+    assert reply.status_code == 200
+    body = reply.json()
+    assert (body["applied"], body["replayed"]) == (3, 0)
+    assert [i["event"]["totals"]["xp"] for i in body["items"]] == [10, 5, 11]
+    assert [(i["index"], i["key"], i["status"]) for i in body["items"]] == [
+        (0, "a1", "applied"), (1, "b1", "applied"), (2, "a2", "applied")
+    ]  # fmt: skip
+
+
+def test_replayed_items_in_a_batch_are_reported_not_applied_again(client, headers, student):
+    assert post(client, headers, {"student_id": student.pk, "specialization": "PLAYER",
+                                  "xp": 10}, key="k1").status_code == 201  # fmt: skip
+    body = batch(client, headers, [item("k1", student, xp=10), item("k2", student, xp=1),
+                                   item("k2", student, xp=1)]).json()  # fmt: skip
+    assert [i["status"] for i in body["items"]] == ["replayed", "applied", "replayed"]
+    assert (body["applied"], body["replayed"]) == (1, 2)
+    assert SpecializationProgress.objects.get(student=student).total_xp == 11
+
+
+def test_a_bad_batch_lists_every_bad_item_and_applies_nothing(client, headers, student):
+    items = [
+        item("ok", student, xp=10),
+        item("neg", student, xp=-1),
+        {"key": "who", "student_id": 987654, "specialization": "PLAYER"},
+        item("spec", student) | {"specialization": "CHESS"},
+        {"key": "ext", "external_id": "nobody", "specialization": "PLAYER"},
+        item("dup", student, xp=1),
+        item("dup", student, xp=2),
+    ]
+    reply = batch(client, headers, items)
+    assert reply.status_code == 422
+    errors = reply.json()["errors"]
+    # Shape errors first (pydantic), before any student or key is looked up.
+    assert [(e["index"], e["field"]) for e in errors] == [(1, "events.1.xp")]
+    del items[1]
+    errors = batch(client, headers, items).json()["errors"]
+    assert [(e["index"], e["field"], e["value"]) for e in errors] == [
+        (1, "events.1.student_id", 987654),
+        (2, "events.2.specialization", "CHESS"),
+        (3, "events.3.external_id", "nobody"),
+        (5, "events.5.key", "dup"),
+    ]
+    assert not events().exists()
+    assert not SpecializationProgress.objects.exists()
+
+
+def test_a_batch_conflicting_with_an_earlier_key_applies_nothing(client, headers, student):
+    post(client, headers, {"student_id": student.pk, "specialization": "PLAYER", "xp": 10},
+         key="k1")  # fmt: skip
+    reply = batch(client, headers, [item("k2", student, xp=1), item("k1", student, xp=99)])
+    assert reply.status_code == 409
+    assert reply.json()["errors"][0]["index"] == 1
+    assert SpecializationProgress.objects.get(student=student).total_xp == 10
+
+
+def test_an_event_costs_a_fixed_number_of_queries(
+    client, headers, student, django_assert_max_num_queries
+):
+    # Key, idempotency record, student; the ledger's savepoint, lock, update, event; the
+    # licence level; the record. (An enrolment adds its row, licence and history.)
+    post(client, headers, {"student_id": student.pk, "specialization": "PLAYER", "xp": 1})
+    with django_assert_max_num_queries(12):
+        reply = post(client, headers, {"student_id": student.pk, "specialization": "PLAYER",
+                                       "xp": 1}, key="k2")  # fmt: skip
+    assert reply.status_code == 201

@@ -1,0 +1,124 @@
+"""update_progress_many: update_progress's meaning for a batch, at a fixed cost."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from licenses.models import LicenseProgression, UserLicense
+from specializations.bulk import EventSpec, update_progress_many
+from specializations.catalogue import get_specialization
+from specializations.exceptions import IdempotencyConflict, InvalidLedgerValue, NegativeAmount
+from specializations.models import ProgressEvent, SpecializationProgress
+from specializations.services import enroll, update_progress
+from tests.conftest import requires_postgres
+
+pytestmark = pytest.mark.django_db
+
+
+def spec(student, key, xp=0, sessions=0, code="PLAYER", **extra):
+    amounts = {"xp_gained": xp, "sessions_completed": sessions}
+    return EventSpec(
+        student_id=student.pk, specialization=code, idempotency_key=key, amounts=amounts, **extra
+    )
+
+
+def totals(student, code="PLAYER"):
+    row = SpecializationProgress.objects.get(student=student, specialization_id=code)
+    return row.total_xp, row.completed_sessions, row.current_level
+
+
+def test_a_batch_ends_where_the_same_calls_one_by_one_end(make_user):
+    level_2 = get_specialization("PLAYER").levels[1]
+    a, b = make_user(), make_user()
+    steps = [(10, 1), (level_2.required_xp, level_2.required_sessions), (5, 0)]
+    update_progress_many([spec(a, f"a{i}", xp, s) for i, (xp, s) in enumerate(steps)],
+                         source="batch")  # fmt: skip
+    for i, (xp, s) in enumerate(steps):
+        update_progress(b, "PLAYER", xp_gained=xp, sessions_completed=s,
+                        source="one", idempotency_key=f"b{i}")  # fmt: skip
+    assert totals(a) == totals(b) == (level_2.required_xp + 15, level_2.required_sessions + 1, 2)
+    history = lambda user: list(  # noqa: E731
+        LicenseProgression.objects.filter(license__user=user).values_list("from_level", "to_level")
+    )
+    assert history(a) == history(b) and UserLicense.objects.get(user=a).current_level == 2
+    keep = ("level_before", "level_after", "xp_gained", "sessions_completed")
+    events = lambda user: list(  # noqa: E731
+        ProgressEvent.objects.filter(progress__student=user).order_by("id").values_list(*keep)
+    )
+    assert events(a) == events(b)
+
+
+def test_each_update_shows_the_row_as_its_event_left_it(student):
+    updates = update_progress_many([spec(student, "k1", 10), spec(student, "k2", 5)],
+                                   source="batch")  # fmt: skip
+    assert [u.progress.total_xp for u in updates] == [10, 15]
+    assert [u.event.pk is not None for u in updates] == [True, True]
+
+
+def test_a_key_seen_before_is_a_replay_with_the_first_outcome(student):
+    update_progress(student, "PLAYER", xp_gained=10, source="batch", idempotency_key="k1")
+    updates = update_progress_many([spec(student, "k1", 10), spec(student, "k2", 1)],
+                                   source="batch")  # fmt: skip
+    assert [u.replayed for u in updates] == [True, False]
+    assert totals(student)[0] == 11
+
+
+def test_a_key_seen_before_with_other_amounts_conflicts_and_writes_nothing(student):
+    update_progress(student, "PLAYER", xp_gained=10, source="batch", idempotency_key="k1")
+    with pytest.raises(IdempotencyConflict):
+        update_progress_many([spec(student, "k2", 1), spec(student, "k1", 99)], source="batch")
+    assert totals(student)[0] == 10
+
+
+def test_a_key_twice_in_one_batch_is_refused(student):
+    with pytest.raises(InvalidLedgerValue, match="given twice"):
+        update_progress_many([spec(student, "k1", 1), spec(student, "k1", 1)], source="batch")
+
+
+def test_a_total_below_zero_refuses_the_whole_batch(student):
+    with pytest.raises(NegativeAmount, match="xp_gained=-5"):
+        update_progress_many([spec(student, "k1", 3), spec(student, "k2", -5)], source="batch")
+    assert not SpecializationProgress.objects.exists()
+
+
+def test_the_statements_do_not_grow_with_the_batch(make_user, django_assert_num_queries):
+    students = [make_user() for _ in range(30)]
+    for student in students:
+        enroll(student, "PLAYER")
+    # Savepoint, the earlier keys, the lock, the totals, the events, release.
+    with django_assert_num_queries(6):
+        update_progress_many([spec(s, f"k{i}", 1) for i, s in enumerate(students)], source="b")
+    with django_assert_num_queries(6):
+        update_progress_many([spec(s, f"j{i}", 1) for i, s in enumerate(students[:3])], source="b")
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_batches_over_the_same_students_in_opposite_orders_do_not_deadlock(committed_db):
+    from django.contrib.auth import get_user_model
+
+    students = [get_user_model().objects.create(username=f"b{i}") for i in range(40)]
+    for student in students:
+        enroll(student, "PLAYER")
+    errors = []
+
+    def run(order, prefix):
+        try:
+            for round_ in range(5):
+                update_progress_many(
+                    [spec(s, f"{prefix}{round_}-{s.pk}", 1) for s in order], source="race"
+                )
+        except Exception as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(students, "up")),
+               threading.Thread(target=run, args=(students[::-1], "down"))]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert {totals(s)[0] for s in students} == {10}
