@@ -29,6 +29,8 @@ from django.db import connections, models
 from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .keyset import after_key
 from .users import search_users
@@ -38,7 +40,7 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 ASCII_INTEGER = re.compile(r"-?[0-9]{1,19}")
 PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,9}")
 AFTER_VAR = "after"  # keyset pages: the key the page starts after
-BAD_KEY = "Nothing was done: {key!r} is not a valid {name} key."
+BAD_KEY = _("Nothing was done: %(key)s is not a valid %(name)s key.")
 
 
 class ListParameterError(BadRequest):
@@ -276,7 +278,9 @@ class StrictListMixin:
         for key in [] if across else request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
             if self.key_error(key):
                 name = self.opts.verbose_name
-                self.message_user(request, BAD_KEY.format(key=key, name=name), messages.ERROR)
+                self.message_user(
+                    request, BAD_KEY % {"key": repr(key), "name": name}, messages.ERROR
+                )
                 return HttpResponseRedirect(request.get_full_path())
         return super().response_action(request, queryset, *args, **kwargs)
 
@@ -293,7 +297,7 @@ class StrictListMixin:
             '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
             helpers.ACTION_CHECKBOX_NAME,
             str(obj.pk),
-            format_html("Select this object for an action - {}", str(obj)),
+            gettext("Select this object for an action - %(obj)s") % {"obj": obj},
         )
 
 

@@ -80,7 +80,7 @@ class ProgressForm(CorrectionFormMixin, LevelChangeForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["reason"].help_text = (
+        self.fields["reason"].help_text = _(
             "Required when the level changes or the totals are corrected; recorded in the "
             "licence history and the ledger."
         )
