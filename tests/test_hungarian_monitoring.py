@@ -130,7 +130,9 @@ def test_a_refused_repair_says_so_in_hungarian(hu_client, desyncs):
     holder = claim.claim_repair(specialization=None)
     response = confirm(hu_client, [key(u) for u in desyncs])
     (message,) = response.context["messages"]
-    assert str(message).startswith("A javítás elutasítva: ")
+    assert str(message).startswith(
+        f"A javítás elutasítva: már fut egy javítás ({holder.pk}. futás, indította: rendszer, "
+    )
     assert holder.state == RunState.RUNNING
     assert english_left(response.content.decode()) == []
 
