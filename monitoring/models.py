@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from licenses.consistency import VIOLATION_CHOICES, VIOLATION_KINDS, Kind
@@ -166,7 +167,8 @@ class HealthCheckRun(models.Model):
             kind, state = self.get_kind_display(), self.get_state_display()
             return f"{self.started_at:%Y-%m-%d %H:%M:%S} {str(kind).lower()} {str(state).lower()}"
         status = str(self.get_status_display()).lower()
-        return f"{self.checked_at:%Y-%m-%d %H:%M:%S} {status} {self.consistency_rate}%"
+        rate = number_format(self.consistency_rate, decimal_pos=2)
+        return f"{self.checked_at:%Y-%m-%d %H:%M:%S} {status} {rate}%"
 
     @property
     def by_kind(self) -> dict[str, int]:

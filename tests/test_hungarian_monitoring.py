@@ -246,4 +246,3 @@ def test_the_health_endpoint_without_a_run_says_so_in_hungarian(staff_client):
     assert response.status_code == 503
     assert json.loads(response.content)["reason"] == "még nincs rögzített szinkronellenőrzés"
     assert response.json()["status"] == "unknown"
-

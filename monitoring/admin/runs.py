@@ -10,7 +10,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.formats import number_format
 from django.utils.html import format_html, format_html_join
 from django.utils.text import format_lazy
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from common.admin_lists import StrictListMixin, change_url_pattern
@@ -70,7 +70,7 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
             },
         ),
         (
-            _("Run"),
+            pgettext_lazy("fieldset", "Run"),  # not Django's "Run" (the actions' button)
             {
                 "fields": [
                     "kind",
