@@ -13,6 +13,7 @@ from django import forms
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponseBadRequest, HttpResponseRedirect
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from common.admin_lists import ListParameterError, check_text
@@ -129,10 +130,11 @@ class LedgerAdminMixin:
         elif (value := request.GET.get(PAGE_PARAMETER)) is not None:
             page = _positive(PAGE_PARAMETER, value)
             if page > NUMBERED_PAGES:
-                raise ListParameterError(
-                    f"Bad query parameter {PAGE_PARAMETER!r}={value!r}: pages after "
-                    f"{NUMBERED_PAGES} are reached with {BEFORE_PARAMETER}."
-                )
+                why = gettext("pages after %(pages)s are reached with %(parameter)s") % {
+                    "pages": NUMBERED_PAGES,
+                    "parameter": BEFORE_PARAMETER,
+                }
+                raise _refused(PAGE_PARAMETER, value, why)
         events = (
             ProgressEvent.objects.filter(progress_id=object_id)
             .select_related("actor")
@@ -165,7 +167,12 @@ class LedgerAdminMixin:
 def _positive(name: str, value: str) -> int:
     check_text(name, value)
     if not value.isascii() or not value.isdigit() or not 1 <= int(value) < 2**63:
-        raise ListParameterError(
-            f"Bad query parameter {name!r}={value[:40]!r}: expected a whole number from 1."
-        )
+        raise _refused(name, value[:40], gettext("expected a whole number from 1"))
     return int(value)
+
+
+def _refused(name: str, value: str, why: str) -> ListParameterError:
+    return ListParameterError(
+        gettext("Bad query parameter %(name)s=%(value)s: %(why)s.")
+        % {"name": repr(name), "value": repr(value), "why": why}
+    )

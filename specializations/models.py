@@ -12,7 +12,11 @@ CODE_MAX_LENGTH = 50
 CODE_PATTERN = r"\A[A-Z][A-Z0-9_]{0,49}\Z"
 CODE_FORMAT = "an upper-case letter, then up to 49 upper-case letters, digits or underscores"
 validate_code = RegexValidator(
-    CODE_PATTERN, message=f"A specialization code is {CODE_FORMAT} (e.g. LFA_COACH)."
+    CODE_PATTERN,
+    message=_(
+        "A specialization code is an upper-case letter, then up to 49 upper-case letters, "
+        "digits or underscores (e.g. LFA_COACH)."
+    ),
 )
 
 

@@ -152,3 +152,36 @@ def test_a_level_shows_its_english_name_on_an_english_page_and_its_name_otherwis
     with translation.override("hu"):
         assert level.shown_name == "Bambusz Tanítvány"
     assert shown_level_name("Bambusz Tanítvány", "") == "Bambusz Tanítvány"
+
+
+def test_a_bad_list_parameter_is_refused_in_hungarian(staff_client):
+    url = reverse("admin:licenses_userlicense_changelist")
+    response = staff_client.get(url + "?sync=nope", **HU)
+    assert response.status_code == 400
+    assert response.content.decode() == (
+        "Hibás lekérdezési paraméter ('sync'='nope'): ezek egyike várható: "
+        "level_mismatch, missing_progress, ok."
+    )
+
+
+def test_a_bad_events_page_is_refused_in_hungarian(staff_client, progress):
+    url = reverse("admin:specializations_specializationprogress_change", args=[progress.pk])
+    response = staff_client.get(url + "?events_page=0", **HU)
+    assert response.status_code == 400
+    assert "1-től kezdődő egész szám várható" in response.content.decode()
+
+
+def test_a_bad_specialization_code_is_refused_in_hungarian(staff_client):
+    response = staff_client.post(
+        reverse("admin:specializations_specialization_add"),
+        {
+            "code": "bad code",
+            "name": "X",
+            "max_level": "1",
+            "levels-TOTAL_FORMS": "0",
+            "levels-INITIAL_FORMS": "0",
+        },
+        **HU,
+    )
+    html = assert_hungarian(response)
+    assert "A szakirány kódja egy nagybetű" in html
