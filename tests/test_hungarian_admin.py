@@ -21,6 +21,14 @@ APPS = ("specializations", "licenses", "common", "api")
 HU = {"HTTP_ACCEPT_LANGUAGE": "hu"}
 
 
+@pytest.fixture(autouse=True)
+def _english_afterwards():
+    """LocaleMiddleware leaves the request's language active in the thread: later tests
+    (a command's output read in-process) must not inherit Hungarian."""
+    yield
+    translation.deactivate()
+
+
 def english_phrases() -> set[str]:
     """Every msgid of these apps' catalogues of two or more words whose translation differs."""
     found = set()
