@@ -193,3 +193,16 @@ def test_a_bad_specialization_code_is_refused_in_hungarian(staff_client):
     )
     html = assert_hungarian(response)
     assert "A szakirány kódja egy nagybetű" in html
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"), [("en", "Bamboo Disciple"), ("hu", "Bambusz Tanítvány")]
+)
+def test_the_specialization_page_shows_a_level_name_for_its_language(staff_client, language, shown):
+    Level.objects.filter(specialization_id="PLAYER", number=1).update(
+        name="Bambusz Tanítvány", name_en="Bamboo Disciple"
+    )
+    url = reverse("admin:specializations_specialization_change", args=["PLAYER"])
+    html = staff_client.get(url, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    cells = re.findall(r'<td class="field-shown_name">\s*<p>(.*?)</p>', html)
+    assert cells[0] == shown
