@@ -17,7 +17,7 @@ import pytest
 from babel.messages.pofile import read_po
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from monitoring import services
 from monitoring.models import HealthCheckRun, RunState
@@ -57,6 +57,14 @@ ENGLISH = english_fragments()
 def english_left(page: str) -> list[str]:
     text = html.unescape(page)
     return sorted(f for f in (*ENGLISH, *KIND_LABELS) if f in text)
+
+
+@pytest.fixture(autouse=True)
+def _language_back():
+    """A request's LocaleMiddleware leaves its language active in the thread: the tests
+    after these (a command's output, say) run in the default language again."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
