@@ -10,8 +10,9 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3 python; do \
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 BENCH_N ?= 10000,100000,1000000
+LOCALE_APPS := common specializations licenses monitoring api
 
-.PHONY: help install test test-rules test-sqlite test-postgres lint demo bench mutants clean
+.PHONY: help install messages test test-rules test-sqlite test-postgres lint demo bench mutants clean
 
 help:
 	@echo "make demo   set up, seed demo data, run check_sync, serve the admin on 127.0.0.1:8000 (and a worker)"
@@ -31,6 +32,15 @@ $(STAMP): pyproject.toml
 # write the checkout would otherwise recompile the changed modules at every start.
 install: $(STAMP)
 	$(BIN)/python -m compileall -q config common specializations licenses monitoring api imports
+	@# The shipped .mo files from the .po files, without GNU gettext (Babel is pure Python).
+	@for app in $(LOCALE_APPS); do $(BIN)/pybabel -q compile -d $$app/locale -D django; done
+
+# After a change of wording: the catalogues from the code (needs GNU gettext's xgettext),
+# then translate the new entries in each app's locale/hu/LC_MESSAGES/django.po.
+messages: $(STAMP)
+	DEBUG=1 $(BIN)/python manage.py makemessages -l hu --no-obsolete \
+		--ignore='.venv/*' --ignore='tests/*' --ignore='bench/*' --ignore='mutants/*'
+	@for app in $(LOCALE_APPS); do $(BIN)/pybabel -q compile -d $$app/locale -D django; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

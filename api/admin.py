@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from .exceptions import ApiError
 from .models import SCOPES, ApiClient, ApiKey
@@ -12,6 +14,7 @@ class ApiClientForm(forms.ModelForm):
         choices=[(scope, scope) for scope in SCOPES],
         widget=forms.CheckboxSelectMultiple,
         required=False,
+        label=_("scopes"),
     )
 
     class Meta:
@@ -46,18 +49,22 @@ class ApiClientAdmin(admin.ModelAdmin):
     inlines = [ApiKeyInline]
     actions = ["new_key"]
 
-    @admin.display(description="scopes")
+    @admin.display(description=_("scopes"))
     def scope_list(self, obj):
         return ", ".join(obj.scopes)
 
-    @admin.action(description="Create a new key for the selected clients (shown once)")
+    @admin.action(description=_("Create a new key for the selected clients (shown once)"))
     def new_key(self, request, queryset):
         # Shown on the page this answers with, never stored in a message or the session.
         created = [create_api_key(client.name) for client in queryset.order_by("name")]
         page = TemplateResponse(
             request,
             "admin/api/new_keys.html",
-            {**self.admin_site.each_context(request), "title": "New API keys", "keys": created},
+            {
+                **self.admin_site.each_context(request),
+                "title": gettext("New API keys"),
+                "keys": created,
+            },
         )
         page["Cache-Control"] = "no-store"
         return page
@@ -76,7 +83,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Revoke the selected keys")
+    @admin.action(description=_("Revoke the selected keys"))
     def revoke(self, request, queryset):
         count = revoke_api_keys(queryset)
-        self.message_user(request, f"{count} key(s) revoked.")
+        message = ngettext("%(count)d key revoked.", "%(count)d keys revoked.", count)
+        self.message_user(request, message % {"count": count})

@@ -1,6 +1,7 @@
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
 
 SCOPES = ("events:write", "progress:read", "catalogue:read")
 # A client's name is its ledger source: short, and never one of the product's own sources.
@@ -11,27 +12,35 @@ class ApiClient(models.Model):
     """A system that talks to the API. Its name is the ledger source of what it sends."""
 
     name = models.CharField(
+        _("name"),
         max_length=40,
         unique=True,
-        help_text="Lower case, e.g. 'attendance'. The ledger records its events under this name.",
+        help_text=_(
+            "Lower case, e.g. 'attendance'. The ledger records its events under this name."
+        ),
     )
     external_id_source = models.CharField(
+        _("external id source"),
         max_length=40,
         blank=True,
-        help_text=(
+        help_text=_(
             "Whose ids it sends as external_id: empty means its own name; "
             "'replaced-system' for the ids the import from the replaced system recorded."
         ),
     )
-    scopes = models.JSONField(default=list, blank=True, help_text=", ".join(SCOPES))
+    scopes = models.JSONField(_("scopes"), default=list, blank=True, help_text=", ".join(SCOPES))
     rate_limit_per_minute = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Empty: API_RATE_LIMIT_PER_MINUTE. 0: no limit."
+        _("rate limit per minute"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: API_RATE_LIMIT_PER_MINUTE. 0: no limit."),
     )
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(db_default=Now())
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
 
     class Meta:
-        verbose_name = "API client"
+        verbose_name = _("API client")
+        verbose_name_plural = _("API clients")
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=Q(name__regex=NAME_PATTERN), name="api_client_name"),
@@ -49,15 +58,18 @@ class ApiClient(models.Model):
 class ApiKey(models.Model):
     """One key of a client: only its visible prefix and a SHA-256 of the whole key are kept."""
 
-    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="keys")
-    prefix = models.CharField(max_length=16, unique=True)
+    client = models.ForeignKey(
+        ApiClient, on_delete=models.CASCADE, related_name="keys", verbose_name=_("client")
+    )
+    prefix = models.CharField(_("prefix"), max_length=16, unique=True)
     digest = models.CharField(max_length=64)  # hex SHA-256 of the whole key
-    created_at = models.DateTimeField(db_default=Now())
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
     class Meta:
-        verbose_name = "API key"
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:

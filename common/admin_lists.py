@@ -29,6 +29,8 @@ from django.db import connections, models
 from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .keyset import after_key
 from .users import search_users
@@ -38,7 +40,7 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 ASCII_INTEGER = re.compile(r"-?[0-9]{1,19}")
 PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,9}")
 AFTER_VAR = "after"  # keyset pages: the key the page starts after
-BAD_KEY = "Nothing was done: {key!r} is not a valid {name} key."
+BAD_KEY = _("Nothing was done: %(key)s is not a valid %(name)s key.")
 
 
 class ListParameterError(BadRequest):
@@ -47,16 +49,27 @@ class ListParameterError(BadRequest):
 
 def _refuse(name: str, value: str, why: str) -> ListParameterError:
     shown = value if len(value) <= 40 else value[:40] + "..."
-    return ListParameterError(f"Bad query parameter {name[:40]!r}={shown!r}: {why}.")
+    return ListParameterError(
+        gettext("Bad query parameter %(name)s=%(value)s: %(why)s.")
+        % {"name": repr(name[:40]), "value": repr(shown), "why": why}
+    )
+
+
+def expected_one_of(allowed) -> str:
+    return gettext("expected one of %(values)s") % {"values": ", ".join(sorted(allowed))}
 
 
 def check_text(name: str, value: str, *, ascii_only: bool = True) -> None:
     if len(value) > MAX_PARAMETER_LENGTH:
-        raise _refuse(name, value, f"longer than {MAX_PARAMETER_LENGTH} characters")
+        raise _refuse(
+            name,
+            value,
+            gettext("longer than %(limit)s characters") % {"limit": MAX_PARAMETER_LENGTH},
+        )
     if CONTROL.search(value):
-        raise _refuse(name, value, "control characters (NUL included) are not allowed")
+        raise _refuse(name, value, gettext("control characters (NUL included) are not allowed"))
     if ascii_only and not value.isascii():
-        raise _refuse(name, value, "only ASCII is allowed outside the search box")
+        raise _refuse(name, value, gettext("only ASCII is allowed outside the search box"))
 
 
 def check_query(query) -> None:
@@ -68,7 +81,7 @@ def check_query(query) -> None:
     for page in query.getlist(PAGE_VAR):
         # Django reads a page it cannot use as the first, and pages only a long list.
         if not PAGE_NUMBER.fullmatch(page):
-            raise _refuse(PAGE_VAR, page, "expected a page number from 1")
+            raise _refuse(PAGE_VAR, page, gettext("expected a page number from 1"))
 
 
 def _field_range(field) -> tuple[int, int]:
@@ -101,15 +114,21 @@ def check_field_value(name: str, field, value: str) -> None:
     allowed = _allowed(field)
     if allowed is not None:
         if value not in allowed:
-            raise _refuse(name, value, f"expected one of {', '.join(sorted(allowed))}")
+            raise _refuse(name, value, expected_one_of(allowed))
     elif isinstance(field, models.IntegerField | models.AutoField):
         if not ASCII_INTEGER.fullmatch(value):
-            raise _refuse(name, value, "expected a whole number in ASCII digits")
+            raise _refuse(name, value, gettext("expected a whole number in ASCII digits"))
         low, high = _field_range(field)
         if not low <= int(value) <= high:
-            raise _refuse(name, value, f"out of range ({low} to {high})")
+            raise _refuse(
+                name,
+                value,
+                gettext("out of range (%(low)s to %(high)s)") % {"low": low, "high": high},
+            )
     elif isinstance(field, models.CharField) and len(value) > (field.max_length or len(value)):
-        raise _refuse(name, value, f"longer than the field ({field.max_length})")
+        raise _refuse(
+            name, value, gettext("longer than the field (%(limit)s)") % {"limit": field.max_length}
+        )
 
 
 VALUE_LOOKUPS = {"exact", "in", "gt", "gte", "lt", "lte"}
@@ -124,7 +143,7 @@ def check_lookup(model, name: str, values) -> None:
             field = opts.pk if part == "pk" else opts.get_field(part)
         except FieldDoesNotExist:
             if field is None or i != len(parts) - 1:
-                raise _refuse(name, "", "not a field of this list") from None
+                raise _refuse(name, "", gettext("not a field of this list")) from None
             lookup = part
             break
         if field.is_relation and i != len(parts) - 1:
@@ -164,9 +183,7 @@ class StrictChangeList(ChangeList):
                 value = spec.value()
                 choices = {str(key) for key, _ in spec.lookup_choices}
                 if value not in (None, "") and value not in choices:
-                    raise _refuse(
-                        spec.parameter_name, value, f"expected one of {', '.join(sorted(choices))}"
-                    )
+                    raise _refuse(spec.parameter_name, value, expected_one_of(choices))
             else:
                 for name, values in spec.used_parameters.items():
                     check_lookup(self.model, name, values)
@@ -187,7 +204,7 @@ class KeysetChangeList(StrictChangeList):
     """
 
     keyset = True
-    key_format = "a key"
+    key_format = _("a key")
 
     @staticmethod
     def parse_key(text: str) -> tuple | None:
@@ -199,7 +216,9 @@ class KeysetChangeList(StrictChangeList):
         self.filter_params.pop(AFTER_VAR, None)
         self.after = None if raw is None else self.parse_key(raw)
         if raw is not None and self.after is None:
-            raise _refuse(AFTER_VAR, raw, f"expected {self.key_format}")
+            raise _refuse(
+                AFTER_VAR, raw, gettext("expected %(format)s") % {"format": self.key_format}
+            )
         # A page number, an order or "show all" (old links) mean nothing here: ignored.
         return super().get_queryset(request, exclude_parameters)
 
@@ -250,9 +269,13 @@ class StrictListMixin:
         except IncorrectLookupParameters as exc:
             # Django would redirect to ?e=1 and show the list unfiltered, saying nothing.
             cause = exc.args[0] if exc.args else exc
-            raise ListParameterError(f"Bad filter parameters: {cause}") from exc
+            raise ListParameterError(
+                gettext("Bad filter parameters: %(cause)s") % {"cause": cause}
+            ) from exc
         except (DisallowedModelAdminLookup, DisallowedModelAdminToField) as exc:
-            raise ListParameterError(f"Bad filter parameters: {exc}") from exc
+            raise ListParameterError(
+                gettext("Bad filter parameters: %(cause)s") % {"cause": exc}
+            ) from exc
 
     def changelist_view(self, request, extra_context=None):
         try:
@@ -276,7 +299,9 @@ class StrictListMixin:
         for key in [] if across else request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
             if self.key_error(key):
                 name = self.opts.verbose_name
-                self.message_user(request, BAD_KEY.format(key=key, name=name), messages.ERROR)
+                self.message_user(
+                    request, BAD_KEY % {"key": repr(key), "name": name}, messages.ERROR
+                )
                 return HttpResponseRedirect(request.get_full_path())
         return super().response_action(request, queryset, *args, **kwargs)
 
@@ -293,7 +318,7 @@ class StrictListMixin:
             '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
             helpers.ACTION_CHECKBOX_NAME,
             str(obj.pk),
-            format_html("Select this object for an action - {}", str(obj)),
+            gettext("Select this object for an action - %(obj)s") % {"obj": obj},
         )
 
 

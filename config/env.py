@@ -239,6 +239,18 @@ def choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def language(name: str, default: str, languages: list[tuple[str, str]]) -> str:
+    """A language tag whose primary language is one of ``languages`` ("hu", "en-us")."""
+    raw = _raw(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower().replace("_", "-")
+    offered = [code for code, _name in languages]
+    if value.split("-")[0] not in offered:
+        raise _refuse(name, raw, f"is not a language this product offers ({', '.join(offered)})")
+    return value
+
+
 def overrides(declared) -> dict:
     """The settings of ``declared`` (an app's ``conf.app_settings``) that the environment
     sets, read by their type, within their bounds; the unset ones keep the app's default."""

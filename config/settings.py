@@ -1,8 +1,9 @@
 """Settings, all read from the environment (or an optional ``.env`` file).
 
 Variables: DATABASE_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, CSRF_TRUSTED_ORIGINS,
-SECURE_SSL_REDIRECT, SYNC_* (see docs/configuration.md; each SYNC_* setting's default,
-bounds and rules are in its app's conf.py, the environment overrides them here).
+SECURE_SSL_REDIRECT, LANGUAGE_CODE, SYNC_* (see docs/configuration.md; each SYNC_*
+setting's default, bounds and rules are in its app's conf.py, the environment overrides
+them here).
 """
 
 import os
@@ -64,6 +65,8 @@ MIDDLEWARE = [
     # A NUL in a parameter is a 400 before any view can hand it to PostgreSQL.
     "config.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The staff member's browser language (Accept-Language), else LANGUAGE_CODE.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -122,7 +125,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# What staff read: English by default, Hungarian complete (each app's locale/). A
+# staff member's browser picks between them (LocaleMiddleware); LANGUAGE_CODE is the
+# fallback. Machine-read output (check_sync, metrics, API fields, logs) stays English.
+LANGUAGES = [("en", "English"), ("hu", "Magyar")]
+LANGUAGE_CODE = env.language("LANGUAGE_CODE", default="en-us", languages=LANGUAGES)
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -12,6 +12,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from common.admin_lists import StrictListMixin, UserFirstSearchMixin
 from common.admin_paginator import EstimatedCountPaginator
@@ -24,7 +26,7 @@ from .admin_ledger import CORRECTION_FIELDS, CorrectionFormMixin, LedgerAdminMix
 from .admin_sync import SyncStateAdminMixin, SyncStateFilter
 from .models import LicenseProgression, UserLicense
 
-REASON_REQUIRED = "Say why the level changes: it is recorded in the licence history."
+REASON_REQUIRED = _("Say why the level changes: it is recorded in the licence history.")
 
 
 class LevelChangeForm(forms.ModelForm):
@@ -33,15 +35,16 @@ class LevelChangeForm(forms.ModelForm):
     reason = forms.CharField(
         max_length=255,
         required=False,
-        help_text="Required when the level changes; recorded in the licence history.",
+        label=_("reason"),
+        help_text=_("Required when the level changes; recorded in the licence history."),
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk and "current_level" in self.fields:
-            self.fields[
-                "current_level"
-            ].help_text = "Changing it moves the progress row and the licence together."
+            self.fields["current_level"].help_text = _(
+                "Changing it moves the progress row and the licence together."
+            )
 
     def clean(self):
         cleaned = super().clean()
@@ -66,7 +69,10 @@ class LevelChangeForm(forms.ModelForm):
         except ProgressionError as exc:
             raise forms.ValidationError(str(exc)) from exc
         if not 1 <= level <= info.max_level:
-            self.add_error("current_level", f"Choose a level from 1 to {info.max_level}.")
+            self.add_error(
+                "current_level",
+                gettext("Choose a level from 1 to %(max_level)s.") % {"max_level": info.max_level},
+            )
 
 
 class ProgressForm(CorrectionFormMixin, LevelChangeForm):
@@ -74,7 +80,7 @@ class ProgressForm(CorrectionFormMixin, LevelChangeForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["reason"].help_text = (
+        self.fields["reason"].help_text = _(
             "Required when the level changes or the totals are corrected; recorded in the "
             "licence history and the ledger."
         )
@@ -88,7 +94,7 @@ class ProgressForm(CorrectionFormMixin, LevelChangeForm):
 class LevelFilter(admin.SimpleListFilter):
     """Levels from the cached catalogue: no SELECT DISTINCT over a million rows."""
 
-    title = "current level"
+    title = _("current level")
     parameter_name = "level"
 
     def lookups(self, request, model_admin):
@@ -137,7 +143,7 @@ class LevelChangeAdminMixin:
         return result
 
 
-GUARD_REFUSED = "Nothing was deleted: {reason}. Delete the student to remove both rows."
+GUARD_REFUSED = _("Nothing was deleted: %(reason)s. Delete the student to remove both rows.")
 
 
 class GuardRefusalAdminMixin:
@@ -158,7 +164,7 @@ class GuardRefusalAdminMixin:
 
     def _refused(self, request, exc: IntegrityError) -> None:
         self.message_user(
-            request, GUARD_REFUSED.format(reason=guard.guard_message(exc)), messages.ERROR
+            request, GUARD_REFUSED % {"reason": guard.guard_message(exc)}, messages.ERROR
         )
 
     def delete_view(self, request, object_id, extra_context=None):
@@ -260,7 +266,7 @@ class LicenseProgressionInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
-    verbose_name_plural = "history"
+    verbose_name_plural = _("history")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("advanced_by")
@@ -327,11 +333,11 @@ class UserLicenseAdmin(
 
 
 class ActorFilter(admin.SimpleListFilter):
-    title = "changed by"
+    title = _("changed by")
     parameter_name = "actor"
 
     def lookups(self, request, model_admin):
-        return [("system", "the system"), ("staff", "a staff user")]
+        return [("system", _("the system")), ("staff", _("a staff user"))]
 
     def queryset(self, request, queryset):
         if self.value() in ("system", "staff"):
@@ -360,11 +366,11 @@ class LicenseProgressionAdmin(StrictListMixin, admin.ModelAdmin):
     show_facets = ShowFacets.NEVER  # a facet is a count over a million rows
     paginator = EstimatedCountPaginator
 
-    @admin.display(ordering="license__user__username")
+    @admin.display(description=_("user"), ordering="license__user__username")
     def user(self, obj):
         return obj.license.user
 
-    @admin.display(ordering="license__specialization_id")
+    @admin.display(description=_("specialization"), ordering="license__specialization_id")
     def specialization(self, obj):
         return obj.license.specialization_id
 

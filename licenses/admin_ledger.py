@@ -13,6 +13,8 @@ from django import forms
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponseBadRequest, HttpResponseRedirect
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from common.admin_lists import ListParameterError, check_text
 from specializations.exceptions import NegativeAmount, ProgressionError
@@ -22,8 +24,8 @@ from specializations.services import ADMIN_SOURCE, update_progress
 EVENTS_PER_PAGE = 20
 NUMBERED_PAGES = 5  # then pages keyed by event id: no OFFSET deep into a long ledger
 PAGE_PARAMETER, BEFORE_PARAMETER = "events_page", "events_before"
-CORRECTION_REASON_REQUIRED = "Say why the totals are corrected: it is recorded in the ledger."
-CORRECTION_REFUSED = "Nothing was changed: {error}"
+CORRECTION_REASON_REQUIRED = _("Say why the totals are corrected: it is recorded in the ledger.")
+CORRECTION_REFUSED = _("Nothing was changed: %(error)s")
 CORRECTION_FIELDS = [f"correct_{amount}" for amount, _ in LEDGER_FIELDS]
 TOTAL_FIELDS = [total for _, total in LEDGER_FIELDS]
 
@@ -34,18 +36,20 @@ class CorrectionFormMixin(forms.Form):
     Mixed into the progress row's ModelForm; its ``clean`` calls ``clean_correction``.
     """
 
-    correct_xp_gained = forms.IntegerField(required=False, label="Correct XP by")
-    correct_sessions_completed = forms.IntegerField(required=False, label="Correct sessions by")
-    correct_projects_completed = forms.IntegerField(required=False, label="Correct projects by")
-    correct_theory_hours = forms.IntegerField(required=False, label="Correct theory hours by")
-    correct_practice_hours = forms.IntegerField(required=False, label="Correct practice hours by")
+    correct_xp_gained = forms.IntegerField(required=False, label=_("Correct XP by"))
+    correct_sessions_completed = forms.IntegerField(required=False, label=_("Correct sessions by"))
+    correct_projects_completed = forms.IntegerField(required=False, label=_("Correct projects by"))
+    correct_theory_hours = forms.IntegerField(required=False, label=_("Correct theory hours by"))
+    correct_practice_hours = forms.IntegerField(
+        required=False, label=_("Correct practice hours by")
+    )
     correction_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["correction_key"].initial = uuid.uuid4().hex
         for name in CORRECTION_FIELDS:
-            self.fields[name].help_text = "Recorded as a ledger event; negative takes away."
+            self.fields[name].help_text = _("Recorded as a ledger event; negative takes away.")
 
     def correction(self) -> dict[str, int]:
         """The amounts entered, by update_progress keyword (none: no correction)."""
@@ -115,7 +119,7 @@ class LedgerAdminMixin:
         except ProgressionError as exc:
             # A race the form could not see (the totals moved since it was shown), or a
             # key reused for other amounts: refused as a whole, said on the page.
-            self.message_user(request, CORRECTION_REFUSED.format(error=exc), messages.ERROR)
+            self.message_user(request, CORRECTION_REFUSED % {"error": exc}, messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
     def ledger_page(self, request, object_id: int) -> dict:
@@ -126,10 +130,11 @@ class LedgerAdminMixin:
         elif (value := request.GET.get(PAGE_PARAMETER)) is not None:
             page = _positive(PAGE_PARAMETER, value)
             if page > NUMBERED_PAGES:
-                raise ListParameterError(
-                    f"Bad query parameter {PAGE_PARAMETER!r}={value!r}: pages after "
-                    f"{NUMBERED_PAGES} are reached with {BEFORE_PARAMETER}."
-                )
+                why = gettext("pages after %(pages)s are reached with %(parameter)s") % {
+                    "pages": NUMBERED_PAGES,
+                    "parameter": BEFORE_PARAMETER,
+                }
+                raise _refused(PAGE_PARAMETER, value, why)
         events = (
             ProgressEvent.objects.filter(progress_id=object_id)
             .select_related("actor")
@@ -162,7 +167,12 @@ class LedgerAdminMixin:
 def _positive(name: str, value: str) -> int:
     check_text(name, value)
     if not value.isascii() or not value.isdigit() or not 1 <= int(value) < 2**63:
-        raise ListParameterError(
-            f"Bad query parameter {name!r}={value[:40]!r}: expected a whole number from 1."
-        )
+        raise _refused(name, value[:40], gettext("expected a whole number from 1"))
     return int(value)
+
+
+def _refused(name: str, value: str, why: str) -> ListParameterError:
+    return ListParameterError(
+        gettext("Bad query parameter %(name)s=%(value)s: %(why)s.")
+        % {"name": repr(name), "value": repr(value), "why": why}
+    )

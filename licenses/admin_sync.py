@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from common.admin_lists import AFTER_VAR, StrictChangeList
 from common.admin_paginator import small_tables
@@ -61,7 +62,7 @@ class SyncStateKeysetChangeList(SyncStateResults, PairKeysetChangeList):
 
 
 class SyncStateFilter(admin.SimpleListFilter):
-    title = "sync state"
+    title = _("sync state")
     parameter_name = "sync"
 
     def lookups(self, request, model_admin):
@@ -113,6 +114,6 @@ class SyncStateAdminMixin:
             return cl.queryset.count(), True, ""
         return None
 
-    @admin.display(description="sync state")
+    @admin.display(description=_("sync state"))
     def sync_state_badge(self, obj):
         return kind_badge(getattr(obj, "sync_state", None))

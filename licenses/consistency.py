@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django.db import connections, models
+from django.utils.translation import gettext_lazy as _
 
 from specializations.models import SpecializationProgress
 
@@ -29,10 +30,10 @@ from .planner import merge_join_scope
 class Kind(models.TextChoices):
     """A pair's kind: the value in SQL, JSON and code, the label for people."""
 
-    OK = "ok", "in sync"
-    LEVEL_MISMATCH = "level_mismatch", "level mismatch"
-    MISSING_LICENSE = "missing_license", "missing licence"
-    MISSING_PROGRESS = "missing_progress", "missing progress"
+    OK = "ok", _("in sync")
+    LEVEL_MISMATCH = "level_mismatch", _("level mismatch")
+    MISSING_LICENSE = "missing_license", _("missing licence")
+    MISSING_PROGRESS = "missing_progress", _("missing progress")
 
 
 OK = Kind.OK

@@ -1,27 +1,37 @@
 from django.conf import settings
+from django.contrib import admin
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Now
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 class UserLicense(models.Model):
     """The credential a student holds in one specialization; must match the progress level."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="licenses"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="licenses",
+        verbose_name=_("user"),
     )
     specialization = models.ForeignKey(
-        "specializations.Specialization", on_delete=models.PROTECT, related_name="licenses"
+        "specializations.Specialization",
+        on_delete=models.PROTECT,
+        related_name="licenses",
+        verbose_name=_("specialization"),
     )
-    current_level = models.PositiveSmallIntegerField(default=1)
-    max_achieved_level = models.PositiveSmallIntegerField(default=1)
+    current_level = models.PositiveSmallIntegerField(_("current level"), default=1)
+    max_achieved_level = models.PositiveSmallIntegerField(_("highest level reached"), default=1)
     # db_default: even a raw INSERT that forgets it gets a start date.
-    started_at = models.DateTimeField(db_default=Now())
-    last_advanced_at = models.DateTimeField(null=True, blank=True)
-    is_active = models.BooleanField(default=True)
+    started_at = models.DateTimeField(_("started at"), db_default=Now())
+    last_advanced_at = models.DateTimeField(_("last advanced at"), null=True, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
-        verbose_name = "licence"
+        verbose_name = _("licence")
+        verbose_name_plural = _("licences")
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "specialization"], name="license_unique_user_specialization"
@@ -47,25 +57,34 @@ class UserLicense(models.Model):
 class LicenseProgression(models.Model):
     """Audit history of a licence's level. PROTECT: deleting a licence never erases it."""
 
-    license = models.ForeignKey(UserLicense, on_delete=models.PROTECT, related_name="progressions")
-    from_level = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="Empty when the licence was created by this change."
+    license = models.ForeignKey(
+        UserLicense,
+        on_delete=models.PROTECT,
+        related_name="progressions",
+        verbose_name=_("licence"),
     )
-    to_level = models.PositiveSmallIntegerField()
+    from_level = models.PositiveSmallIntegerField(
+        _("from level"),
+        null=True,
+        blank=True,
+        help_text=_("Empty when the licence was created by this change."),
+    )
+    to_level = models.PositiveSmallIntegerField(_("to level"))
     advanced_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="+",
-        help_text="Empty means the system.",
+        verbose_name=_("changed by"),
+        help_text=_("Empty means the system."),
     )
-    reason = models.CharField(max_length=255)
-    created_at = models.DateTimeField(db_default=Now(), db_index=True)
+    reason = models.CharField(_("reason"), max_length=255)
+    created_at = models.DateTimeField(_("created at"), db_default=Now(), db_index=True)
 
     class Meta:
-        verbose_name = "licence history entry"
-        verbose_name_plural = "licence history"
+        verbose_name = _("licence history entry")
+        verbose_name_plural = _("licence history")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(to_level__gte=1), name="progression_to_level_gte_1"),
@@ -79,5 +98,6 @@ class LicenseProgression(models.Model):
         return f"licence {self.license_id}: {self.from_level} -> {self.to_level}"
 
     @property
+    @admin.display(description=_("changed by"))
     def actor(self) -> str:
-        return self.advanced_by.get_username() if self.advanced_by_id else "system"
+        return self.advanced_by.get_username() if self.advanced_by_id else gettext("system")

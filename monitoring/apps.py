@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate, pre_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class MonitoringConfig(AppConfig):
     name = "monitoring"
-    verbose_name = "Sync monitoring"
+    verbose_name = _("Sync monitoring")
 
     def ready(self) -> None:
         # checks registers monitoring.W001 (no recent sync check); db_views keeps the

@@ -1,5 +1,8 @@
 """Errors of the health monitor; each message names the field and the value."""
 
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
 from .limits import RATE, REPAIR_BATCH_SIZE, REPAIR_LOCK_TIMEOUT
 
 BAD_THRESHOLDS = (
@@ -76,8 +79,9 @@ class RepairInterrupted(MonitoringError):
         self.done, self.error = done, error
 
 
-REPAIR_ALREADY_RUNNING = "a repair is already running ({holder})"
-REPAIR_CLAIM_BUSY = "could not claim the repair within {seconds:g} s: {error}"
+# Shown to staff after a refused repair (in their language; check_sync's stays English).
+REPAIR_ALREADY_RUNNING = _("a repair is already running (%(holder)s)")
+REPAIR_CLAIM_BUSY = _("could not claim the repair within %(seconds)s s: %(error)s")
 REPAIR_TAKEN_OVER = "run {run} was marked interrupted by another repair (no report for too long)"
 RUN_NOT_QUEUED = "run {run} is no longer queued: it was ended before a worker started it"
 REPAIR_TIMED_OUT = "timeout={value:g} seconds reached; run it again to repair the rest"
@@ -95,7 +99,7 @@ class RepairAlreadyRunning(MonitoringError):
     """Single flight: a live repair over an overlapping scope holds the claim."""
 
     def __init__(self, holder: str):
-        super().__init__(REPAIR_ALREADY_RUNNING.format(holder=holder))
+        super().__init__(gettext(REPAIR_ALREADY_RUNNING) % {"holder": holder})
         self.holder = holder
 
 
@@ -103,7 +107,7 @@ class RepairClaimBusy(MonitoringError):
     """The claim's row stayed locked past the claim's own short lock timeout."""
 
     def __init__(self, seconds: float, error: str):
-        super().__init__(REPAIR_CLAIM_BUSY.format(seconds=seconds, error=error))
+        super().__init__(gettext(REPAIR_CLAIM_BUSY) % {"seconds": f"{seconds:g}", "error": error})
 
 
 class RunTakenOver(MonitoringError):

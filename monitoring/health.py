@@ -16,6 +16,8 @@ from datetime import datetime
 
 from django.db import DatabaseError
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .conf import app_settings
 from .exceptions import BadThresholds, first_line
@@ -29,12 +31,13 @@ STATES = (HEALTHY, DEGRADED, CRITICAL, STALE, UNKNOWN)
 # through check_sync, not by taking the application out of rotation.
 UP_STATES = (HEALTHY, DEGRADED)
 
-NO_RUN = "no sync check has been recorded yet"
-STALE_RUN = "the latest sync check is {age:.0f} s old (stale after {limit} s)"
-RUN_STATUS = "{inconsistent} of {total} pairs out of sync ({rate}%)"
-LEDGER_STATUS = "; {mismatches} of {checked} progress rows differ from their ledger"
+# The human reason, in the active language (the request's; English for check_sync and logs).
+NO_RUN = _("no sync check has been recorded yet")
+STALE_RUN = _("the latest sync check is %(age).0f s old (stale after %(limit)s s)")
+RUN_STATUS = _("%(inconsistent)s of %(total)s pairs out of sync (%(rate)s%%)")
+LEDGER_STATUS = _("; %(mismatches)s of %(checked)s progress rows differ from their ledger")
 SEVERITY = {HEALTHY: 0, DEGRADED: 1, CRITICAL: 2}
-UNREADABLE = "database unavailable: {error}"
+UNREADABLE = _("database unavailable: %(error)s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,16 +101,21 @@ class Health:
 def judge(run, *, now: datetime) -> Health:
     """The health a recorded run stands for at ``now`` (``run`` None: nothing recorded)."""
     if run is None:
-        return Health(UNKNOWN, NO_RUN)
+        return Health(UNKNOWN, gettext(NO_RUN))
     age = max(0.0, (now - run.checked_at).total_seconds())
     if age > app_settings.SYNC_STALE_AFTER_SECONDS:
-        reason = STALE_RUN.format(age=age, limit=app_settings.SYNC_STALE_AFTER_SECONDS)
+        reason = gettext(STALE_RUN) % {"age": age, "limit": app_settings.SYNC_STALE_AFTER_SECONDS}
         return Health(STALE, reason, run, age)
-    reason = RUN_STATUS.format(
-        inconsistent=run.inconsistent, total=run.total_checked, rate=run.consistency_rate
-    )
+    reason = gettext(RUN_STATUS) % {
+        "inconsistent": run.inconsistent,
+        "total": run.total_checked,
+        "rate": run.consistency_rate,
+    }
     if run.ledger_mismatches:
-        reason += LEDGER_STATUS.format(mismatches=run.ledger_mismatches, checked=run.ledger_checked)
+        reason += gettext(LEDGER_STATUS) % {
+            "mismatches": run.ledger_mismatches,
+            "checked": run.ledger_checked,
+        }
     return Health(str(run.status), reason, run, age)
 
 
@@ -124,4 +132,4 @@ def current_health(*, now: datetime | None = None) -> Health:
 
 
 def unreadable(exc: DatabaseError) -> Health:
-    return Health(UNKNOWN, UNREADABLE.format(error=first_line(exc)))
+    return Health(UNKNOWN, gettext(UNREADABLE) % {"error": first_line(exc)})

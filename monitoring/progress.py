@@ -12,11 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils.formats import number_format
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
 from . import selectors
 from .models import HealthCheckRun, RunState
 
 FINISHED = {RunState.DONE, RunState.INTERRUPTED, RunState.FAILED}
-WORKER_HINT = "is the worker running? (manage.py db_worker; academy-worker.service)"
+WORKER_HINT = _("is the worker running? (manage.py db_worker; academy-worker.service)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +91,7 @@ def run_progress(run: HealthCheckRun, *, now: datetime, job_status: str = "") ->
     return RunProgress(
         run=run.pk,
         state=state,
-        state_label=RunState(state).label,
+        state_label=str(RunState(state).label),
         finished=finished,
         waiting=waiting,
         stalled=stalled,
@@ -99,8 +103,8 @@ def run_progress(run: HealthCheckRun, *, now: datetime, job_status: str = "") ->
         seconds_left=None if left is None else round(left, 1),
         message=message,
         done_text=_of(run.examined, total),
-        repaired_text=f"{run.repaired:,}",
-        rate_text="-" if rate is None else f"{rate:,.0f} pairs/s",
+        repaired_text=_n(run.repaired),
+        rate_text="-" if rate is None else gettext("%(rate)s pairs/s") % {"rate": _n(round(rate))},
         left_text=_duration(left) if left is not None else "-",
         job_status=job_status,
     )
@@ -109,57 +113,89 @@ def run_progress(run: HealthCheckRun, *, now: datetime, job_status: str = "") ->
 def _waiting(run: HealthCheckRun, *, waited: float, job_status: str) -> str:
     since = f"{(run.queued_at or run.started_at):%Y-%m-%d %H:%M:%S} UTC"
     if job_status == "FAILED":
-        return f"Queued since {since}, but its job failed before the repair started; {WORKER_HINT}"
+        return gettext(
+            "Queued since %(since)s, but its job failed before the repair started; %(hint)s"
+        ) % {"since": since, "hint": WORKER_HINT}
     if waited > selectors.interrupted_after():
-        return (
-            f"Queued since {since}: no worker has started it for {_duration(waited)}; {WORKER_HINT}"
-        )
-    return f"Waiting for a worker (queued since {since})."
+        return gettext(
+            "Queued since %(since)s: no worker has started it for %(waited)s; %(hint)s"
+        ) % {"since": since, "waited": _duration(waited), "hint": WORKER_HINT}
+    return gettext("Waiting for a worker (queued since %(since)s).") % {"since": since}
 
 
 def _running(run: HealthCheckRun, *, total: int | None) -> str:
     if total is None:
-        return "Counting the cases to repair."
+        return gettext("Counting the cases to repair.")
     if run.examined >= total:
-        return f"Repaired {run.repaired:,}; checking the result."
-    return f"Repairing: {_of(run.examined, total)} pairs looked at, {run.repaired:,} repaired."
+        return gettext("Repaired %(repaired)s; checking the result.") % {
+            "repaired": _n(run.repaired)
+        }
+    return gettext("Repairing: %(done)s pairs looked at, %(repaired)s repaired.") % {
+        "done": _of(run.examined, total),
+        "repaired": _n(run.repaired),
+    }
 
 
 def _outcome(run: HealthCheckRun, *, state: str) -> str:
     if state == RunState.DONE:
         in_sync = max(0, run.examined - run.repaired - run.skipped_locked)
         locked = (
-            f", {run.skipped_locked:,} left: locked by another transaction (run it again)"
+            gettext(", %(locked)s left: locked by another transaction (run it again)")
+            % {"locked": _n(run.skipped_locked)}
             if run.skipped_locked
             else ""
         )
         check = ""
         if run.status:
-            check = (
-                f" Check after: {run.status}, {run.consistency_rate}% consistent,"
-                f" {run.inconsistent:,} desync(s) left."
-            )
-        return f"Done: repaired {run.repaired:,}, {in_sync:,} already in sync{locked}.{check}"
-    if state == RunState.INTERRUPTED and state != run.state:
+            check = " " + gettext(
+                "Check after: %(status)s, %(rate)s%% consistent, %(left)s desync(s) left."
+            ) % {
+                "status": str(run.get_status_display()).lower(),
+                "rate": number_format(f"{run.consistency_rate:.2f}", decimal_pos=2),
+                "left": _n(run.inconsistent),
+            }
         return (
-            f"Interrupted: no report since {run.updated_at:%Y-%m-%d %H:%M:%S} UTC"
-            f" (more than {selectors.interrupted_after()} s). {run.repaired:,} repaired"
-            " before it stopped are kept."
+            gettext("Done: repaired %(repaired)s, %(in_sync)s already in sync%(locked)s.")
+            % {"repaired": _n(run.repaired), "in_sync": _n(in_sync), "locked": locked}
+            + check
         )
-    kept = f" {run.repaired:,} repaired before it stopped are kept." if run.repaired else ""
-    return f"{RunState(state).label}: {run.state_reason or 'no reason recorded'}.{kept}"
+    if state == RunState.INTERRUPTED and state != run.state:
+        return gettext(
+            "Interrupted: no report since %(since)s UTC (more than %(limit)s s)."
+            " %(repaired)s repaired before it stopped are kept."
+        ) % {
+            "since": f"{run.updated_at:%Y-%m-%d %H:%M:%S}",
+            "limit": selectors.interrupted_after(),
+            "repaired": _n(run.repaired),
+        }
+    kept = (
+        " "
+        + gettext("%(repaired)s repaired before it stopped are kept.")
+        % {"repaired": _n(run.repaired)}
+        if run.repaired
+        else ""
+    )
+    reason = run.state_reason or gettext("no reason recorded")
+    return f"{RunState(state).label}: {reason}.{kept}"
+
+
+def _n(value: int) -> str:
+    """A count as the active language writes it (1,234 / 1 234)."""
+    return number_format(value, force_grouping=True)
 
 
 def _of(done: int, total: int | None) -> str:
-    return f"{done:,}" if total is None else f"{done:,} of {total:,}"
+    if total is None:
+        return _n(done)
+    return gettext("%(done)s of %(total)s") % {"done": _n(done), "total": _n(total)}
 
 
 def _duration(seconds: float) -> str:
     seconds = round(seconds)
     if seconds < 60:
-        return f"{seconds} s"
+        return gettext("%(s)s s") % {"s": seconds}
     minutes, seconds = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
+        return gettext("%(min)s min %(s)02d s") % {"min": minutes, "s": seconds}
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    return gettext("%(h)s h %(min)02d min") % {"h": hours, "min": minutes}

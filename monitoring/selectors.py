@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Q, QuerySet, Sum
 from django.http import QueryDict
+from django.utils.translation import gettext
 
 from common.users import search_users
 from licenses import consistency
@@ -76,11 +77,17 @@ def repair_holder(*, specialization: str | None = None, now: datetime) -> Health
 
 def describe_run(run: HealthCheckRun) -> str:
     """Who, where, since when and over what: for refusals and the admin."""
-    who = run.triggered_by.get_username() if run.triggered_by_id else "system"
-    return (
-        f"run {run.pk} by {who} on {run.host or '?'} pid {run.pid or '?'}"
-        f" since {run.started_at:%Y-%m-%d %H:%M:%S} UTC, scope {run.specialization or 'all'}"
-    )
+    who = run.triggered_by.get_username() if run.triggered_by_id else gettext("system")
+    return gettext(
+        "run %(run)s by %(who)s on %(host)s pid %(pid)s since %(since)s UTC, scope %(scope)s"
+    ) % {
+        "run": run.pk,
+        "who": who,
+        "host": run.host or "?",
+        "pid": run.pid or "?",
+        "since": f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+        "scope": run.specialization or gettext("all"),
+    }
 
 
 # --- The desync cases a selection names (the Desync cases list, a background repair) ---
@@ -118,7 +125,10 @@ def _choice(params: QueryDict, names, allowed, *, convert=str) -> set | None:
             given = {convert(value) for value in values}
             chosen = given if chosen is None else chosen & given
     if chosen is not None and allowed is not None and not chosen <= set(allowed):
-        raise BadCaseFilter(f"Bad query parameter: unknown value in {sorted(chosen)}.")
+        raise BadCaseFilter(
+            gettext("Bad query parameter: unknown value in %(values)s.")
+            % {"values": sorted(chosen)}
+        )
     return chosen
 
 
@@ -134,8 +144,11 @@ def case_filters(params: QueryDict) -> dict:
     for name in params:
         if name not in known:
             raise BadCaseFilter(
-                f"Bad query parameter {name[:40]!r}: not a filter of this list"
-                " (kind, specialization, user, q, after)."
+                gettext(
+                    "Bad query parameter %(name)r: not a filter of this list"
+                    " (kind, specialization, user, q, after)."
+                )
+                % {"name": name[:40]}
             )
     kinds = _choice(params, KIND_PARAMETERS, consistency.VIOLATION_KINDS)
     specializations = _choice(params, SPECIALIZATION_PARAMETERS, all_specializations())

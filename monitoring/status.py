@@ -4,14 +4,15 @@ Importable before Django is set up (``plugin.py``, through ``health.py``): no mo
 """
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Status(models.TextChoices):
     """A check's status (a recorded run's ``status``)."""
 
-    HEALTHY = "healthy", "Healthy"
-    DEGRADED = "degraded", "Degraded"
-    CRITICAL = "critical", "Critical"
+    HEALTHY = "healthy", _("Healthy")
+    DEGRADED = "degraded", _("Degraded")
+    CRITICAL = "critical", _("Critical")
 
 
 HEALTHY, DEGRADED, CRITICAL = Status.HEALTHY.value, Status.DEGRADED.value, Status.CRITICAL.value

@@ -11,6 +11,7 @@ from functools import wraps
 
 from django.db import DatabaseError
 from django.http import HttpResponse, JsonResponse
+from django.utils import translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -64,9 +65,10 @@ def unavailable_without_database(render_unknown):
             try:
                 return view(request, *args, **kwargs)
             except DatabaseError as exc:
-                health = unreadable(exc)
-                logger.error("%s %s: %s", request.method, request.path, health.reason)
-                response = render_unknown(health)
+                with translation.override(None):  # log lines stay English
+                    logged = unreadable(exc).reason
+                logger.error("%s %s: %s", request.method, request.path, logged)
+                response = render_unknown(unreadable(exc))
                 # This line is the log entry; django.request would add a second, reasonless one.
                 response._has_been_logged = True
                 return response

@@ -5,6 +5,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from common.admin_lists import StrictListMixin, register_known_values
 
@@ -12,17 +14,17 @@ from .catalogue import all_specializations, clear_cache
 from .catalogue_load import CHECKED_FIELDS
 from .models import Level, Specialization
 
-XP_FALLS = (
-    "Required XP must not fall as the level rises: level {number} asks {xp}, "
-    "level {previous} {previous_xp}."
+XP_FALLS = _(
+    "Required XP must not fall as the level rises: level %(number)s asks %(xp)s, "
+    "level %(previous)s %(previous_xp)s."
 )
-FOLLOW_QUEUED = (
-    "Levels {levels} of {code} ask less than before: students who now reach them move up in "
-    "a background job (manage.py db_worker runs it)."
+FOLLOW_QUEUED = _(
+    "Levels %(levels)s of %(code)s ask less than before: students who now reach them move up "
+    "in a background job (manage.py db_worker runs it)."
 )
-FOLLOW_NOT_QUEUED = (
+FOLLOW_NOT_QUEUED = _(
     "The catalogue change is saved, but the job that moves students up could not be queued "
-    "({error}); they move up at their next progress update."
+    "(%(error)s); they move up at their next progress update."
 )
 
 
@@ -45,9 +47,8 @@ class LevelFormSet(BaseInlineFormSet):
         for (previous, previous_xp), (number, xp) in zip(levels, levels[1:], strict=False):
             if xp < previous_xp:
                 raise ValidationError(
-                    XP_FALLS.format(
-                        number=number, xp=xp, previous=previous, previous_xp=previous_xp
-                    )
+                    XP_FALLS
+                    % {"number": number, "xp": xp, "previous": previous, "previous_xp": previous_xp}
                 )
 
     def eased_levels(self) -> set[int]:
@@ -80,6 +81,7 @@ class LevelInline(admin.TabularInline):
         "number",
         "name",
         "name_en",
+        "shown_name",
         "license_title",
         "required_xp",
         "required_sessions",
@@ -89,9 +91,14 @@ class LevelInline(admin.TabularInline):
         "total_hours",
         "unchecked",
     ]
-    readonly_fields = ["unchecked"]
+    readonly_fields = ["shown_name", "unchecked"]
 
-    @admin.display(description="not checked by the product")
+    @admin.display(description=_("shown as"))
+    def shown_name(self, level: Level):
+        """The name this page's language shows (``Level.shown_name``)."""
+        return level.shown_name if level.pk else "-"
+
+    @admin.display(description=_("not checked by the product"))
     def unchecked(self, level: Level):
         """The requirements kept from the catalogue file that no level check reads."""
         return (
@@ -121,21 +128,29 @@ class SpecializationAdmin(StrictListMixin, admin.ModelAdmin):
         # The code is the primary key other tables point at: fixed once created.
         return ["code", *self.readonly_fields] if obj else list(self.readonly_fields)
 
-    @admin.display(description="other keys from the catalogue file (kept, not used)")
+    @admin.display(description=_("other keys from the catalogue file (kept, not used)"))
     def other_keys(self, spec: Specialization):
         return ", ".join(f"{key}: {_shown(value)}" for key, value in spec.extra.items()) or "-"
 
-    @admin.action(description="Deactivate the selected specializations (no new progress)")
+    @admin.action(description=_("Deactivate the selected specializations (no new progress)"))
     def deactivate(self, request, queryset):
         changed = queryset.update(is_active=False)
         clear_cache(using=queryset.db)
-        self.message_user(request, f"{changed} specializations deactivated.", messages.SUCCESS)
+        message = ngettext(
+            "%(count)d specialization deactivated.",
+            "%(count)d specializations deactivated.",
+            changed,
+        )
+        self.message_user(request, message % {"count": changed}, messages.SUCCESS)
 
-    @admin.action(description="Activate the selected specializations")
+    @admin.action(description=_("Activate the selected specializations"))
     def activate(self, request, queryset):
         changed = queryset.update(is_active=True)
         clear_cache(using=queryset.db)
-        self.message_user(request, f"{changed} specializations activated.", messages.SUCCESS)
+        message = ngettext(
+            "%(count)d specialization activated.", "%(count)d specializations activated.", changed
+        )
+        self.message_user(request, message % {"count": changed}, messages.SUCCESS)
 
     def save_formset(self, request, form, formset, change):
         eased = formset.eased_levels() if isinstance(formset, LevelFormSet) else set()
@@ -155,10 +170,10 @@ class SpecializationAdmin(StrictListMixin, admin.ModelAdmin):
             with transaction.atomic():  # a savepoint: a refused enqueue leaves the edit whole
                 follow_catalogue_job.enqueue(specialization=code, levels=levels)
         except Exception as exc:  # the task backend's store: anything it raises
-            self.message_user(request, FOLLOW_NOT_QUEUED.format(error=exc), messages.ERROR)
+            self.message_user(request, FOLLOW_NOT_QUEUED % {"error": exc}, messages.ERROR)
             return
         shown = ", ".join(map(str, levels))
-        self.message_user(request, FOLLOW_QUEUED.format(levels=shown, code=code), messages.INFO)
+        self.message_user(request, FOLLOW_QUEUED % {"levels": shown, "code": code}, messages.INFO)
 
 
 def _shown(value) -> str:

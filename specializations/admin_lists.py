@@ -6,6 +6,8 @@ common/admin_lists.py; this is what the pair's key adds to it.
 
 import re
 
+from django.utils.translation import gettext_lazy as _
+
 from common.admin_lists import KeysetChangeList
 from common.admin_lists import keyset_slice as keyset_slice_by
 
@@ -28,7 +30,7 @@ class PairKeysetChangeList(KeysetChangeList):
     The model admin's ``keyset_fields`` name the user and the specialization attribute.
     """
 
-    key_format = "<user id>:<specialization>"
+    key_format = _("<user id>:<specialization>")
     parse_key = staticmethod(parse_pair_key)
 
 

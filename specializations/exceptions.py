@@ -1,33 +1,38 @@
 """Errors of the progression domain. Every message names the field and the value.
 
-The messages are module constants so tests (and callers) can rely on them.
+The messages are module constants so tests (and callers) can rely on them; they are
+translated (staff read them in the admin) when formatted, in the active language.
 """
 
-UNKNOWN_SPECIALIZATION = (
+from django.utils.translation import gettext_lazy as _
+
+UNKNOWN_SPECIALIZATION = _(
     "specialization={value!r} is not a known specialization (expected one of {choices})"
 )
-INACTIVE_SPECIALIZATION = "specialization={value!r} is inactive: no progress can be recorded in it"
-LEVEL_OUT_OF_RANGE = (
+INACTIVE_SPECIALIZATION = _(
+    "specialization={value!r} is inactive: no progress can be recorded in it"
+)
+LEVEL_OUT_OF_RANGE = _(
     "{field}={value!r} is out of range for {specialization} (expected 1..{max_level})"
 )
-NEGATIVE_AMOUNT = "{field}={value!r} must not be negative"
-NEGATIVE_TOTAL = "{field}={value!r} would make the total negative ({total})"
-INVALID_AMOUNT = "{field}={value!r} must be a whole number"
-AMOUNT_OUT_OF_RANGE = "{field}={value!r} is out of range (at most {limit} either way)"
-UNKNOWN_USER = "{field}={value!r} is not a saved user"
-REASON_TOO_LONG = "reason={value!r} is longer than {max_length} characters"
-REASON_CONTROL_CHARACTER = (
+NEGATIVE_AMOUNT = _("{field}={value!r} must not be negative")
+NEGATIVE_TOTAL = _("{field}={value!r} would make the total negative ({total})")
+INVALID_AMOUNT = _("{field}={value!r} must be a whole number")
+AMOUNT_OUT_OF_RANGE = _("{field}={value!r} is out of range (at most {limit} either way)")
+UNKNOWN_USER = _("{field}={value!r} is not a saved user")
+REASON_TOO_LONG = _("reason={value!r} is longer than {max_length} characters")
+REASON_CONTROL_CHARACTER = _(
     "reason={value!r} contains the control character {character} at position {position}"
 )
-NOT_ENROLLED = "{field}={value!r} has no {row} row in {specialization}"
-IDEMPOTENCY_CONFLICT = (
+NOT_ENROLLED = _("{field}={value!r} has no {row} row in {specialization}")
+IDEMPOTENCY_CONFLICT = _(
     "idempotency_key={key!r} of source={source!r} was already used for other amounts "
     "or another student ({first}); send a new key for a new change"
 )
-INVALID_LEDGER_VALUE = "{field}={value!r} {why}"
-UNKNOWN_EXTERNAL_ID = "external_id={value!r} is not known for source={source!r}"
-BAD_STUDENT_REFERENCE = "{field}={value!r} {why}"
-EXTERNAL_ID_TAKEN = (
+INVALID_LEDGER_VALUE = _("{field}={value!r} {why}")
+UNKNOWN_EXTERNAL_ID = _("external_id={value!r} is not known for source={source!r}")
+BAD_STUDENT_REFERENCE = _("{field}={value!r} {why}")
+EXTERNAL_ID_TAKEN = _(
     "external_id={value!r} of source={source!r} already names user {other}, not user {user}"
 )
 

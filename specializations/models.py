@@ -3,6 +3,8 @@ from django.core.validators import RegexValidator
 from django.db import models, router, transaction
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 
 CODE_MAX_LENGTH = 50
 # \A and \Z, not ^ and $: in Python (and so in SQLite's REGEXP) "$" also matches
@@ -10,8 +12,23 @@ CODE_MAX_LENGTH = 50
 CODE_PATTERN = r"\A[A-Z][A-Z0-9_]{0,49}\Z"
 CODE_FORMAT = "an upper-case letter, then up to 49 upper-case letters, digits or underscores"
 validate_code = RegexValidator(
-    CODE_PATTERN, message=f"A specialization code is {CODE_FORMAT} (e.g. LFA_COACH)."
+    CODE_PATTERN,
+    message=_(
+        "A specialization code is an upper-case letter, then up to 49 upper-case letters, "
+        "digits or underscores (e.g. LFA_COACH)."
+    ),
 )
+
+
+def shown_level_name(name: str, name_en: str) -> str:
+    """A level's name as the active language shows it: the catalogue's names are data.
+
+    Stored as loaded: ``name`` as the file names it (Hungarian in the replaced system's
+    files) and ``name_en`` beside it when the file has one. An English page shows
+    ``name_en`` where there is one; every other language (Hungarian) shows ``name``.
+    """
+    language = get_language() or ""
+    return name_en if name_en and language.startswith("en") else name
 
 
 class Specialization(models.Model):
@@ -21,21 +38,27 @@ class Specialization(models.Model):
         primary_key=True,
         max_length=CODE_MAX_LENGTH,
         validators=[validate_code],
-        help_text="Fixed once created: progress, licences and history point at it.",
+        verbose_name=_("code"),
+        help_text=_("Fixed once created: progress, licences and history point at it."),
     )
-    name = models.CharField("display name", max_length=100)
-    description = models.TextField(blank=True, default="")
-    max_level = models.PositiveSmallIntegerField()
+    name = models.CharField(_("display name"), max_length=100)
+    description = models.TextField(_("description"), blank=True, default="")
+    max_level = models.PositiveSmallIntegerField(_("highest level"))
     is_active = models.BooleanField(
-        default=True, help_text="Inactive: no progress can be recorded in it; nothing is deleted."
+        _("active"),
+        default=True,
+        help_text=_("Inactive: no progress can be recorded in it; nothing is deleted."),
     )
     extra = models.JSONField(
+        _("other keys"),
         default=dict,
         blank=True,
-        help_text="The catalogue file's other top-level keys, kept as loaded (not used).",
+        help_text=_("The catalogue file's other top-level keys, kept as loaded (not used)."),
     )
 
     class Meta:
+        verbose_name = _("specialization")
+        verbose_name_plural = _("specializations")
         ordering = ["code"]
         constraints = [
             models.CheckConstraint(
@@ -54,34 +77,43 @@ class Level(models.Model):
     """What it takes to *reach* level ``number`` of a specialization."""
 
     specialization = models.ForeignKey(
-        Specialization, on_delete=models.CASCADE, related_name="levels"
+        Specialization,
+        on_delete=models.CASCADE,
+        related_name="levels",
+        verbose_name=_("specialization"),
     )
-    number = models.PositiveSmallIntegerField()
-    name = models.CharField(max_length=100, help_text="As the catalogue file names it.")
+    number = models.PositiveSmallIntegerField(_("level"))
+    name = models.CharField(
+        _("name"), max_length=100, help_text=_("As the catalogue file names it.")
+    )
     # The file's English name beside it (the replaced system's files name levels in
     # Hungarian and give `name_en`); empty when the file has none.
-    name_en = models.CharField("English name", max_length=100, blank=True, default="")
-    description = models.TextField(blank=True, default="")
+    name_en = models.CharField(_("English name"), max_length=100, blank=True, default="")
+    description = models.TextField(_("description"), blank=True, default="")
     # Checked requirements: what level_for compares with a student's totals.
-    required_xp = models.PositiveIntegerField()
-    required_sessions = models.PositiveIntegerField()
-    required_projects = models.PositiveIntegerField(default=0)
-    theory_hours = models.PositiveIntegerField(default=0)
-    practice_hours = models.PositiveIntegerField(default=0)
-    total_hours = models.PositiveIntegerField(default=0)
-    license_title = models.CharField(max_length=150)
+    required_xp = models.PositiveIntegerField(_("required XP"))
+    required_sessions = models.PositiveIntegerField(_("required sessions"))
+    required_projects = models.PositiveIntegerField(_("required projects"), default=0)
+    theory_hours = models.PositiveIntegerField(_("theory hours"), default=0)
+    practice_hours = models.PositiveIntegerField(_("practice hours"), default=0)
+    total_hours = models.PositiveIntegerField(_("total hours"), default=0)
+    license_title = models.CharField(_("licence title"), max_length=150)
     unchecked_requirements = models.JSONField(
+        _("unchecked requirements"),
         default=dict,
         blank=True,
-        help_text="Requirements kept from the catalogue file and not checked by the product.",
+        help_text=_("Requirements kept from the catalogue file and not checked by the product."),
     )
     extra = models.JSONField(
+        _("other keys"),
         default=dict,
         blank=True,
-        help_text="The file's other keys for this level, kept as loaded (not used).",
+        help_text=_("The file's other keys for this level, kept as loaded (not used)."),
     )
 
     class Meta:
+        verbose_name = _("level")
+        verbose_name_plural = _("levels")
         ordering = ["specialization", "number"]
         constraints = [
             models.UniqueConstraint(
@@ -91,29 +123,41 @@ class Level(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.specialization_id} {self.number}: {self.name}"
+        return f"{self.specialization_id} {self.number}: {self.shown_name}"
+
+    @property
+    def shown_name(self) -> str:
+        """``name_en`` on an English page where the file gave one, else ``name``."""
+        return shown_level_name(self.name, self.name_en)
 
 
 class SpecializationProgress(models.Model):
     """The source of truth: what a student has earned in one specialization."""
 
     student = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="specialization_progress"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="specialization_progress",
+        verbose_name=_("student"),
     )
     specialization = models.ForeignKey(
-        Specialization, on_delete=models.PROTECT, related_name="progress"
+        Specialization,
+        on_delete=models.PROTECT,
+        related_name="progress",
+        verbose_name=_("specialization"),
     )
-    current_level = models.PositiveSmallIntegerField(default=1)
-    total_xp = models.BigIntegerField(default=0)
-    completed_sessions = models.IntegerField(default=0)
-    completed_projects = models.IntegerField(default=0)
-    theory_hours_completed = models.IntegerField(default=0)
-    practice_hours_completed = models.IntegerField(default=0)
-    last_activity = models.DateTimeField(default=None, null=True, blank=True)
-    created_at = models.DateTimeField(db_default=Now())
+    current_level = models.PositiveSmallIntegerField(_("current level"), default=1)
+    total_xp = models.BigIntegerField(_("total XP"), default=0)
+    completed_sessions = models.IntegerField(_("completed sessions"), default=0)
+    completed_projects = models.IntegerField(_("completed projects"), default=0)
+    theory_hours_completed = models.IntegerField(_("theory hours completed"), default=0)
+    practice_hours_completed = models.IntegerField(_("practice hours completed"), default=0)
+    last_activity = models.DateTimeField(_("last activity"), default=None, null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
 
     class Meta:
-        verbose_name_plural = "specialization progress"
+        verbose_name = _("specialization progress")
+        verbose_name_plural = _("specialization progress")
         constraints = [
             models.UniqueConstraint(
                 fields=["student", "specialization"], name="progress_unique_student_specialization"
@@ -175,18 +219,22 @@ class ProgressEvent(models.Model):
         related_name="events",
         db_index=False,  # the ledger index below leads with it
         db_constraint=False,
+        verbose_name=_("progress"),
     )
     source = models.CharField(
-        max_length=100, help_text="Who sent it: system, admin, an API client, import:<file>."
+        _("source"),
+        max_length=100,
+        help_text=_("Who sent it: system, admin, an API client, import:<file>."),
     )
     # NULL, not "": keyless events never collide in the unique constraint (NULLs are distinct).
     idempotency_key = models.CharField(  # noqa: DJ001
+        _("idempotency key"),
         max_length=255,
         null=True,
         blank=True,
-        help_text="Unique per source; empty: a call that asked for no replay protection.",
+        help_text=_("Unique per source; empty: a call that asked for no replay protection."),
     )
-    reason = models.CharField(max_length=255, blank=True)
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -194,20 +242,25 @@ class ProgressEvent(models.Model):
         blank=True,
         related_name="+",
         db_index=False,  # a partial index below: most events have no actor
-        help_text="Empty: the system or a client.",
+        verbose_name=_("actor"),
+        help_text=_("Empty: the system or a client."),
     )
-    occurred_at = models.DateTimeField(help_text="When it happened, as the sender says.")
-    recorded_at = models.DateTimeField(db_default=Now())
-    level_before = models.PositiveSmallIntegerField()
-    level_after = models.PositiveSmallIntegerField()
-    xp_gained = models.BigIntegerField(default=0)  # as wide as total_xp: the opening event
-    sessions_completed = models.IntegerField(default=0)
-    projects_completed = models.IntegerField(default=0)
-    theory_hours = models.IntegerField(default=0)
-    practice_hours = models.IntegerField(default=0)
+    occurred_at = models.DateTimeField(
+        _("occurred at"), help_text=_("When it happened, as the sender says.")
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), db_default=Now())
+    level_before = models.PositiveSmallIntegerField(_("level before"))
+    level_after = models.PositiveSmallIntegerField(_("level after"))
+    # as wide as total_xp: the opening event
+    xp_gained = models.BigIntegerField(_("XP gained"), default=0)
+    sessions_completed = models.IntegerField(_("sessions completed"), default=0)
+    projects_completed = models.IntegerField(_("projects completed"), default=0)
+    theory_hours = models.IntegerField(_("theory hours"), default=0)
+    practice_hours = models.IntegerField(_("practice hours"), default=0)
 
     class Meta:
-        verbose_name = "progress event"
+        verbose_name = _("progress event")
+        verbose_name_plural = _("progress events")
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(
@@ -256,15 +309,19 @@ LEDGER_FIELDS = (
 class ExternalId(models.Model):
     """The id a sending system knows a student by: unique per source."""
 
-    source = models.CharField(max_length=100)
-    external_id = models.CharField(max_length=255)
+    source = models.CharField(_("source"), max_length=100)
+    external_id = models.CharField(_("external id"), max_length=255)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_ids"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="external_ids",
+        verbose_name=_("user"),
     )
-    created_at = models.DateTimeField(db_default=Now())
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
 
     class Meta:
-        verbose_name = "external id"
+        verbose_name = _("external id")
+        verbose_name_plural = _("external ids")
         constraints = [
             models.UniqueConstraint(
                 fields=["source", "external_id"], name="externalid_unique_per_source"

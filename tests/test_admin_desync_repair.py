@@ -72,7 +72,7 @@ def test_repair_fixes_the_selected_cases_with_audit_rows(staff_client, staff):
     )
     assert response.status_code == 200
     message = str(next(iter(response.context["messages"])))
-    assert "Repaired 2 desync case(s) (level_mismatch 1, missing_license 1)" in message
+    assert "Repaired 2 desync case(s) (level mismatch 1, missing licence 1)" in message
     remaining = consistency.violations()
     assert [(v.user_id, v.kind) for v in remaining] == [(no_progress.pk, "missing_progress")]
     assert UserLicense.objects.get(user=mismatch).current_level == 4

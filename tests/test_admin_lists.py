@@ -105,7 +105,7 @@ def test_detail_pages_render_for_staff(staff_client):
     page = staff_client.get(
         reverse("admin:monitoring_healthcheckrun_change", args=[run.pk])
     ).content.decode()
-    kinds = ["level_mismatch", "missing_license", "missing_progress"]
+    kinds = ["level mismatch", "missing licence", "missing progress"]  # their labels
     for user, kind in zip(users[:3], kinds, strict=True):
         row = rf'<tr><td><a href="[^"]*/{user.pk}/change/">{user.pk}</a></td><td>PLAYER</td>'
         assert re.search(rf"{row}(?:<td>[^<]*</td>){{2}}<td>{kind}</td></tr>", page), kind

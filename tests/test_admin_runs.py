@@ -61,4 +61,4 @@ def test_runs_page_shows_status_and_a_server_side_trend_of_the_last_30_runs(staf
     assert "Critical" in html and "Healthy" in html
     run = HealthCheckRun.objects.latest()
     detail = staff_client.get(reverse("admin:monitoring_healthcheckrun_change", args=[run.pk]))
-    assert detail.content.decode().count("missing_progress</td>") == 1
+    assert detail.content.decode().count("missing progress</td>") == 1

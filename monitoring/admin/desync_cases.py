@@ -15,13 +15,15 @@ from django.contrib.auth import get_user_model
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from common.admin_lists import StrictListMixin
 from common.admin_paginator import small_tables
 from licenses import consistency
-from licenses.admin_sync import kind_badge
+from licenses.admin_sync import LABELS, kind_badge
 from licenses.models import UserLicense
 from specializations.admin_lists import PairKeysetChangeList, parse_pair_key
 from specializations.catalogue import all_specializations
@@ -33,9 +35,13 @@ from ..conf import app_settings
 from ..exceptions import RepairAlreadyRunning, RepairInterrupted
 from ..models import DesyncCase
 from ..repair.audit import logged_as
+from ..status import Status
 from . import desync_list
 
 REPAIR_PERMISSION = "licenses.change_userlicense"
+REFUSED = _("Repair refused: %(error)s.")
+NOTHING_CHANGED = _("Repair refused, nothing was changed: %(error)s")
+STOPPED = _("Repair stopped: %(error)s. %(done)s case(s) repaired before the error are kept.")
 CONFIRMATION_SAMPLE = 100
 # The list's paging and ordering say nothing about which cases a job repairs.
 IGNORED_FOR_SELECTION = (PAGE_VAR, ORDER_VAR)
@@ -93,20 +99,20 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
 
     def key_error(self, key: str) -> str | None:
         if parse_pair_key(key) is None:
-            return f"{key!r}: expected <user id>:<specialization>"
+            return gettext("%(key)r: expected <user id>:<specialization>") % {"key": key}
         return None
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {"title": "Desync cases (live)", **(extra_context or {})}
+        extra_context = {"title": gettext("Desync cases (live)"), **(extra_context or {})}
         return super().changelist_view(request, extra_context)
 
-    @admin.display(description="specialization", ordering="specialization_id")
+    @admin.display(description=_("specialization"), ordering="specialization_id")
     def specialization_code(self, case):
         return case.specialization_id
 
     # The row links are built with the page (desync_list.cases): one reverse() per column.
 
-    @admin.display(description="user", ordering="user__username")
+    @admin.display(description=_("user"), ordering="user__username")
     def user_link(self, case):
         name = case.user.get_username()
         email = getattr(case.user, case.user.get_email_field_name(), "")
@@ -119,18 +125,20 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
     @staticmethod
     def _row_link(url, level):
         if url is None:
-            return mark_safe('<span class="quiet">none</span>')
-        return format_html('<a href="{}">level {}</a>', url, level)
+            return format_html('<span class="quiet">{}</span>', gettext("none"))
+        return format_html(
+            '<a href="{}">{}</a>', url, gettext("level %(level)s") % {"level": level}
+        )
 
-    @admin.display(description="progress", ordering="progress_level")
+    @admin.display(description=_("progress"), ordering="progress_level")
     def progress_link(self, case):
         return self._row_link(case.progress_url, case.progress_level)
 
-    @admin.display(description="licence", ordering="license_level")
+    @admin.display(description=_("licence"), ordering="license_level")
     def licence_link(self, case):
         return self._row_link(case.license_url, case.license_level)
 
-    @admin.display(description="kind", ordering="kind")
+    @admin.display(description=_("kind"), ordering="kind")
     def kind_col(self, case):
         return kind_badge(case.kind)
 
@@ -146,7 +154,7 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
     def has_repair_permission(self, request) -> bool:
         return request.user.has_perm(REPAIR_PERMISSION)
 
-    @admin.action(description="Repair selected desync cases", permissions=["repair"])
+    @admin.action(description=_("Repair selected desync cases"), permissions=["repair"])
     def repair_selected(self, request, queryset):
         across = request.POST.get("select_across") == "1"
         if across:
@@ -198,19 +206,23 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
                 query=self._selection(request),
             )
         except RepairAlreadyRunning as exc:
-            self.message_user(request, f"Repair refused: {exc}.", messages.ERROR)
+            self.message_user(request, REFUSED % {"error": exc}, messages.ERROR)
             return None
         except (ProgressionError, tasks.JobNotQueued) as exc:
-            self.message_user(
-                request, f"Repair refused, nothing was changed: {exc}", messages.ERROR
-            )
+            self.message_user(request, NOTHING_CHANGED % {"error": exc}, messages.ERROR)
             return None
-        what = f"{len(pairs)} selected case(s)" if pairs is not None else "every matching case"
+        if pairs is None:
+            queued = gettext(
+                "Repair of every matching case queued as run %(run)s: a background worker"
+                " repairs them; this page follows it."
+            )
+        else:
+            queued = gettext(
+                "Repair of %(count)s selected case(s) queued as run %(run)s: a background"
+                " worker repairs them; this page follows it."
+            )
         self.message_user(
-            request,
-            f"Repair of {what} queued as run {run.pk}: a background worker repairs them;"
-            " this page follows it.",
-            messages.INFO,
+            request, queued % {"count": len(pairs or ()), "run": run.pk}, messages.INFO
         )
         return HttpResponseRedirect(
             reverse("admin:monitoring_healthcheckrun_change", args=[run.pk])
@@ -227,7 +239,7 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
         ]
         context = {
             **self.admin_site.each_context(request),
-            "title": "Repair desync cases",
+            "title": gettext("Repair desync cases"),
             "opts": self.opts,
             "cases": cases,
             "count": count,
@@ -253,7 +265,7 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
             )
         except RepairAlreadyRunning as exc:
             # Single flight: another repair holds an overlapping scope; nothing written.
-            self.message_user(request, f"Repair refused: {exc}.", messages.ERROR)
+            self.message_user(request, REFUSED % {"error": exc}, messages.ERROR)
             return None
         except RepairInterrupted as exc:
             # A database error (a deadlock, a lost connection) rolls back its own
@@ -261,35 +273,40 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
             # their count in the run.
             self.message_user(
                 request,
-                f"Repair stopped: {exc.error}. {exc.done} case(s) repaired before the error"
-                " are kept."
+                STOPPED % {"error": exc.error, "done": exc.done}
                 if exc.done
-                else f"Repair refused, nothing was changed: {exc.error}",
+                else NOTHING_CHANGED % {"error": exc.error},
                 messages.ERROR,
             )
             return None
         except ProgressionError as exc:
             # Bad input (an over-long reason, a vanished staff user) is refused
             # before the first batch: nothing is written.
-            self.message_user(
-                request, f"Repair refused, nothing was changed: {exc}", messages.ERROR
-            )
+            self.message_user(request, NOTHING_CHANGED % {"error": exc}, messages.ERROR)
             return None
         check = report.check
-        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(report.by_kind.items()))
-        left = (
-            f" {report.skipped_locked} case(s) were locked by another transaction and are"
-            " left for the next repair."
-            if report.skipped_locked
-            else ""
+        kinds = ", ".join(
+            f"{LABELS.get(kind, kind)} {n}" for kind, n in sorted(report.by_kind.items())
         )
+        message = gettext("Repaired %(repaired)s desync case(s)") % {"repaired": report.repaired}
+        if kinds:
+            message += f" ({kinds})"
+        message += gettext("; %(skipped)s already in sync.") % {"skipped": report.skipped}
+        if report.skipped_locked:
+            message += " " + gettext(
+                "%(locked)s case(s) were locked by another transaction and are left for the"
+                " next repair."
+            ) % {"locked": report.skipped_locked}
+        message += " " + gettext(
+            "New health check: %(status)s, %(rate)s%% consistent, %(left)s desync(s) left"
+            " (run %(run)s)."
+        ) % {
+            "status": str(Status(check.status).label).lower(),
+            "rate": number_format(f"{check.consistency_rate:.2f}", decimal_pos=2),
+            "left": check.inconsistent,
+            "run": report.run.pk,
+        }
         self.message_user(
-            request,
-            f"Repaired {report.repaired} desync case(s)"
-            + (f" ({kinds})" if kinds else "")
-            + f"; {report.skipped} already in sync.{left} New health check: {check.status}, "
-            f"{check.consistency_rate:.2f}% consistent, {check.inconsistent} desync(s) left"
-            f" (run {report.run.pk}).",
-            messages.WARNING if report.skipped_locked else messages.SUCCESS,
+            request, message, messages.WARNING if report.skipped_locked else messages.SUCCESS
         )
         return None  # back to the list

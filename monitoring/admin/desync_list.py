@@ -12,6 +12,7 @@ ids by key. Nothing counts the cases: the latest recorded check does.
 
 from django.contrib.auth import get_user_model
 from django.db import connections
+from django.utils.translation import gettext
 
 from common.admin_lists import ListParameterError, change_url_pattern
 from common.users import search_users
@@ -150,4 +151,8 @@ def recorded_count(filters: dict, *, searched: bool):
     if run is None:
         return None
     count = sum(run.by_kind[kind] for kind in filters["kinds"])
-    return count, False, f"at the last check ({run.checked_at:%Y-%m-%d %H:%M} UTC, run {run.pk})"
+    where = gettext("at the last check (%(when)s UTC, run %(run)s)") % {
+        "when": f"{run.checked_at:%Y-%m-%d %H:%M}",
+        "run": run.pk,
+    }
+    return count, False, where

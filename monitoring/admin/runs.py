@@ -7,7 +7,11 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, J
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.formats import number_format
 from django.utils.html import format_html, format_html_join
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from common.admin_lists import StrictListMixin, change_url_pattern
 from common.admin_paginator import EstimatedCountPaginator
@@ -16,6 +20,7 @@ from licenses.admin_sync import LABELS
 
 from .. import progress, selectors, services, tasks
 from ..models import RunKind, RunState
+from ..status import Status
 from .trend import STATUS_COLOURS, recent_runs, trend_svg
 
 RUN_PERMISSION = "monitoring.add_healthcheckrun"
@@ -54,7 +59,7 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["checked_at", "status_badge", "rate", "triggered_by", "repaired"]}),
         (
-            "Totals",
+            _("Totals"),
             {
                 "fields": [
                     "total_checked",
@@ -65,7 +70,7 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
             },
         ),
         (
-            "Run",
+            pgettext_lazy("fieldset", "Run"),  # not Django's "Run" (the actions' button)
             {
                 "fields": [
                     "kind",
@@ -89,9 +94,9 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
                 ]
             },
         ),
-        ("Violation sample", {"fields": ["violation_table"]}),
+        (_("Violation sample"), {"fields": ["violation_table"]}),
         (
-            "Ledger (check_sync --ledger)",
+            _("Ledger (check_sync --ledger)"),
             {"fields": ["ledger_checked", "ledger_mismatches", "ledger_table"]},
         ),
     ]
@@ -129,7 +134,7 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
         "ledger_table",
     ]
 
-    @admin.display(description="status", ordering="status")
+    @admin.display(description=_("status"), ordering="status")
     def status_badge(self, run):
         if not run.status:
             return "-"  # no check completed in this run
@@ -140,40 +145,53 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
             run.get_status_display(),
         )
 
-    @admin.display(description="consistency", ordering="consistency_rate")
+    @admin.display(description=_("consistency"), ordering="consistency_rate")
     def rate(self, run):
-        return "-" if run.consistency_rate is None else f"{run.consistency_rate}%"
+        if run.consistency_rate is None:
+            return "-"
+        return f"{number_format(run.consistency_rate, decimal_pos=2)}%"
 
-    @admin.display(description="state", ordering="state")
+    @admin.display(description=_("state"), ordering="state")
     def state_col(self, run):
         # A running run that stopped reporting reads as interrupted (selectors.run_state).
         state = selectors.run_state(run, now=timezone.now())
         if state == RunState.QUEUED:
-            return f"Queued, waiting for a worker (since {run.queued_at:%Y-%m-%d %H:%M:%S})"
+            return gettext("Queued, waiting for a worker (since %(since)s)") % {
+                "since": f"{run.queued_at:%Y-%m-%d %H:%M:%S}"
+            }
         if state == run.state:
             return run.get_state_display()
-        return f"{RunState(state).label} (no report since {run.updated_at:%Y-%m-%d %H:%M:%S})"
+        return gettext("%(state)s (no report since %(since)s)") % {
+            "state": RunState(state).label,
+            "since": f"{run.updated_at:%Y-%m-%d %H:%M:%S}",
+        }
 
-    @admin.display(description="where")
+    @admin.display(description=_("where"))
     def where(self, run):
-        return f"{run.host or '?'} pid {run.pid or '?'}"
+        return gettext("%(host)s pid %(pid)s") % {"host": run.host or "?", "pid": run.pid or "?"}
 
-    @admin.display(description=f"by kind ({' / '.join(LABELS[k] for k in KIND_COUNTS)})")
+    @admin.display(
+        description=format_lazy(
+            "{} ({})",
+            _("by kind"),
+            format_lazy(" / ".join(["{}"] * len(KIND_COUNTS)), *(LABELS[k] for k in KIND_COUNTS)),
+        )
+    )
     def kinds(self, run):
         return " / ".join(str(getattr(run, kind)) for kind in KIND_COUNTS)
 
-    @admin.display(description="duration", ordering="duration_ms")
+    @admin.display(description=_("duration"), ordering="duration_ms")
     def duration(self, run):
         return "-" if run.duration_ms is None else f"{run.duration_ms} ms"
 
-    @admin.display(description="specialization", ordering="specialization")
+    @admin.display(description=_("specialization"), ordering="specialization")
     def scope(self, run):
-        return run.specialization or "all"
+        return run.specialization or gettext("all")
 
-    @admin.display(description="violations (sample)")
+    @admin.display(description=_("violations (sample)"))
     def violation_table(self, run):
         if not run.violations_sample:
-            return "none"
+            return gettext("none")
         user_url = change_url_pattern(get_user_model(), site=self.admin_site)
         rows = format_html_join(
             "",
@@ -184,24 +202,28 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
                     v["specialization_id"],
                     "-" if v["progress_level"] is None else v["progress_level"],
                     "-" if v["license_level"] is None else v["license_level"],
-                    v["kind"],
+                    LABELS.get(v["kind"], v["kind"]),
                 )
                 for v in run.violations_sample
             ),
         )
         return format_html(
-            "<table><thead><tr><th>user id</th><th>specialization</th><th>progress level</th>"
-            "<th>licence level</th><th>kind</th></tr></thead><tbody>{}</tbody></table>"
-            "<p>{} of {} violations kept with this run.</p>",
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>"
+            "</thead><tbody>{}</tbody></table><p>{}</p>",
+            gettext("user id"),
+            gettext("specialization"),
+            gettext("progress level"),
+            gettext("licence level"),
+            gettext("kind"),
             rows,
-            len(run.violations_sample),
-            run.inconsistent,
+            gettext("%(kept)s of %(total)s violations kept with this run.")
+            % {"kept": len(run.violations_sample), "total": run.inconsistent},
         )
 
-    @admin.display(description="totals that differ from their ledger (sample)")
+    @admin.display(description=_("totals that differ from their ledger (sample)"))
     def ledger_table(self, run):
         if not run.ledger_sample:
-            return "none" if run.ledger_checked is not None else "not checked"
+            return gettext("none") if run.ledger_checked is not None else gettext("not checked")
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -211,8 +233,13 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
             ),
         )
         return format_html(
-            "<table><thead><tr><th>user id</th><th>specialization</th><th>field</th>"
-            "<th>total</th><th>ledger sum</th></tr></thead><tbody>{}</tbody></table>",
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>"
+            "</thead><tbody>{}</tbody></table>",
+            gettext("user id"),
+            gettext("specialization"),
+            gettext("field"),
+            gettext("total"),
+            gettext("ledger sum"),
             rows,
         )
 
@@ -261,7 +288,7 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
         """The run page's poll: its progress as JSON (never cached)."""
         run = self.get_object(request, str(object_id))
         if run is None:
-            raise Http404(f"run {object_id} does not exist")
+            raise Http404(gettext("run %(run)s does not exist") % {"run": object_id})
         if not self.has_view_permission(request, run):
             raise PermissionDenied
         response = JsonResponse(self._progress(run).as_dict())
@@ -272,7 +299,7 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
         runs = recent_runs()
         extra_context = {
             **(extra_context or {}),
-            "title": "Health check runs",
+            "title": gettext("Health check runs"),
             "trend_svg": trend_svg(runs),
             "trend_count": len(runs),
             "can_run_check": self.has_run_permission(request),
@@ -288,9 +315,17 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
         report = services.run_health_check(triggered_by=request.user)
         self.message_user(
             request,
-            f"Check recorded: {report.status}, {report.consistency_rate:.2f}% consistent, "
-            f"{report.inconsistent} desync(s) in {report.total_checked} pairs "
-            f"({report.duration_ms} ms).",
+            gettext(
+                "Check recorded: %(status)s, %(rate)s%% consistent, %(left)s desync(s) in"
+                " %(total)s pairs (%(ms)s ms)."
+            )
+            % {
+                "status": str(Status(report.status).label).lower(),
+                "rate": number_format(f"{report.consistency_rate:.2f}", decimal_pos=2),
+                "left": report.inconsistent,
+                "total": report.total_checked,
+                "ms": report.duration_ms,
+            },
             messages.SUCCESS if report.status == "healthy" else messages.WARNING,
         )
         return HttpResponseRedirect(reverse("admin:monitoring_healthcheckrun_changelist"))

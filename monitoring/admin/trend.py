@@ -2,8 +2,10 @@
 
 from decimal import Decimal
 
+from django.utils.formats import number_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import ngettext
 
 from licenses.admin_sync import BAD, GOOD, WARNING
 
@@ -42,7 +44,17 @@ def trend_svg(runs: list[dict]) -> SafeString:
         '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}" stroke-dasharray="4 3"/>'
         '<text x="{}" y="{}" font-size="10" text-anchor="end" fill="{}">{}%</text>',
         (
-            (PAD_X, WIDTH - PAD_X, y(v), y(v), colour, PAD_X - 4, y(v) + 3, colour, v)
+            (
+                PAD_X,
+                WIDTH - PAD_X,
+                y(v),
+                y(v),
+                colour,
+                PAD_X - 4,
+                y(v) + 3,
+                colour,
+                number_format(v),
+            )
             for v, colour in (
                 (latest["warn_below"], STATUS_COLOURS[Status.DEGRADED]),
                 (latest["critical_below"], STATUS_COLOURS[Status.CRITICAL]),
@@ -58,15 +70,15 @@ def trend_svg(runs: list[dict]) -> SafeString:
                 py,
                 STATUS_COLOURS.get(r["status"], "#555"),
                 f"{r['checked_at']:%Y-%m-%d %H:%M}",
-                r["consistency_rate"],
-                r["status"],
+                number_format(r["consistency_rate"], decimal_pos=2),
+                Status(r["status"]).label if r["status"] else "-",
             )
             for (x, py), r in zip(points, runs, strict=True)
         ),
     )
     return format_html(
         '<svg class="sync-trend" role="img" width="{w}" height="{h}" viewBox="0 0 {w} {h}"'
-        ' xmlns="http://www.w3.org/2000/svg" aria-label="Consistency rate of the last {n} runs">'
+        ' xmlns="http://www.w3.org/2000/svg" aria-label="{label}">'
         '<rect x="0" y="0" width="{w}" height="{h}" fill="none"/>'
         '<text x="{px}" y="{top}" font-size="10" text-anchor="end" fill="currentColor">100%</text>'
         '<text x="{px}" y="{bottom}" font-size="10" text-anchor="end" fill="currentColor">{low}%'
@@ -74,7 +86,12 @@ def trend_svg(runs: list[dict]) -> SafeString:
         '<polyline fill="none" stroke="#417690" stroke-width="2" points="{points}"/>{dots}</svg>',
         w=WIDTH,
         h=HEIGHT,
-        n=len(runs),
+        label=ngettext(
+            "Consistency rate of the last %(count)s run",
+            "Consistency rate of the last %(count)s runs",
+            len(runs),
+        )
+        % {"count": len(runs)},
         px=PAD_X - 4,
         top=PAD_Y + 3,
         bottom=HEIGHT - PAD_Y + 3,

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, OperationalError
+from django.utils import translation
 
 from monitoring import output, plugin, selectors, services
 from monitoring.exceptions import MonitoringError, first_line
@@ -273,7 +274,9 @@ class Command(BaseCommand):
 
     def execute(self, *args, **options):
         self.exit_code = 0
-        return super().execute(*args, **options)
+        # Read by cron, Icinga and scripts: English whatever LANGUAGE_CODE says.
+        with translation.override(None):
+            return super().execute(*args, **options)
 
     def run_from_argv(self, argv):
         self._from_command_line = True

@@ -1,0 +1,208 @@
+"""The admin pages of specializations, licenses, common and api read in Hungarian (issue 27)."""
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+from django.urls import reverse
+from django.utils import translation
+
+from api.models import ApiClient, ApiKey
+from api.services import create_api_key
+from licenses.models import UserLicense
+from specializations.models import Level, SpecializationProgress, shown_level_name
+from specializations.services import update_progress
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ("specializations", "licenses", "common", "api")
+HU = {"HTTP_ACCEPT_LANGUAGE": "hu"}
+
+
+@pytest.fixture(autouse=True)
+def _english_afterwards():
+    """LocaleMiddleware leaves the request's language active in the thread: later tests
+    (a command's output read in-process) must not inherit Hungarian."""
+    yield
+    translation.deactivate()
+
+
+def english_phrases() -> set[str]:
+    """Every msgid of these apps' catalogues of two or more words whose translation differs."""
+    found = set()
+    for app in APPS:
+        with open(ROOT / app / "locale/hu/LC_MESSAGES/django.po", "rb") as po:
+            for message in read_po(po):
+                ids = message.id if isinstance(message.id, tuple) else (message.id,)
+                strings = message.string if isinstance(message.string, tuple) else (message.string,)
+                for msgid in ids:
+                    if msgid and msgid not in strings:
+                        text = re.split(r"%\(\w+\)[sd]|\{\w*\}", msgid)
+                        found.update(p.strip() for p in text if len(p.strip().split()) >= 2)
+    return found
+
+
+def assert_hungarian(response) -> str:
+    assert response.status_code == 200, response.content[:500]
+    html = response.content.decode()
+    assert 'lang="hu"' in html
+    english = sorted(phrase for phrase in english_phrases() if phrase in html)
+    assert english == []
+    return html
+
+
+@pytest.fixture
+def progress(student):
+    update_progress(student, "PLAYER", xp_gained=1_000, sessions_completed=4)
+    return SpecializationProgress.objects.get(student=student)
+
+
+def test_the_progress_list_and_its_key_pages_read_in_hungarian(staff_client, progress):
+    url = reverse("admin:specializations_specializationprogress_changelist")
+    assert_hungarian(staff_client.get(url, **HU))
+    html = assert_hungarian(staff_client.get(url + "?sync=ok", **HU))
+    assert "szakirányos haladás" in html
+
+
+def test_the_progress_page_with_its_events_reads_in_hungarian(staff_client, progress):
+    url = reverse("admin:specializations_specializationprogress_change", args=[progress.pk])
+    html = assert_hungarian(staff_client.get(url, **HU))
+    assert "Főkönyv: 1 esemény" in html
+    assert "XP javítása ennyivel" in html
+
+
+def test_a_correction_without_reason_is_refused_in_hungarian(staff_client, progress):
+    url = reverse("admin:specializations_specializationprogress_change", args=[progress.pk])
+    form = staff_client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data = {k: v for k, v in {**data, "correct_xp_gained": "5"}.items() if v is not None}
+    html = assert_hungarian(staff_client.post(url, data, **HU))
+    assert "Adja meg, miért javítja az összesítéseket" in html
+
+
+def test_the_licence_list_and_page_read_in_hungarian(staff_client, progress):
+    licence = UserLicense.objects.get(user=progress.student)
+    assert_hungarian(staff_client.get(reverse("admin:licenses_userlicense_changelist"), **HU))
+    url = reverse("admin:licenses_userlicense_change", args=[licence.pk])
+    html = assert_hungarian(staff_client.get(url, **HU))
+    assert "licencelőzmények" in html.lower()
+
+
+def test_a_level_change_without_reason_is_refused_in_hungarian(staff_client, progress):
+    licence = UserLicense.objects.get(user=progress.student)
+    url = reverse("admin:licenses_userlicense_change", args=[licence.pk])
+    response = staff_client.post(
+        url,
+        {
+            "current_level": "2",
+            "reason": "",
+            "is_active": "on",
+            "progressions-TOTAL_FORMS": "0",
+            "progressions-INITIAL_FORMS": "0",
+        },
+        **HU,
+    )
+    html = assert_hungarian(response)
+    assert "Adja meg, miért változik a szint" in html
+
+
+def test_the_licence_history_list_and_its_filters_read_in_hungarian(staff_client, progress):
+    url = reverse("admin:licenses_licenseprogression_changelist")
+    assert_hungarian(staff_client.get(url, **HU))
+    assert_hungarian(staff_client.get(url + "?actor=system", **HU))
+
+
+def test_the_specialization_pages_read_in_hungarian(staff_client):
+    level = Level.objects.filter(specialization_id="PLAYER").first()
+    level.unchecked_requirements = {"exam": "yes"}
+    level.save()
+    assert_hungarian(
+        staff_client.get(reverse("admin:specializations_specialization_changelist"), **HU)
+    )
+    assert_hungarian(staff_client.get(reverse("admin:specializations_specialization_add"), **HU))
+    url = reverse("admin:specializations_specialization_change", args=["PLAYER"])
+    html = assert_hungarian(staff_client.get(url, **HU))
+    assert "a termék által nem ellenőrzött" in html.lower()
+    assert "exam: yes" in html
+
+
+def test_the_api_pages_read_in_hungarian(staff_client):
+    client = ApiClient.objects.create(name="attendance", scopes=["events:write"])
+    create_api_key("attendance")
+    assert_hungarian(staff_client.get(reverse("admin:api_apiclient_changelist"), **HU))
+    assert_hungarian(
+        staff_client.get(reverse("admin:api_apiclient_change", args=[client.pk]), **HU)
+    )
+    assert_hungarian(staff_client.get(reverse("admin:api_apikey_changelist"), **HU))
+    shown = staff_client.post(
+        reverse("admin:api_apiclient_changelist"),
+        {"action": "new_key", "_selected_action": [client.pk]},
+        **HU,
+    )
+    assert "Minden kulcs csak most látható" in assert_hungarian(shown)
+
+    keys = list(ApiKey.objects.values_list("pk", flat=True))
+    revoked = staff_client.post(
+        reverse("admin:api_apikey_changelist"),
+        {"action": "revoke", "_selected_action": keys},
+        follow=True,
+        **HU,
+    )
+    assert f"{len(keys)} kulcs visszavonva." in assert_hungarian(revoked)
+
+
+def test_a_level_shows_its_english_name_on_an_english_page_and_its_name_otherwise():
+    level = Level(specialization_id="PLAYER", number=1, name="Bambusz Tanítvány", name_en="Bamboo")
+    with translation.override("en"):
+        assert level.shown_name == "Bamboo"
+    with translation.override("hu"):
+        assert level.shown_name == "Bambusz Tanítvány"
+    assert shown_level_name("Bambusz Tanítvány", "") == "Bambusz Tanítvány"
+
+
+def test_a_bad_list_parameter_is_refused_in_hungarian(staff_client):
+    url = reverse("admin:licenses_userlicense_changelist")
+    response = staff_client.get(url + "?sync=nope", **HU)
+    assert response.status_code == 400
+    assert response.content.decode() == (
+        "Hibás lekérdezési paraméter ('sync'='nope'): ezek egyike várható: "
+        "level_mismatch, missing_progress, ok."
+    )
+
+
+def test_a_bad_events_page_is_refused_in_hungarian(staff_client, progress):
+    url = reverse("admin:specializations_specializationprogress_change", args=[progress.pk])
+    response = staff_client.get(url + "?events_page=0", **HU)
+    assert response.status_code == 400
+    assert "1-től kezdődő egész szám várható" in response.content.decode()
+
+
+def test_a_bad_specialization_code_is_refused_in_hungarian(staff_client):
+    response = staff_client.post(
+        reverse("admin:specializations_specialization_add"),
+        {
+            "code": "bad code",
+            "name": "X",
+            "max_level": "1",
+            "levels-TOTAL_FORMS": "0",
+            "levels-INITIAL_FORMS": "0",
+        },
+        **HU,
+    )
+    html = assert_hungarian(response)
+    assert "A szakirány kódja egy nagybetű" in html
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"), [("en", "Bamboo Disciple"), ("hu", "Bambusz Tanítvány")]
+)
+def test_the_specialization_page_shows_a_level_name_for_its_language(staff_client, language, shown):
+    Level.objects.filter(specialization_id="PLAYER", number=1).update(
+        name="Bambusz Tanítvány", name_en="Bamboo Disciple"
+    )
+    url = reverse("admin:specializations_specialization_change", args=["PLAYER"])
+    html = staff_client.get(url, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    cells = re.findall(r'<td class="field-shown_name">\s*<p>(.*?)</p>', html)
+    assert cells[0] == shown
