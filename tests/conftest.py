@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test import SimpleTestCase, TestCase, TransactionTestCase
+from django.utils import translation
 
 from licenses import guard
 from specializations import catalogue
@@ -119,6 +120,14 @@ def _fresh_catalogue_cache():
     catalogue.clear_cache()
     yield
     catalogue.clear_cache()
+
+
+@pytest.fixture(autouse=True)
+def _no_language_left_active():
+    # LocaleMiddleware activates a request's language in the thread and leaves it there:
+    # a later in-process command (check_sync, import_source) would read it.
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
