@@ -17,11 +17,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .catalogue import get_specialization
-from .exceptions import InvalidLedgerValue, NegativeAmount
+from .exceptions import InvalidLedgerValue
 from .models import LEDGER_FIELDS, ProgressEvent, SpecializationProgress
 from .services import (
     ProgressUpdate,
     _replay,
+    add_amounts,
     lock_progress,
     require_amount,
     require_idempotency_key,
@@ -165,19 +166,4 @@ def _lock_rows(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], Specializat
 
 def _add(row: SpecializationProgress, spec: EventSpec, *, now) -> int:
     """update_progress's arithmetic on the locked row in memory; the level before."""
-    old_level = row.current_level
-    for amount, total in LEDGER_FIELDS:
-        value = getattr(row, total) + spec.amounts[amount]
-        if value < 0:
-            raise NegativeAmount(amount, spec.amounts[amount], total=value)
-        setattr(row, total, value)
-    row.current_level = get_specialization(spec.specialization).level_for(
-        current=old_level,
-        xp=row.total_xp,
-        sessions=row.completed_sessions,
-        projects=row.completed_projects,
-        theory=row.theory_hours_completed,
-        practice=row.practice_hours_completed,
-    )
-    row.last_activity = now
-    return old_level
+    return add_amounts(row, get_specialization(spec.specialization), spec.amounts, now=now)

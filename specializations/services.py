@@ -274,8 +274,10 @@ def update_progress(
     )
 
 
-def _apply(progress: SpecializationProgress, info: SpecializationInfo, amounts) -> list[str]:
-    """Add ``amounts`` to the locked row in memory; the fields to save."""
+def add_amounts(progress: SpecializationProgress, info: SpecializationInfo, amounts, *, now) -> int:
+    """Add ``amounts`` to the locked row in memory and gain the levels they reach (never
+    lose one); a total below 0 is refused. Returns the level before. The one home of this
+    arithmetic: ``update_progress`` and the batches (bulk.py) both use it."""
     old_level = progress.current_level
     for amount, total in LEDGER_FIELDS:
         value = getattr(progress, total) + amounts[amount]
@@ -290,7 +292,13 @@ def _apply(progress: SpecializationProgress, info: SpecializationInfo, amounts) 
         theory=progress.theory_hours_completed,
         practice=progress.practice_hours_completed,
     )
-    progress.last_activity = timezone.now()
+    progress.last_activity = now
+    return old_level
+
+
+def _apply(progress: SpecializationProgress, info: SpecializationInfo, amounts) -> list[str]:
+    """Add ``amounts`` to the locked row in memory; the fields to save."""
+    old_level = add_amounts(progress, info, amounts, now=timezone.now())
     fields = [total for _, total in LEDGER_FIELDS] + ["last_activity"]
     if progress.current_level != old_level:
         fields.append("current_level")  # tells the auto-sync hook to move the licence
