@@ -44,6 +44,7 @@ ADMIN_PAGES = """
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.test.utils import setup_test_environment
+from django.utils import translation
 from monitoring.models import HealthCheckRun
 
 setup_test_environment()  # the test client's host name
@@ -56,6 +57,8 @@ for url in ("/admin/monitoring/desynccase/", f"/admin/monitoring/healthcheckrun/
             "/admin/monitoring/healthcheckrun/", "/health/sync/"):
     response = client.get(url)
     pages[url] = [response.status_code, response.content.decode()]
+with translation.override("hu"):  # as LocaleMiddleware or LANGUAGE_CODE = "hu" would choose
+    pages["hu"] = client.get("/admin/monitoring/desynccase/").content.decode()
 print(json.dumps({"run": run.pk, "pages": pages}))
 """
 
@@ -163,6 +166,10 @@ def test_a_new_project_with_a_custom_user_model_hosts_the_apps(tmp_path, host_da
     run_page = shown["pages"][f"/admin/monitoring/healthcheckrun/{shown['run']}/change/"]
     assert run_page[0] == 200 and user_page in run_page[1]
     assert shown["pages"]["/admin/monitoring/healthcheckrun/"][0] == 200
+    # Hungarian with nothing configured: the apps' catalogues, and common's Hungarian for
+    # Django's own strings that Django's catalogue lacks (common/django_strings.py).
+    for text in ("Eltérések (élő)", "Keresés: eltérések", "- Válasszon -", ">Végrehajtás<"):
+        assert text in shown["pages"]["hu"], text
     health = shown["pages"]["/health/sync/"]
     assert health[0] == 503 and json.loads(health[1])["status"] == "critical"
 

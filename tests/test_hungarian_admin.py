@@ -13,6 +13,7 @@ from api.services import create_api_key
 from licenses.models import UserLicense
 from specializations.models import Level, SpecializationProgress, shown_level_name
 from specializations.services import update_progress
+from tests.hungarian_pages import django_english_left, english_left
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +51,7 @@ def assert_hungarian(response) -> str:
     assert 'lang="hu"' in html
     english = sorted(phrase for phrase in english_phrases() if phrase in html)
     assert english == []
+    assert django_english_left(html) == []
     return html
 
 
@@ -206,3 +208,59 @@ def test_the_specialization_page_shows_a_level_name_for_its_language(staff_clien
     html = staff_client.get(url, HTTP_ACCEPT_LANGUAGE=language).content.decode()
     cells = re.findall(r'<td class="field-shown_name">\s*<p>(.*?)</p>', html)
     assert cells[0] == shown
+
+
+PRODUCT_APPS = ("specializations", "licenses", "monitoring", "api")
+
+
+def product_pages() -> list[str]:
+    """Every admin page the product adds, for one saved object of each of its models: the
+    index, each app's page, and per model its list, add, change, history and delete pages
+    (those the admin offers)."""
+    from django.contrib import admin as django_admin
+
+    pages = [reverse("admin:index")]
+    pages += [reverse("admin:app_list", args=[app]) for app in PRODUCT_APPS]
+    for model, model_admin in django_admin.site._registry.items():
+        opts = model._meta
+        if opts.app_label not in PRODUCT_APPS:
+            continue
+        name = f"admin:{opts.app_label}_{opts.model_name}"
+        pages.append(reverse(f"{name}_changelist"))
+        if model_admin.has_add_permission(_superuser_request()):
+            pages.append(reverse(f"{name}_add"))
+        obj = model._default_manager.order_by("pk").first()
+        assert obj is not None, f"no {opts.model_name} to render"
+        pages.append(reverse(f"{name}_change", args=[obj.pk]))
+        pages.append(reverse(f"{name}_history", args=[obj.pk]))
+        if model_admin.has_delete_permission(_superuser_request(), obj):
+            pages.append(reverse(f"{name}_delete", args=[obj.pk]))
+    return pages
+
+
+def _superuser_request():
+    from django.contrib.auth import get_user_model
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.user = get_user_model()(is_staff=True, is_superuser=True, is_active=True)
+    return request
+
+
+def test_every_product_admin_page_reads_hungarian(staff_client, progress):
+    from monitoring import services
+    from tests.admin_pages import inject, make_pairs
+
+    inject(make_pairs(5))
+    services.run_health_check()
+    services.repair(specialization="PLAYER", reason="próba")
+    inject(make_pairs(5))  # desyncs again, for the Desync cases pages
+    ApiClient.objects.create(name="attendance", scopes=["events:write"])
+    create_api_key("attendance")
+    failures = {}
+    for url in product_pages():
+        response = staff_client.get(url, **HU)
+        assert response.status_code == 200, url
+        if left := english_left(response.content.decode()):
+            failures[url] = left
+    assert failures == {}

@@ -4,17 +4,15 @@
 Each page is rendered with Django's test client (``Accept-Language: hu``) and checked
 twice: the Hungarian text is there, and no English text of the monitoring catalogue
 (the words of an entry of two or more words, between its placeholders, whose
-translation differs) is left on it.
+translation differs) nor of Django's own catalogues is left on it
+(``tests/hungarian_pages.py``).
 """
 
 import html
 import json
-import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from babel.messages.pofile import read_po
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -23,40 +21,18 @@ from monitoring import services
 from monitoring.models import HealthCheckRun, RunState
 from monitoring.repair import claim
 from tests.admin_pages import DESYNCS, RUN_CHECK, RUNS, inject, key, make_pairs
+from tests.hungarian_pages import django_english_left, english_fragments
 
-CATALOGUE = Path(__file__).resolve().parent.parent / "monitoring/locale/hu/LC_MESSAGES/django.po"
-PLACEHOLDER = re.compile(r"%\(\w+\)[-#0 +]*\d*(?:\.\d+)?[sdfr]|%%")
 HEALTH = reverse("monitoring:sync-health")
 ORM_BACKEND = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 # The pair kinds' labels (the licences app's catalogue) show on these pages too.
 KIND_LABELS = ("level mismatch", "missing licence", "missing progress")
-
-
-def english_fragments() -> set[str]:
-    """The English text of each catalogue entry, cut at its placeholders: the pieces of two
-    or more words that its Hungarian translation does not keep (a command name, say)."""
-    with CATALOGUE.open("rb") as handle:
-        catalogue = read_po(handle, locale="hu")
-    fragments = set()
-    for message in catalogue:
-        if not message.id:
-            continue
-        ids = message.id if isinstance(message.id, tuple) else (message.id,)
-        strings = message.string if isinstance(message.string, tuple) else (message.string,)
-        for text in ids:
-            for piece in PLACEHOLDER.split(text):
-                piece = piece.strip(" ;,.:")
-                if len(piece.split()) >= 2 and not any(piece in s for s in strings):
-                    fragments.add(piece)
-    return fragments
-
-
-ENGLISH = english_fragments()
+ENGLISH = english_fragments(("monitoring",))
 
 
 def english_left(page: str) -> list[str]:
     text = html.unescape(page)
-    return sorted(f for f in (*ENGLISH, *KIND_LABELS) if f in text)
+    return sorted(f for f in (*ENGLISH, *KIND_LABELS) if f in text) + django_english_left(page)
 
 
 @pytest.fixture(autouse=True)
