@@ -51,7 +51,12 @@ class UserLicense(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user_id}/{self.specialization_id} licence L{self.current_level}"
+        # The admin's titles, breadcrumbs and delete confirmations show it: translated.
+        return gettext("%(user)s/%(specialization)s licence L%(level)s") % {
+            "user": self.user_id,
+            "specialization": self.specialization_id,
+            "level": self.current_level,
+        }
 
 
 class LicenseProgression(models.Model):
@@ -95,7 +100,11 @@ class LicenseProgression(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"licence {self.license_id}: {self.from_level} -> {self.to_level}"
+        return gettext("licence %(licence)s: %(from)s -> %(to)s") % {
+            "licence": self.license_id,
+            "from": "-" if self.from_level is None else self.from_level,
+            "to": self.to_level,
+        }
 
     @property
     @admin.display(description=_("changed by"))

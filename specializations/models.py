@@ -3,7 +3,7 @@ from django.core.validators import RegexValidator
 from django.db import models, router, transaction
 from django.db.models import Q
 from django.db.models.functions import Now
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 CODE_MAX_LENGTH = 50
@@ -190,7 +190,12 @@ class SpecializationProgress(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.student_id}/{self.specialization_id} progress L{self.current_level}"
+        # The admin's titles, breadcrumbs and delete confirmations show it: translated.
+        return gettext("%(student)s/%(specialization)s progress L%(level)s") % {
+            "student": self.student_id,
+            "specialization": self.specialization_id,
+            "level": self.current_level,
+        }
 
     def save(self, *args, **kwargs):
         # post_save fires after Model.save() has written the row; the auto-sync
@@ -289,7 +294,11 @@ class ProgressEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.source}/{self.idempotency_key or '-'} on {self.progress_id}"
+        return gettext("%(source)s/%(key)s on progress %(progress)s") % {
+            "source": self.source,
+            "key": self.idempotency_key or "-",
+            "progress": self.progress_id,
+        }
 
     def amounts(self) -> dict[str, int]:
         """The five amounts by their update_progress keyword names."""

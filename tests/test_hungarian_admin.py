@@ -72,6 +72,7 @@ def test_the_progress_page_with_its_events_reads_in_hungarian(staff_client, prog
     url = reverse("admin:specializations_specializationprogress_change", args=[progress.pk])
     html = assert_hungarian(staff_client.get(url, **HU))
     assert "Főkönyv: 1 esemény" in html
+    assert f"{progress.student_id}/PLAYER haladás, 1. szint" in html
     assert "XP javítása ennyivel" in html
 
 
@@ -90,6 +91,7 @@ def test_the_licence_list_and_page_read_in_hungarian(staff_client, progress):
     url = reverse("admin:licenses_userlicense_change", args=[licence.pk])
     html = assert_hungarian(staff_client.get(url, **HU))
     assert "licencelőzmények" in html.lower()
+    assert f"{licence.user_id}/PLAYER licenc, 1. szint" in html  # the title, the breadcrumbs
 
 
 def test_a_level_change_without_reason_is_refused_in_hungarian(staff_client, progress):
