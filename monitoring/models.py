@@ -5,6 +5,7 @@ from django.db.models.functions import Now
 from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
+from common.text import Text
 from licenses.consistency import VIOLATION_CHOICES, VIOLATION_KINDS, Kind
 from specializations.models import CODE_MAX_LENGTH
 
@@ -33,7 +34,8 @@ class HealthCheckRun(models.Model):
     ``specialization``, ``dry_run``; a background repair is first ``queued``), its
     ``updated_at`` and counts refreshed in every committed repair batch, and
     finished as done (the totals are the check at the end), interrupted or failed
-    (``state_reason`` says why). A running run whose ``updated_at`` is older than
+    (``state_reason`` says why in English, ``shown_reason`` in the reader's language).
+    A running run whose ``updated_at`` is older than
     SYNC_RUN_INTERRUPTED_AFTER_SECONDS reads as interrupted
     (``selectors.run_state``). The totals are empty until a check has completed.
     """
@@ -49,6 +51,14 @@ class HealthCheckRun(models.Model):
         max_length=500,
         blank=True,
         help_text=_("Why it was interrupted or failed."),
+    )
+    state_reason_message = models.JSONField(
+        _("state reason (as a message)"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "The reason as a catalogue entry and its values, shown in the reader's language."
+        ),
     )
     dry_run = models.BooleanField(_("dry run"), default=False)
     host = models.CharField(_("host"), max_length=255, blank=True)
@@ -169,6 +179,14 @@ class HealthCheckRun(models.Model):
         status = str(self.get_status_display()).lower()
         rate = number_format(self.consistency_rate, decimal_pos=2)
         return f"{self.checked_at:%Y-%m-%d %H:%M:%S} {status} {rate}%"
+
+    @property
+    def shown_reason(self) -> str:
+        """The reason in the active language; as recorded when it was not a Text (a
+        database's error) or came before Texts were recorded."""
+        if self.state_reason_message:
+            return str(Text.from_json(self.state_reason_message))
+        return self.state_reason
 
     @property
     def by_kind(self) -> dict[str, int]:

@@ -175,7 +175,7 @@ def _outcome(run: HealthCheckRun, *, state: str) -> str:
         if run.repaired
         else ""
     )
-    reason = run.state_reason or gettext("no reason recorded")
+    reason = run.shown_reason or gettext("no reason recorded")
     return f"{RunState(state).label}: {reason}.{kept}"
 
 

@@ -26,8 +26,12 @@ from dataclasses import dataclass
 
 from django.db import DatabaseError, connections
 
+from common.text import Text, gettext_noop
+
 from .exceptions import ReplicaLagUnknown
 
+NOT_STREAMING = gettext_noop("it is not streaming and the primary cannot be reached")
+NOTHING_REPLAYED = gettext_noop("it has not replayed a transaction yet")
 # The longest a check waits for a standby to replay up to its reference (and never
 # longer than the allowed lag): a standby in step gets there in milliseconds.
 CATCH_UP_WAIT = 1.0
@@ -85,9 +89,7 @@ def replica_lag(using: str, *, allowed: float, primary: str = "default") -> Repl
             if not in_recovery:
                 return None
             if position is None and receiver != "streaming":
-                raise ReplicaLagUnknown(
-                    using, "it is not streaming and the primary cannot be reached"
-                )
+                raise ReplicaLagUnknown(using, Text(NOT_STREAMING))
             caught_up = behind_bytes is None or behind_bytes <= 0
             if caught_up or paused or time.monotonic() >= deadline:
                 break
@@ -95,7 +97,7 @@ def replica_lag(using: str, *, allowed: float, primary: str = "default") -> Repl
     if caught_up:
         seconds = 0.0
     elif since_replay is None:
-        raise ReplicaLagUnknown(using, "it has not replayed a transaction yet")
+        raise ReplicaLagUnknown(using, Text(NOTHING_REPLAYED))
     else:
         seconds = max(0.0, float(since_replay))
     return ReplicaLag(seconds=seconds, paused=bool(paused), compared_with_primary=bool(position))

@@ -7,7 +7,9 @@ reason. A process that dies (``kill -9``, a lost machine) leaves its run
 ``running``: readers take a run whose heartbeat is older than
 SYNC_RUN_INTERRUPTED_AFTER_SECONDS as interrupted (``selectors.run_state``) and
 the next repair marks it so. A repair's claim, its queue and its heartbeat
-after every batch: ``monitoring.repair.claim``.
+after every batch: ``monitoring.repair.claim``. The reason is kept in English
+(``state_reason``) and as a ``Text`` (``state_reason_message``) that the run's page
+puts into its reader's language.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from decimal import Decimal
 
 from django.db import DatabaseError, connection
 from django.utils import timezone
+
+from common.text import Text
 
 from .exceptions import RunTakenOver
 from .health import Thresholds
@@ -87,7 +91,7 @@ def finish_run(
     return run
 
 
-def end_run(run: HealthCheckRun | None, state: str, reason: str, **fields) -> None:
+def end_run(run: HealthCheckRun | None, state: str, reason: Text | str, **fields) -> None:
     """Best effort: mark a run interrupted or failed, on a fresh connection if need be.
 
     When even that fails (the database is gone), the run stays ``running`` and
@@ -102,16 +106,32 @@ def end_run(run: HealthCheckRun | None, state: str, reason: str, **fields) -> No
             if attempt or not connection.is_usable():
                 connection.close()  # a terminated connection: the next query reconnects
             mark_ended(run.pk, state, reason, **fields)
-            run.state, run.state_reason = state, reason[:500]
+            run.state = state
+            run.state_reason, run.state_reason_message = recorded_reason(reason)
             return
         except DatabaseError:
             continue
 
 
-def mark_ended(pk: int, state: str, reason: str, **fields) -> int:
+def mark_ended(pk: int, state: str, reason: Text | str, **fields) -> int:
     """End the run ``pk`` if it is still queued or running, in the current transaction."""
     now = timezone.now()
     unfinished = (RunState.QUEUED, RunState.RUNNING)
+    english, message = recorded_reason(reason)
     return HealthCheckRun.objects.filter(pk=pk, state__in=unfinished).update(
-        state=state, state_reason=reason[:500], finished_at=now, updated_at=now, **fields
+        state=state,
+        state_reason=english,
+        state_reason_message=message,
+        finished_at=now,
+        updated_at=now,
+        **fields,
     )
+
+
+def recorded_reason(reason: Text | str) -> tuple[str, dict | None]:
+    """A reason as a run keeps it: in English (what scripts and the job's result read),
+    and as a Text for its page to show in the reader's language (None: a database's
+    error, shown as it came)."""
+    if isinstance(reason, Text):
+        return reason.english()[:500], reason.as_json()
+    return str(reason)[:500], None

@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet, Sum
 from django.http import QueryDict
 from django.utils.translation import gettext
 
+from common.text import Text, gettext_noop
 from common.users import search_users
 from licenses import consistency
 from specializations.catalogue import all_specializations
@@ -75,19 +76,25 @@ def repair_holder(*, specialization: str | None = None, now: datetime) -> Health
     return live.filter(updated_at__gte=interrupted_cutoff(now=now)).order_by("started_at").first()
 
 
-def describe_run(run: HealthCheckRun) -> str:
-    """Who, where, since when and over what: for refusals and the admin."""
-    who = run.triggered_by.get_username() if run.triggered_by_id else gettext("system")
-    return gettext(
-        "run %(run)s by %(who)s on %(host)s pid %(pid)s since %(since)s UTC, scope %(scope)s"
-    ) % {
-        "run": run.pk,
-        "who": who,
-        "host": run.host or "?",
-        "pid": run.pid or "?",
-        "since": f"{run.started_at:%Y-%m-%d %H:%M:%S}",
-        "scope": run.specialization or gettext("all"),
-    }
+RUN_DESCRIPTION = gettext_noop(
+    "run %(run)s by %(who)s on %(host)s pid %(pid)s since %(since)s UTC, scope %(scope)s"
+)
+SYSTEM = gettext_noop("system")
+EVERY_SPECIALIZATION = gettext_noop("all")
+
+
+def describe_run(run: HealthCheckRun) -> Text:
+    """Who, where, since when and over what: for refusals and the admin (in the reader's
+    language, or check_sync's English)."""
+    return Text(
+        RUN_DESCRIPTION,
+        run=run.pk,
+        who=run.triggered_by.get_username() if run.triggered_by_id else Text(SYSTEM),
+        host=run.host or "?",
+        pid=run.pid or "?",
+        since=f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+        scope=run.specialization or Text(EVERY_SPECIALIZATION),
+    )
 
 
 # --- The desync cases a selection names (the Desync cases list, a background repair) ---

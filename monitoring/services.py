@@ -33,7 +33,7 @@ from .exceptions import (
     BadTimeout,
     ReplicaBehind,
     UnknownDatabase,
-    first_line,
+    reason_of,
 )
 from .health import Thresholds
 from .limits import SECONDS, within
@@ -169,7 +169,7 @@ def run_health_check(
                     specialization=specialization, sample_size=sample_size, using=using
                 )
     except BaseException as exc:
-        runs.end_run(run, RunState.FAILED, first_line(exc))
+        runs.end_run(run, RunState.FAILED, reason_of(exc))
         raise
     rate = consistency_rate(counts.consistent, counts.total)
     ledger_fields = {}

@@ -18,9 +18,10 @@ import signal
 from django.contrib.auth import get_user_model
 from django.tasks import task
 from django.tasks.exceptions import TaskResultDoesNotExist
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from common.keyset import keyset_pages
+from common.text import Text, gettext_noop
 from licenses import consistency
 from licenses.services import require_reason
 from specializations.exceptions import ProgressionError
@@ -31,15 +32,19 @@ from .exceptions import (
     RepairClaimBusy,
     RepairInterrupted,
     first_line,
+    reason_of,
 )
 from .models import HealthCheckRun, RunState
 from .repair import claim
 from .repair.audit import logged_as
 from .repair.stop import stopped_by_signals
 
-JOB_NOT_QUEUED = "could not queue the background job: {error}"
-USER_GONE = "refused: the staff user (id {user_id}) who queued this repair no longer exists"
-NOT_READ = "could not read the selection: {error}"
+JOB_NOT_QUEUED = gettext_noop("could not queue the background job: %(error)s")
+USER_GONE = gettext_noop(
+    "refused: the staff user (id %(user_id)s) who queued this repair no longer exists"
+)
+NOT_READ = gettext_noop("could not read the selection: %(error)s")
+NOTHING_CHANGED = gettext_noop("refused, nothing was changed: %(error)s")
 # Keys per page when every matching case is repaired: each page of the desync view
 # is one pass over the join, so pages are large (their memory: BENCHMARKS.md,
 # "Figures moved from code comments").
@@ -81,7 +86,7 @@ def queue_repair_job(
             run_id=run.pk, user_id=repaired_by.pk, pairs=keys, query=query, reason=reason
         )
     except Exception as exc:
-        why = JOB_NOT_QUEUED.format(error=first_line(exc))
+        why = Text(JOB_NOT_QUEUED, error=first_line(exc))
         runs.end_run(run, RunState.FAILED, why)
         raise JobNotQueued(why) from exc
     # An immediate backend has run the job already: set the id alone, not the state.
@@ -99,19 +104,22 @@ def repair_job(*, run_id: int, user_id: int, pairs: list | None, query: str, rea
         return _outcome(run)
     staff = get_user_model().objects.filter(pk=user_id).first()
     if staff is None:
-        runs.end_run(run, RunState.FAILED, USER_GONE.format(user_id=user_id))
+        runs.end_run(run, RunState.FAILED, Text(USER_GONE, user_id=user_id))
         return _outcome(run)
     specialization = run.specialization or None
     try:
         keys, planned = _selection(pairs=pairs, query=query, scope=specialization)
         HealthCheckRun.objects.filter(pk=run.pk).update(planned=planned)
     except Exception as exc:
-        runs.end_run(run, RunState.FAILED, NOT_READ.format(error=first_line(exc)))
+        runs.end_run(run, RunState.FAILED, Text(NOT_READ, error=reason_of(exc)))
         raise
     try:
         # SIGTERM or SIGINT (systemd's stop, Ctrl-C) ends the repair before its next
         # batch; db_worker's own handler still runs (it finishes after this job).
-        with stopped_by_signals(signal.SIGTERM, signal.SIGINT) as stop:
+        # Untranslated, as check_sync --repair: what it records (the log entries' names,
+        # a refusal's words) is English whatever the worker's LANGUAGE_CODE.
+        stop_signals = stopped_by_signals(signal.SIGTERM, signal.SIGINT)
+        with translation.override(None), stop_signals as stop:
             services.repair(
                 pairs=keys,
                 specialization=specialization,
@@ -125,7 +133,7 @@ def repair_job(*, run_id: int, user_id: int, pairs: list | None, query: str, rea
         pass  # the run was ended with the reason (refused, or what stopped it)
     except ProgressionError as exc:
         # Checked before the claim (the reason, the staff user): the run is still queued.
-        runs.end_run(run, RunState.FAILED, f"refused, nothing was changed: {exc}")
+        runs.end_run(run, RunState.FAILED, Text(NOTHING_CHANGED, error=str(exc)))
     except BaseException as exc:
         runs.end_run(run, RunState.FAILED, f"{type(exc).__name__}: {first_line(exc)}")
         raise

@@ -17,7 +17,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from monitoring import services
+from monitoring import services, tasks
 from monitoring.models import HealthCheckRun, RunState
 from monitoring.repair import claim
 from tests.admin_pages import DESYNCS, RUN_CHECK, RUNS, inject, key, make_pairs
@@ -230,3 +230,47 @@ def test_the_health_endpoint_without_a_run_says_so_in_hungarian(staff_client):
     assert response.status_code == 503
     assert json.loads(response.content)["reason"] == "még nincs rögzített szinkronellenőrzés"
     assert response.json()["status"] == "unknown"
+
+
+@pytest.mark.django_db
+def test_a_refused_job_s_reason_reads_in_its_reader_s_language_and_is_kept_in_english(
+    hu_client, staff, desyncs, settings
+):
+    settings.TASKS = ORM_BACKEND
+    confirm(hu_client, ["x"], across=True)
+    queued = HealthCheckRun.objects.get()
+    holder = claim.claim_repair(specialization=None)  # cron's repair started meanwhile
+    tasks.repair_job.call(
+        run_id=queued.pk, user_id=staff.pk, pairs=None, query="", reason="tömeges import"
+    )
+    queued.refresh_from_db()
+    assert queued.state == RunState.FAILED
+    assert queued.state_reason.startswith(  # what scripts and the job's result read
+        f"refused: a repair is already running (run {holder.pk} by system on "
+    )
+    page = hu_client.get(run_page(queued)).content.decode()
+    assert (
+        f"Sikertelen: elutasítva: már fut egy javítás ({holder.pk}. futás, indította: rendszer,"
+        in page
+    )
+    assert "hatókör: mind)" in page
+    assert english_left(page) == []
+    english = hu_client.get(run_page(queued), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f"Failed: refused: a repair is already running (run {holder.pk} by system" in english
+
+
+@pytest.mark.django_db
+def test_a_run_taken_over_says_so_in_hungarian(hu_client):
+    silent = claim.claim_repair(specialization=None)
+    HealthCheckRun.objects.filter(pk=silent.pk).update(
+        updated_at=timezone.now() - timedelta(hours=1)
+    )
+    rerun = claim.claim_repair(specialization=None)
+    silent.refresh_from_db()
+    assert f"(more than 120 s): taken over by run {rerun.pk}" in silent.state_reason
+    page = hu_client.get(run_page(silent)).content.decode()
+    assert f"(több mint 120 s): a(z) {rerun.pk}. futás vette át" in page
+    assert english_left(page) == []
+    progress = hu_client.get(progress_url(silent)).json()
+    assert progress["message"].startswith("Megszakadt: ")
+    assert progress["message"].endswith(f"a(z) {rerun.pk}. futás vette át.")

@@ -75,7 +75,7 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
                 "fields": [
                     "kind",
                     "state_col",
-                    "state_reason",
+                    "reason",
                     "dry_run",
                     "scope",
                     "database",
@@ -103,7 +103,7 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
     readonly_fields = [
         "kind",
         "state_col",
-        "state_reason",
+        "reason",
         "dry_run",
         "where",
         "queued_at",
@@ -165,6 +165,10 @@ class HealthCheckRunAdmin(StrictListMixin, admin.ModelAdmin):
             "state": RunState(state).label,
             "since": f"{run.updated_at:%Y-%m-%d %H:%M:%S}",
         }
+
+    @admin.display(description=_("state reason"))
+    def reason(self, run):
+        return run.shown_reason or "-"
 
     @admin.display(description=_("where"))
     def where(self, run):

@@ -20,6 +20,7 @@ from django.db import OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from common.text import Text, gettext_noop
 from licenses.planner import LOCK_NOT_AVAILABLE, lock_timeout_scope
 
 from .. import runs, selectors
@@ -35,7 +36,10 @@ from ..models import HealthCheckRun, RepairLease, RunKind, RunState
 
 CLAIM_LOCK_TIMEOUT = 1.0  # seconds; a claim holds the lease row for milliseconds
 LEASE = "repair"
-STOPPED_REPORTING = "no report since {since} (more than {age} s): taken over by run {run}"
+STOPPED_REPORTING = gettext_noop(
+    "no report since %(since)s (more than %(age)s s): taken over by run %(run)s"
+)
+REFUSED = gettext_noop("refused: %(error)s")
 
 
 def queue_repair(
@@ -98,7 +102,8 @@ def claim_repair(
                 runs.mark_ended(
                     pk,
                     RunState.INTERRUPTED,
-                    STOPPED_REPORTING.format(
+                    Text(
+                        STOPPED_REPORTING,
                         since=f"{since:%Y-%m-%d %H:%M:%S} UTC",
                         age=selectors.interrupted_after(),
                         run=run.pk,
@@ -106,12 +111,12 @@ def claim_repair(
                 )
             return run
     except RepairAlreadyRunning as exc:
-        runs.end_run(queued, RunState.FAILED, f"refused: {exc}")
+        runs.end_run(queued, RunState.FAILED, Text(REFUSED, error=exc.message))
         raise
     except OperationalError as exc:
         if getattr(exc.__cause__, "pgcode", None) == LOCK_NOT_AVAILABLE:
             busy = RepairClaimBusy(CLAIM_LOCK_TIMEOUT, first_line(exc))
-            runs.end_run(queued, RunState.FAILED, f"refused: {busy}")
+            runs.end_run(queued, RunState.FAILED, Text(REFUSED, error=busy.message))
             raise busy from exc
         raise
 

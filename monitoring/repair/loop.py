@@ -14,19 +14,24 @@ from dataclasses import replace
 
 from django.db import DatabaseError, OperationalError
 
+from common.text import Text, gettext_noop
 from licenses.consistency import PairState
 from licenses.planner import LOCK_NOT_AVAILABLE
 
 from .. import runs
-from ..exceptions import REPAIR_TIMED_OUT, RepairInterrupted, RunTakenOver, first_line
+from ..exceptions import REPAIR_TIMED_OUT, RepairInterrupted, RunTakenOver, first_line, reason_of
 from ..models import RunKind, RunState
 from . import batch, claim
 from .options import RepairOptions
 from .plan import SKIPPED_SAMPLE, BatchResult, Key, RepairReport, plan_batch
+from .stop import STOPPED_BY
 
 # SQLSTATEs of a lock wait that ran out (lock_timeout) or a deadlock the server broke.
 LOCK_FAILURES = {LOCK_NOT_AVAILABLE, "40P01"}
 SINGLES_BELOW = 32  # a failing piece this small is retried pair by pair
+CHECK_AFTER_FAILED = gettext_noop("the check after the repair: %(error)s")
+STOPPED_BY_CTRL_C = gettext_noop("stopped (KeyboardInterrupt)")
+STOPPED_BY_EXIT = gettext_noop("stopped (SystemExit %(code)s)")
 
 
 class _OutOfTime(Exception):
@@ -35,6 +40,10 @@ class _OutOfTime(Exception):
 
 class _StopAsked(Exception):
     """``stop()`` gave a reason (a signal: ``stop.py``): stop before the next batch."""
+
+    def __init__(self, why: Text | str):
+        super().__init__(why)
+        self.why = why
 
 
 def _lock_failure(exc: BaseException) -> bool:
@@ -152,7 +161,7 @@ def repair_and_record(
             claim.report_batch(run, repaired=0, examined=0)
         after = check()
     except BaseException as exc:
-        runs.end_run(run, RunState.FAILED, f"the check after the repair: {first_line(exc)}", **left)
+        runs.end_run(run, RunState.FAILED, Text(CHECK_AFTER_FAILED, error=reason_of(exc)), **left)
         raise
     if run is not None:
         runs.finish_run(run, check=after, **left)
@@ -183,24 +192,24 @@ def _stopped(exc: BaseException, run, report: RepairReport, timeout) -> None:
     """Record why the loop stopped; turn an interruption into RepairInterrupted."""
     left = {"skipped_locked": report.skipped_locked}
     if isinstance(exc, RunTakenOver):
-        raise RepairInterrupted(report.repaired, str(exc)) from exc  # already marked
+        raise RepairInterrupted(report.repaired, exc.message) from exc  # already marked
     if isinstance(exc, _OutOfTime):
-        why = REPAIR_TIMED_OUT.format(value=timeout)
+        why = Text(REPAIR_TIMED_OUT, value=f"{timeout:g}")
         runs.end_run(run, RunState.INTERRUPTED, why, **left)
         raise RepairInterrupted(report.repaired, why) from None
     if isinstance(exc, _StopAsked):
-        runs.end_run(run, RunState.INTERRUPTED, str(exc), **left)
-        raise RepairInterrupted(report.repaired, str(exc)) from None
+        runs.end_run(run, RunState.INTERRUPTED, exc.why, **left)
+        raise RepairInterrupted(report.repaired, exc.why) from None
     if isinstance(exc, DatabaseError):
         why = first_line(exc)
         runs.end_run(run, RunState.INTERRUPTED, why, **left)
         # This batch rolled back; the ones before it are committed and stay.
         raise RepairInterrupted(report.repaired, why) from exc
     if isinstance(exc, KeyboardInterrupt):  # Ctrl-C
-        why = f"stopped by {exc}" if str(exc) else "stopped (KeyboardInterrupt)"
+        why = Text(STOPPED_BY, signal=str(exc)) if str(exc) else Text(STOPPED_BY_CTRL_C)
         runs.end_run(run, RunState.INTERRUPTED, why, **left)
         raise RepairInterrupted(report.repaired, why) from exc
     if isinstance(exc, SystemExit):
-        runs.end_run(run, RunState.INTERRUPTED, f"stopped (SystemExit {exc.code})", **left)
+        runs.end_run(run, RunState.INTERRUPTED, Text(STOPPED_BY_EXIT, code=exc.code), **left)
         return
     runs.end_run(run, RunState.FAILED, f"{type(exc).__name__}: {first_line(exc)}", **left)

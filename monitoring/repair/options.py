@@ -19,6 +19,8 @@ from ..health import Thresholds
 from ..limits import REPAIR_BATCH_SIZE, REPAIR_LOCK_TIMEOUT, SECONDS, within
 
 if TYPE_CHECKING:
+    from common.text import Text
+
     from ..models import HealthCheckRun
     from .plan import RepairAction
 
@@ -49,7 +51,7 @@ class RepairOptions:
     queued_run: HealthCheckRun | None = None
     on_batch: Callable[[list[RepairAction]], None] | None = None
     on_progress: Callable[[int], None] | None = None
-    stop: Callable[[], str | None] | None = None
+    stop: Callable[[], Text | str | None] | None = None
 
     def __post_init__(self):
         if self.batch_size is not None and not within(

@@ -9,7 +9,9 @@ import signal
 import threading
 from contextlib import contextmanager
 
-STOPPED_BY = "stopped by {signal}"
+from common.text import Text, gettext_noop
+
+STOPPED_BY = gettext_noop("stopped by %(signal)s")
 
 
 @contextmanager
@@ -35,7 +37,7 @@ def stopped_by_signals(*signals: signal.Signals):
     for sig in signals:
         signal.signal(sig, handler)
     try:
-        yield lambda: STOPPED_BY.format(signal=asked[0]) if asked else None
+        yield lambda: Text(STOPPED_BY, signal=asked[0]) if asked else None
     finally:
         for sig, chained in previous.items():
             signal.signal(sig, chained)
