@@ -248,4 +248,4 @@ class DesyncCase(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user_id}/{self.specialization_id} {self.kind}"
+        return f"{self.user_id}/{self.specialization_id} {self.get_kind_display()}"

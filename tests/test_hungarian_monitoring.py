@@ -274,3 +274,12 @@ def test_a_run_taken_over_says_so_in_hungarian(hu_client):
     progress = hu_client.get(progress_url(silent)).json()
     assert progress["message"].startswith("Megszakadt: ")
     assert progress["message"].endswith(f"a(z) {rerun.pk}. futás vette át.")
+
+
+@pytest.mark.django_db
+def test_a_desync_case_is_named_with_its_kind_in_hungarian(hu_client, desyncs):
+    mismatch = desyncs[0]
+    url = reverse("admin:monitoring_desynccase_change", args=[key(mismatch)])
+    page = hu_client.get(url).content.decode()
+    assert f"<title>{mismatch.pk}/PLAYER szinteltérés |" in page
+    assert english_left(page) == []
