@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class LicensesConfig(AppConfig):
     name = "licenses"
-    verbose_name = "Licences"
+    verbose_name = _("Licences")
 
     def ready(self) -> None:
         # The auto-sync hook and the system checks that it and the commit guard are wired.

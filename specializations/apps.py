@@ -1,11 +1,12 @@
 from django.apps import AppConfig
 from django.core.signals import setting_changed
 from django.db.models.signals import post_delete, post_migrate, post_save
+from django.utils.translation import gettext_lazy as _
 
 
 class SpecializationsConfig(AppConfig):
     name = "specializations"
-    verbose_name = "Specializations"
+    verbose_name = _("Specializations")
 
     def ready(self) -> None:
         from . import catalogue

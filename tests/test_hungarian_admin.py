@@ -249,6 +249,17 @@ def _superuser_request():
     return request
 
 
+def test_every_product_app_is_named_in_the_reader_s_language(staff_client):
+    from django.apps import apps
+    from django.utils.functional import Promise
+
+    for app in PRODUCT_APPS:
+        assert isinstance(apps.get_app_config(app).verbose_name, Promise), app
+    html = assert_hungarian(staff_client.get(reverse("admin:index"), **HU))
+    for name in ("Szakirányok", "Licencek", "Szinkronfigyelés", "HTTP API"):
+        assert f">{name}</a>" in html, name
+
+
 def test_every_product_admin_page_reads_hungarian(staff_client, progress):
     from monitoring import services
     from tests.admin_pages import inject, make_pairs
