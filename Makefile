@@ -12,13 +12,14 @@ PYTEST_ARGS ?=
 BENCH_N ?= 10000,100000,1000000
 LOCALE_APPS := common specializations licenses monitoring api
 
-.PHONY: help install messages test test-rules test-sqlite test-postgres lint demo bench mutants clean
+.PHONY: help install messages test test-rules test-sqlite test-postgres lint demo bench mutants screenshots clean
 
 help:
 	@echo "make demo   set up, seed demo data, run check_sync, serve the admin on 127.0.0.1:8000 (and a worker)"
 	@echo "make test   set up, lint, check migrations, run the suite on SQLite and PostgreSQL"
 	@echo "make bench  benchmarks on PostgreSQL (BENCH_N=$(BENCH_N))"
 	@echo "make mutants  mutation testing: the suite against realistic bugs (docs/MUTANTS.md)"
+	@echo "make screenshots  the pictures in docs/, taken by the browser test (Debian's Chromium)"
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.12 or newer is required and none was found on PATH" >&2; exit 1; fi
@@ -95,6 +96,11 @@ demo: $(STAMP)
 # Writes docs/MUTANTS.md (score, survivors). Not part of `make test`. MUTANTS_ONLY=id,id
 mutants: $(STAMP)
 	$(BIN)/python mutants/run.py
+
+# The pictures in docs/ (the README's, the Hungarian one in docs/img/), taken by the browser
+# test in Debian's headless Chromium on the demo's data.
+screenshots: $(STAMP)
+	SCREENSHOT_DIR=docs DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" $(BIN)/pytest -p no:cacheprovider tests/test_browser.py
 
 bench: $(STAMP)
 	BENCH_N="$(BENCH_N)" DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" $(BIN)/python bench/run.py

@@ -3,7 +3,7 @@
 Nothing is downloaded: the driver path is given, so Selenium Manager never runs. Without
 Chromium the test skips, except in CI (CI=true), where it fails. Screenshots of the three
 main pages go to tests/artifacts/ (or $SCREENSHOT_DIR: `SCREENSHOT_DIR=docs` refreshes
-the pictures in docs/).
+the pictures in docs/, the Hungarian one in docs/img/).
 """
 
 import os
@@ -44,8 +44,9 @@ FLAGS = [
 ]
 
 
-@pytest.fixture
-def browser(tmp_path, monkeypatch):
+def chromium(tmp_path, monkeypatch, *, language: str | None = None):
+    """Headless Chromium with a fresh profile; ``language``: the browser's own (what it
+    sends as Accept-Language), as a staff member has set it up."""
     if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
         message = f"needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER})"
         if os.environ.get("CI") == "true":
@@ -60,10 +61,23 @@ def browser(tmp_path, monkeypatch):
     options.binary_location = CHROMIUM
     for flag in [*FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
         options.add_argument(flag)
+    if language:
+        options.add_argument(f"--lang={language}")
+        options.add_experimental_option("prefs", {"intl.accept_languages": language})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(5)
     yield driver
     driver.quit()
+
+
+@pytest.fixture
+def browser(tmp_path, monkeypatch):
+    yield from chromium(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def hungarian_browser(tmp_path, monkeypatch):
+    yield from chromium(tmp_path, monkeypatch, language="hu")
 
 
 @pytest.fixture(params=["live_server", "production"])
@@ -82,13 +96,22 @@ def site_url(request, settings):
     return request.getfixturevalue("production_proxy").https_url
 
 
-def screenshot(driver, name: str) -> None:
+def screenshot(driver, name: str, *, into: Path = SCREENSHOTS) -> Path:
     """A full-page PNG: the window grows to the page's height first."""
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(1600, max(1000, min(height + 150, 2400)))
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(SCREENSHOTS / name))
+    path = into / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(path))
     driver.set_window_size(1600, 1000)
+    return path
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a PNG file, read from its header; fails on anything else."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", path
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def click_and_wait(driver, element) -> None:
@@ -219,3 +242,45 @@ def test_a_select_all_repair_of_thousands_runs_as_a_job_and_its_page_follows_it_
     assert UserLicense.objects.filter(progressions__reason="restore of 1 December").count() == (
         cases
     )
+
+
+def test_a_staff_member_whose_browser_asks_for_hungarian_gets_the_admin_in_hungarian(
+    committed_db, live_server, hungarian_browser, settings, tmp_path
+):
+    """The README's Hungarian screenshot (docs/img/admin-hu.png, refreshed with
+    SCREENSHOT_DIR=docs): the demo's desync cases, as a Hungarian staff member sees them."""
+    from selenium.webdriver.common.by import By
+
+    from tests.hungarian_pages import english_left
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, urlsplit(live_server.url).hostname]
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False  # plain http here
+    call_command("seed_demo", "--force", stdout=StringIO())
+    services.run_health_check()
+    browser = hungarian_browser
+
+    browser.get(f"{live_server.url}/admin/login/")
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "hu"
+    browser.find_element(By.NAME, "username").send_keys(STAFF_USERNAME)
+    browser.find_element(By.NAME, "password").send_keys(STAFF_PASSWORD)
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
+
+    browser.get(f"{live_server.url}/admin/monitoring/desynccase/")
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "hu"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")) == 9
+    page = browser.page_source
+    # The product's catalogue in Hungarian, its English msgids nowhere.
+    assert "Eltérések (élő)" in page and "Desync cases (live)" not in page
+    assert "A kiválasztott eltérések javítása" in page
+    assert "Repair selected desync cases" not in page
+    for label in ("szinteltérés", "hiányzó licenc", "hiányzó haladás"):
+        assert page.count(label) >= 3, label
+    assert english_left(page) == []
+
+    shot = screenshot(browser, "admin-hu.png", into=tmp_path)
+    width, height = png_size(shot)
+    assert width >= 1200 and 600 <= height <= 3000, (width, height)
+    assert 20_000 < shot.stat().st_size < 5_000_000
+    target = SCREENSHOTS / "img" / "admin-hu.png"  # SCREENSHOT_DIR=docs: the README's
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, target)
