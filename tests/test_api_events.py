@@ -186,3 +186,35 @@ def test_an_event_costs_a_fixed_number_of_queries(
         reply = post(client, headers, {"student_id": student.pk, "specialization": "PLAYER",
                                        "xp": 1}, key="k2")  # fmt: skip
     assert reply.status_code == 201
+
+
+def test_an_event_on_a_pair_without_its_licence_answers_licence_level_null(
+    client, headers, student
+):
+    """A desync (check_sync reports it, repair creates the licence): the event still applies."""
+    from licenses.models import LicenseProgression
+    from specializations.services import enroll
+
+    enroll(student, "PLAYER")
+    LicenseProgression.objects.filter(license__user=student).delete()
+    UserLicense.objects.filter(user=student).delete()
+    reply = post(client, headers, {"student_id": student.pk, "specialization": "PLAYER", "xp": 5})
+    assert reply.status_code == 201, reply.content
+    assert reply.json()["licence_level"] is None
+    replay = post(client, headers, {"student_id": student.pk, "specialization": "PLAYER", "xp": 5})
+    assert replay.status_code == 200 and replay.json() == reply.json()
+
+
+def test_one_event_costs_a_fixed_number_of_statements(client, headers, student):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    post(client, headers, {"student_id": student.pk, "specialization": "PLAYER", "xp": 5})
+    with CaptureQueriesContext(connection) as queries:
+        reply = post(client, headers, {"student_id": student.pk, "specialization": "PLAYER",
+                                       "xp": 5}, key="key-2")  # fmt: skip
+    assert reply.status_code == 201
+    statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+    # The key is cached. The row lock, the totals and the event (one statement on
+    # PostgreSQL), the answer with the licence level.
+    assert len(statements) == (3 if connection.vendor == "postgresql" else 4), statements
