@@ -238,3 +238,22 @@ def test_a_batch_of_new_keys_costs_the_same_statements_whatever_its_size(
     # The students; the ledger's earlier keys (none), the row locks, the totals, the
     # events; the licence levels; the answers. (The key is cached.)
     assert len(statements) == 7, statements
+
+
+def test_a_full_batch_applies_every_event(client, headers):
+    """1,000 events (API_MAX_BATCH_EVENTS) over 500 new students: each statement holds
+    the whole batch on both databases."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    User.objects.bulk_create(User(username=f"full-{i}") for i in range(500))
+    ids = list(User.objects.filter(username__startswith="full-").values_list("pk", flat=True))
+    items = [{"key": f"f-{n}", "student_id": ids[n % 500], "specialization": "PLAYER", "xp": 3}
+             for n in range(1000)]  # fmt: skip
+    reply = batch(client, headers, items)
+    assert reply.status_code == 200, reply.content[:300]
+    assert reply.json()["applied"] == len(items) == 1000
+    totals = SpecializationProgress.objects.filter(student_id__in=ids).values_list(
+        "total_xp", flat=True
+    )
+    assert sorted(set(totals)) == [6]
