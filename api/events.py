@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 
+from common.bulk_sql import bulk_insert
 from licenses.models import UserLicense
 from specializations.bulk import EventSpec, update_progress_many
 from specializations.catalogue import get_specialization
@@ -199,11 +200,11 @@ def send_batch(client, events) -> list[tuple[str, Outcome]]:
                 body = body_of(update, external_id=students[index].external_id,
                                licence_level=levels.get(pair))  # fmt: skip
                 outcomes[index] = Outcome(body=body, replayed=False)
-            IdempotentRequest.objects.bulk_create(
+            bulk_insert([
                 IdempotentRequest(client=client, key=events[index].key,
                                   fingerprint=prints[index], response=outcomes[index].body)
                 for index, _ in applied
-            )  # fmt: skip
+            ])  # fmt: skip
     except IntegrityError as error:
         raise Problem(409, "idempotency-conflict", BATCH_RACE) from error
     except IdempotencyConflict as error:

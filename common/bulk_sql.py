@@ -3,7 +3,10 @@ ledger's batches): exact (user, specialization) pairs and updates by id, in one 
 each, whatever the number of rows.
 """
 
+import json
+
 from django.db import connection
+from django.db.models import JSONField
 
 Pair = tuple[int, str]
 
@@ -53,3 +56,44 @@ def bulk_set(model, fields: list[str], rows: list[tuple]) -> None:
             f" WHERE {table}.id = v.id",
             arrays,
         )
+
+
+def bulk_insert(objs: list) -> None:
+    """``Model.objects.bulk_create(objs)`` for a batch of new instances of one model, with
+    their ids (and the values the database generates) set on them.
+
+    On PostgreSQL the rows go in from unnested arrays of their attributes: bulk_create
+    prepared each value in Python (13,000 for a batch of 1,000 ledger events), where the
+    driver adapts numbers, text, datetimes and None as they are (JSON is dumped here).
+    Fields with a ``db_default`` are left to the database and read back. Elsewhere,
+    bulk_create.
+    """
+    if not objs:
+        return
+    model = type(objs[0])
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs)
+        return
+    meta = model._meta
+    generated = [f for f in meta.concrete_fields if f.primary_key or f.has_db_default()]
+    fields = [f for f in meta.concrete_fields if f not in generated]
+    arrays = []
+    for f in fields:
+        values = [getattr(obj, f.attname) for obj in objs]
+        if isinstance(f, JSONField):
+            values = [None if v is None else json.dumps(v, cls=f.encoder) for v in values]
+        arrays.append(values)
+    types = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quoted(model)} ({', '.join(f.column for f in fields)})"
+            f" SELECT * FROM unnest({types})"
+            f" RETURNING {', '.join(f.column for f in generated)}",
+            arrays,
+        )
+        # In the arrays' order: PostgreSQL keeps an INSERT ... SELECT's order for
+        # RETURNING (Django's bulk_create relies on it too).
+        for obj, values in zip(objs, cursor.fetchall(), strict=True):
+            for f, value in zip(generated, values, strict=True):
+                setattr(obj, f.attname, value)
+            obj._state.adding, obj._state.db = False, connection.alias

@@ -16,7 +16,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from common.bulk_sql import bulk_set, exact_pairs, quoted
+from common.bulk_sql import bulk_insert, bulk_set, exact_pairs, quoted
 
 from .catalogue import get_specialization
 from .exceptions import InvalidLedgerValue
@@ -106,7 +106,7 @@ def update_progress_many(specs: list[EventSpec], *, source: str) -> list[Progres
             row.save(update_fields=[*TOTALS, "last_activity", "current_level"])
             # A licence found ahead raises the row (as in update_progress): its last event says so.
             last_event[pair].level_after = row.current_level
-        _insert(events)
+        bulk_insert(events)
     return updates
 
 
@@ -134,30 +134,6 @@ def _first_events(source: str, keys: list[str]) -> dict[str, ProgressEvent]:
     else:
         events = events.filter(source=source, idempotency_key__in=keys)
     return {event.idempotency_key: event for event in events}
-
-
-def _insert(events: list[ProgressEvent]) -> None:
-    """The events in one INSERT; on PostgreSQL from unnested arrays of their values
-    (bulk_create prepared each of the 13,000 values of a batch of 1,000 in Python)."""
-    if connection.vendor != "postgresql":
-        ProgressEvent.objects.bulk_create(events)
-        return
-    fields = [f for f in ProgressEvent._meta.concrete_fields if f.name not in ("id", "recorded_at")]
-    columns = [f.column for f in fields]
-    types = [f.cast_db_type(connection) for f in fields]
-    arrays = [[getattr(event, f.attname) for event in events] for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quoted(ProgressEvent)} ({', '.join(columns)})"
-            f" SELECT * FROM unnest({', '.join(f'%s::{t}[]' for t in types)})"
-            " RETURNING id, recorded_at",
-            arrays,
-        )
-        # Rows come back in the order of the arrays (PostgreSQL keeps an INSERT ... SELECT's
-        # order for RETURNING, as Django's bulk_create relies on).
-        for event, (pk, recorded_at) in zip(events, cursor.fetchall(), strict=True):
-            event.pk, event.recorded_at = pk, recorded_at
-            event._state.adding, event._state.db = False, connection.alias
 
 
 def _checked(spec: EventSpec) -> EventSpec:
