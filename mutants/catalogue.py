@@ -241,8 +241,8 @@ MUTANTS = [
     Mutant(
         "db-error-500",
         "monitoring/views.py",
-        "            except DatabaseError as exc:\n                health = unreadable(exc)",
-        "            except ZeroDivisionError as exc:\n                health = unreadable(exc)",
+        "            except DatabaseError as exc:\n                with translation.override(None):",
+        "            except ZeroDivisionError as exc:\n                with translation.override(None):",
         "without a database the endpoint answers 500 with a traceback",
     ),
     # --- monitoring/health.py: the one decision ---
