@@ -7,6 +7,13 @@ UNKNOWN_SPECIALIZATIONS = (
     "specializations {codes} are in the source but not in the catalogue:"
     " load the catalogue first (manage.py load_catalogue)"
 )
+UNSUPPORTED_USER_MODEL = (
+    "the user model {model} cannot take the import: its field {field} {reason}; nothing was written"
+)
+ALREADY_RUNNING = (
+    "another import_source is writing to this database ({holder}): run this one when it"
+    " has finished; nothing was written"
+)
 INVALID_ROWS = (
     "{count} source rows are invalid; nothing was written (--skip-invalid imports the rest)"
 )
@@ -27,6 +34,17 @@ class UnknownSpecializations(ImportRefused):
     def __init__(self, codes):
         self.codes = sorted(codes)
         super().__init__(UNKNOWN_SPECIALIZATIONS.format(codes=", ".join(self.codes)))
+
+
+class UnsupportedUserModel(ImportRefused):
+    def __init__(self, model: str, field: str, reason: str):
+        self.field = field
+        super().__init__(UNSUPPORTED_USER_MODEL.format(model=model, field=field, reason=reason))
+
+
+class ImportAlreadyRunning(ImportRefused):
+    def __init__(self, holder: str):
+        super().__init__(ALREADY_RUNNING.format(holder=holder))
 
 
 class InvalidSourceRows(ImportRefused):

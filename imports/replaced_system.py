@@ -7,28 +7,28 @@ database are SQL over the staging tables (imports/source_import.py).
 """
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.contrib.auth.hashers import make_password
-
 from specializations.catalogue import SpecializationInfo
 from specializations.exceptions import ProgressionError
+from specializations.models import CODE_FORMAT, CODE_PATTERN
 from specializations.services import require_reason
 
 SOURCE = "replaced-system"  # the external ids' source: the API's senders keep these ids
 LEDGER_SOURCE = f"import:{SOURCE}"  # the ledger's source of the opening events
 STAFF_ROLES = frozenset({"ADMIN", "SPORT_DIRECTOR", "INSTRUCTOR"})
 HISTORY_REASON = "Imported from the replaced system"
-NAME_LENGTH = 150  # auth.User first_name / last_name / username
 
 USERS = "users"
 PROGRESS = "specialization_progress"
 LICENSES = "user_licenses"
 HISTORY = "license_progressions"
 
-# Filled while writing: the product's row id, and whether this run creates it.
-_TARGET = [("target_id", "big"), ("is_new", "bool")]
+# Filled before the checks (imports/source_writes.py map_existing): the product's row,
+# whether it changed at the source since the last run; while writing: whether it is new.
+_TARGET = [("target_id", "big"), ("changed", "bool"), ("is_new", "bool")]
 
 # Staging tables, one per source table (columns named as the product's tables name them).
 STAGING = {
@@ -114,11 +114,15 @@ class Transform:
     """Source rows to staging rows for one import; collects problems and unknown codes.
 
     ``catalogue`` maps codes to the catalogue's entries; a code outside it is
-    collected in ``unknown`` and its rows are left out of staging.
+    collected in ``unknown`` and its rows are left out of staging (a value that
+    cannot be a code is a problem of its row). ``lengths``: the longest email and
+    names the user model takes (imports/source_users.py); a name the model does
+    not have is not checked.
     """
 
-    def __init__(self, catalogue: dict[str, SpecializationInfo]):
+    def __init__(self, catalogue: dict[str, SpecializationInfo], lengths: dict[str, int]):
         self.catalogue = catalogue
+        self.lengths = lengths
         self.unknown: set[str] = set()
         self.problems: list[Problem] = []
 
@@ -132,8 +136,9 @@ class Transform:
         if not username:
             bad = self._problem(USERS, id_, "email", "is empty")
         for field, value in fields.items():
-            if len(value) > NAME_LENGTH:
-                bad = self._problem(USERS, id_, field, f"is longer than {NAME_LENGTH} characters")
+            if len(value) > self.lengths.get(field, len(value)):
+                limit = self.lengths[field]
+                bad = self._problem(USERS, id_, field, f"is longer than {limit} characters")
         if bad:
             return None
         return (
@@ -150,7 +155,7 @@ class Transform:
 
     def progress(self, row) -> tuple | None:
         id_, student_id, code, level, *totals, last_activity, created_at = row
-        info = self._specialization(code)
+        info = self._specialization(PROGRESS, id_, "specialization_id", code)
         if info is None:
             return None
         totals = [0 if value is None else value for value in totals]
@@ -187,7 +192,7 @@ class Transform:
 
     def licenses(self, row) -> tuple | None:
         id_, user_id, code, level, max_level, started_at, last_advanced_at, is_active = row
-        info = self._specialization(code)
+        info = self._specialization(LICENSES, id_, "specialization_type", code)
         if info is None:
             return None
         bad = False
@@ -231,10 +236,13 @@ class Transform:
             digest(row),
         )
 
-    def _specialization(self, code: str) -> SpecializationInfo | None:
+    def _specialization(self, table, row_id, field, code: str) -> SpecializationInfo | None:
         info = self.catalogue.get(code)
         if info is None:
-            self.unknown.add(code)
+            if re.search(CODE_PATTERN, code) is None:  # no catalogue can hold it
+                self._problem(table, row_id, field, f"{code!r} is not a code ({CODE_FORMAT})")
+            else:
+                self.unknown.add(code)
         return info
 
     def _problem(self, table: str, row_id: int, field: str, message: str) -> bool:
@@ -250,10 +258,6 @@ class Transform:
 def digest(row) -> str:
     """What a source row held, in 32 hex digits: a rerun sees which rows changed."""
     return hashlib.md5(repr(tuple(row)).encode(), usedforsecurity=False).hexdigest()
-
-
-def unusable_password() -> str:
-    return make_password(None)
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -1,14 +1,19 @@
 """``import_source``: the replaced system's database into the product, in four steps.
 
 1. Stage: read the source (read-only, one snapshot, batches) into temporary
-   tables, transformed row by row (imports/replaced_system.py).
-2. Check: specializations the catalogue lacks, bad rows, emails that collide;
-   with ``skip_invalid`` the bad rows and what depends on them are left out.
+   tables, transformed row by row (imports/replaced_system.py), and find each
+   row's product row from the last run (imports/source_writes.py map_existing).
+2. Check: specializations the catalogue lacks, bad rows, emails that collide
+   (imports/source_checks.py); with ``skip_invalid`` the bad rows and what
+   depends on them are left out.
 3. Report: rows found, what is new or changed since the last run, and the
    source's desyncs by kind, counted by the product's one definition
    (licenses/consistency.py) over the staged pairs.
-4. Write (not on a dry run, and only when nothing stops it): one transaction,
-   set-based (imports/source_writes.py).
+4. Write (not on a dry run, and only when nothing stops it): set-based
+   (imports/source_writes.py).
+
+All four in one transaction on the product's database, which a second import
+waits for or is refused (imports/single_flight.py).
 """
 
 from collections.abc import Callable
@@ -19,9 +24,10 @@ from django.db import connections
 from licenses import consistency
 from specializations.catalogue import all_specializations, clear_cache
 
-from . import source_checks, source_writes
-from .replaced_system import SOURCE, STAGING, Problem, Transform
+from . import single_flight, source_checks, source_writes
+from .replaced_system import STAGING, Problem, Transform
 from .source import TABLES, open_source
+from .source_users import user_columns
 from .staging import StagingTable
 
 # Each source table's Transform method.
@@ -65,40 +71,48 @@ def import_source(
 ) -> SourceReport:
     """Read ``url`` (PostgreSQL, read-only) and, unless stopped or ``dry_run``, import it.
 
-    ``on_progress(table, rows_read)`` is called after every batch.
+    ``on_progress(table, rows_read)`` is called after every batch. One transaction
+    on the product's database from the first staged row to the last write (the
+    staging tables live in it; a failure leaves nothing), and one import at a time
+    (imports/single_flight.py).
     """
     clear_cache()
+    users = user_columns(using=using)  # a user model the import cannot fill: refused first
     report = SourceReport(skip_invalid=skip_invalid)
     staging = {
         table: StagingTable(name, columns, using=using)
         for table, (name, columns) in STAGING.items()
     }
-    try:
+    with single_flight.import_transaction(claim=not dry_run, using=using):
         for table in staging.values():
             table.create()
-        transform = Transform(all_specializations())
-        _stage(url, staging, transform, report, on_progress)
-        for table in staging.values():
-            table.analyze()
-        report.unknown_specializations = sorted(transform.unknown)
-        if report.unknown_specializations:
-            return report
-        report.problems = transform.problems + source_checks.cross_row_problems(using=using)
-        if report.problems and skip_invalid:
-            report.left_out = source_checks.leave_out(report.problems, using=using)
-        if report.stopped:
-            return report
-        _compare(report, using=using)
-        names = (STAGING["specialization_progress"][0], STAGING["user_licenses"][0])
-        counts = consistency.count_pairs(tables=names, using=using)
-        report.pairs, report.desyncs = counts.total, counts.by_kind
-        if not dry_run:
-            source_writes.write(using=using)
-            report.written = True
-        return report
-    finally:
-        for table in staging.values():
+        _run(url, staging, report, users, dry_run=dry_run, using=using, on_progress=on_progress)
+        for table in staging.values():  # on a failure the rollback drops them
             table.drop()
+    return report
+
+
+def _run(url, staging, report, users, *, dry_run, using, on_progress) -> None:
+    transform = Transform(all_specializations(), users.lengths)
+    _stage(url, staging, transform, report, on_progress)
+    report.unknown_specializations = sorted(transform.unknown)
+    if report.unknown_specializations:
+        return
+    source_writes.map_existing(using=using)
+    for table in staging.values():  # statistics with the product's rows found: for the checks
+        table.analyze()
+    report.problems = transform.problems + source_checks.cross_row_problems(using=using)
+    if report.problems and report.skip_invalid:
+        report.left_out = source_checks.leave_out(report.problems, using=using)
+    if report.stopped:
+        return
+    _compare(report, using=using)
+    names = (STAGING["specialization_progress"][0], STAGING["user_licenses"][0])
+    counts = consistency.count_pairs(tables=names, using=using)
+    report.pairs, report.desyncs = counts.total, counts.by_kind
+    if not dry_run:
+        source_writes.write(using=using)
+        report.written = True
 
 
 def _stage(url, staging, transform, report, on_progress) -> None:
@@ -114,18 +128,11 @@ def _stage(url, staging, transform, report, on_progress) -> None:
 
 
 def _compare(report: SourceReport, *, using: str) -> None:
-    """New, changed and unchanged staged rows per table, by the digests of the last run."""
-    from .models import ImportedRow
-
-    mapped = ImportedRow._meta.db_table
+    """New, changed and unchanged staged rows per table (map_existing compared the digests)."""
     with connections[using].cursor() as cursor:
         for table, (name, _) in STAGING.items():
             cursor.execute(
-                "SELECT COUNT(*) FILTER (WHERE m.id IS NULL),"
-                " COUNT(*) FILTER (WHERE m.digest <> s.digest),"
-                " COUNT(*) FILTER (WHERE m.digest = s.digest)"
-                f' FROM {name} s LEFT JOIN {mapped} m ON m.source = %s AND m."table" = %s'
-                " AND m.source_id = s.id",
-                [SOURCE, table],
+                "SELECT COUNT(*) FILTER (WHERE target_id IS NULL),"
+                f" COUNT(*) FILTER (WHERE changed), COUNT(*) FILTER (WHERE NOT changed) FROM {name}"
             )
             report.new[table], report.changed[table], report.unchanged[table] = cursor.fetchone()

@@ -7,7 +7,6 @@ source are updated in one UPDATE ... FROM; the mapping follows. Desyncs go in
 as the source holds them, through the commit guard's scoped bypass.
 """
 
-from django.contrib.auth import get_user_model
 from django.db import connections
 
 from licenses.guard import unguarded
@@ -16,6 +15,7 @@ from specializations.models import LEDGER_FIELDS, ExternalId, ProgressEvent, Spe
 
 from .models import ImportedRow
 from .replaced_system import HISTORY, LEDGER_SOURCE, LICENSES, PROGRESS, SOURCE, STAGING, USERS
+from .source_users import UserColumns, user_columns
 
 OPENING_REASON = "Opening balance: imported from the replaced system"
 CHANGE_REASON = "The replaced system's totals changed since the last import"
@@ -24,21 +24,69 @@ _S = {table: name for table, (name, _) in STAGING.items()}
 _MAPPED = ImportedRow._meta.db_table
 _EXTERNAL = ExternalId._meta.db_table
 _EVENTS = ProgressEvent._meta.db_table
+_PROGRESS = SpecializationProgress._meta.db_table
+_TOTALS = tuple(total for _, total in LEDGER_FIELDS)
+
+# A changed progress row against the events of this source on its product row (they
+# sum to the totals the source held at the last run): the source's change since, per
+# total in LEDGER_FIELDS order. The write adds them; the checks refuse a total below 0.
+CHANGED_PROGRESS = (
+    f"FROM {_S[PROGRESS]} s JOIN {_PROGRESS} p ON p.id = s.target_id"
+    f" LEFT JOIN {_EVENTS} e ON e.progress_id = p.id AND e.source = '{LEDGER_SOURCE}'"
+    " WHERE s.changed GROUP BY p.id, s.id, p.current_level, s.current_level, "
+    + ", ".join(f"p.{total}, s.{total}" for total in _TOTALS)
+)
+CHANGE_AMOUNTS = tuple(f"s.{total} - COALESCE(SUM(e.{event}), 0)" for event, total in LEDGER_FIELDS)
+
+
+def map_existing(*, using: str = "default") -> int:
+    """Each staged row's product row where it has one: staging's target_id and changed.
+
+    Runs before the checks, which need it, and writes nothing but staging. A row
+    imported before keeps its product row, changed when its digest differs; a
+    progress row or licence of a pair the product enrolled since adopts the
+    product's row, and a user linked by its external id that user (both changed:
+    their digest is unknown, so the source's values are written over them).
+    Returns how many staged rows have a product row.
+    """
+    found = 0
+    with connections[using].cursor() as cursor:
+        for table, stage in _S.items():
+            cursor.execute(
+                f"UPDATE {stage} SET target_id = m.target_id, changed = m.digest <> {stage}.digest,"
+                f' is_new = FALSE FROM {_MAPPED} m WHERE m.source = %s AND m."table" = %s'
+                f" AND m.source_id = {stage}.id",
+                [SOURCE, table],
+            )
+            found += cursor.rowcount
+            if table in (PROGRESS, LICENSES):
+                found += _adopt(cursor, table)
+            if table == USERS:  # linked by hand (or by an earlier API sender) before the first run
+                cursor.execute(
+                    f"UPDATE {stage} SET target_id = e.user_id, changed = TRUE, is_new = FALSE"
+                    f" FROM {_EXTERNAL} e WHERE {stage}.target_id IS NULL AND e.source = %s"
+                    f" AND e.external_id = CAST({stage}.id AS TEXT)",
+                    [SOURCE],
+                )
+                found += cursor.rowcount
+    return found
 
 
 def write(*, using: str = "default") -> None:
+    """The staged rows into the product (after map_existing and the checks)."""
     connection = connections[using]
+    users = user_columns(using=using)
     with unguarded(using), connection.cursor() as cursor:
         sql = _Sql(connection.vendor)
         cursor.execute(f"SELECT {sql.now}")
         stamp = str(cursor.fetchone()[0])  # this run's mark in its ledger keys
-        _map(cursor, sql, USERS, get_user_model())
-        _users(cursor, sql)
-        _map(cursor, sql, PROGRESS, SpecializationProgress)
+        _new_ids(cursor, sql, USERS, users.table_name, users.pk_column)
+        _users(cursor, sql, users)
+        _new_ids(cursor, sql, PROGRESS, SpecializationProgress._meta.db_table, "id")
         _progress(cursor, sql, stamp)
-        _map(cursor, sql, LICENSES, UserLicense)
+        _new_ids(cursor, sql, LICENSES, UserLicense._meta.db_table, "id")
         _licenses(cursor, sql)
-        _map(cursor, sql, HISTORY, LicenseProgression)
+        _new_ids(cursor, sql, HISTORY, LicenseProgression._meta.db_table, "id")
         _history(cursor)
         for table in STAGING:
             _remember(cursor, sql, table)
@@ -56,66 +104,62 @@ class _Sql:
         )
 
 
-def _map(cursor, sql: _Sql, table: str, model) -> None:
-    """Fill staging's target_id: the mapped row, or a new id from the table's sequence."""
-    stage, target = _S[table], model._meta.db_table
-    cursor.execute(
-        f"UPDATE {stage} SET target_id = m.target_id, is_new = FALSE FROM {_MAPPED} m"
-        f' WHERE m.source = %s AND m."table" = %s AND m.source_id = {stage}.id',
-        [SOURCE, table],
-    )
-    if table in (PROGRESS, LICENSES):
-        _adopt(cursor, table, target)
-    if table == USERS:  # linked by hand (or by an earlier API sender) before the first run
-        cursor.execute(
-            f"UPDATE {stage} SET target_id = e.user_id, is_new = FALSE FROM {_EXTERNAL} e"
-            f" WHERE {stage}.target_id IS NULL AND e.source = %s"
-            f" AND e.external_id = CAST({stage}.id AS TEXT)",
-            [SOURCE],
-        )
+def _new_ids(cursor, sql: _Sql, table: str, target: str, pk: str) -> None:
+    """Rows without a product row get ids from the product table's own sequence."""
+    stage = _S[table]
     if sql.vendor == "postgresql":
+        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [f'"{target}"', pk])
+        (sequence,) = cursor.fetchone()
         cursor.execute(
-            f"UPDATE {stage} SET is_new = TRUE,"
-            f" target_id = nextval(pg_get_serial_sequence('{target}', 'id'))"
-            " WHERE target_id IS NULL"
+            f"UPDATE {stage} SET is_new = TRUE, target_id = nextval(%s) WHERE target_id IS NULL",
+            [sequence],
         )
     else:  # one writer at a time: the ids after the table's highest
         cursor.execute(
             f"UPDATE {stage} SET is_new = TRUE, target_id = n.number FROM (SELECT id,"
-            f" (SELECT COALESCE(MAX(id), 0) FROM {target}) + row_number() OVER (ORDER BY id)"
+            f' (SELECT COALESCE(MAX("{pk}"), 0) FROM "{target}") + row_number() OVER (ORDER BY id)'
             f" AS number FROM {stage} WHERE target_id IS NULL) n WHERE {stage}.id = n.id"
         )
 
 
-def _adopt(cursor, table: str, target: str) -> None:
-    """A pair that already has a product row (enrolled since the last run) keeps it.
-
-    Its digest is unknown, so the source's values are written over it as a change.
-    """
+def _adopt(cursor, table: str) -> int:
+    """A pair that already has a product row (enrolled since the last run) keeps it."""
     stage, user = _S[table], "student_id" if table == PROGRESS else "user_id"
+    target = (SpecializationProgress if table == PROGRESS else UserLicense)._meta.db_table
     cursor.execute(
-        f"UPDATE {stage} SET target_id = t.id, is_new = FALSE FROM {target} t, {_S[USERS]} u"
-        f" WHERE {stage}.target_id IS NULL AND u.id = {stage}.{user}"
-        f" AND t.{user} = u.target_id AND t.specialization_id = {stage}.specialization_id"
+        f"UPDATE {stage} SET target_id = t.id, changed = TRUE, is_new = FALSE"
+        f" FROM {target} t, {_S[USERS]} u WHERE {stage}.target_id IS NULL"
+        f" AND u.id = {stage}.{user} AND t.{user} = u.target_id"
+        f" AND t.specialization_id = {stage}.specialization_id"
     )
+    return cursor.rowcount
 
 
-def _changed(table: str) -> str:
-    """Condition on a staged row ``s``: imported before, and different at the source now."""
-    return (
-        f"NOT s.is_new AND NOT EXISTS (SELECT 1 FROM {_MAPPED} m WHERE m.source = '{SOURCE}'"
-        f" AND m.\"table\" = '{table}' AND m.source_id = s.id AND m.digest = s.digest)"
-    )
+def _users(cursor, sql: _Sql, users: UserColumns) -> None:
+    """New accounts, their external ids, and the changed ones (names, flags, username).
 
-
-def _users(cursor, sql: _Sql) -> None:
-    users, stage = get_user_model()._meta.db_table, _S[USERS]
+    The columns are the user model's (imports/source_users.py): Django's auth.User
+    or the host project's own.
+    """
+    stage = _S[USERS]
+    columns = {
+        users.pk: "target_id",
+        users.password: sql.unusable_password,
+        users.username: "username",
+        users.email: "email",
+        users.first_name: "first_name",
+        users.last_name: "last_name",
+        users.is_staff: "is_staff",
+        users.is_active: "is_active",
+        users.is_superuser: "FALSE",
+        users.date_joined: f"COALESCE(date_joined, {sql.now})",
+    }
+    columns = {column: value for column, value in columns.items() if column is not None}
+    columns.update({column: "%s" for column, _ in users.defaults})
     cursor.execute(
-        f"INSERT INTO {users} (id, password, is_superuser, username, first_name, last_name,"
-        " email, is_staff, is_active, date_joined)"
-        f" SELECT target_id, {sql.unusable_password}, FALSE, username, first_name, last_name,"
-        f" email, is_staff, is_active, COALESCE(date_joined, {sql.now}) FROM {stage}"
-        " WHERE is_new"
+        f"INSERT INTO {users.table} ({', '.join(columns)}) SELECT {', '.join(columns.values())}"
+        f" FROM {stage} WHERE is_new",
+        [value for _, value in users.defaults],
     )
     # The replaced system's ids stay the students' ids for the API's senders.
     cursor.execute(
@@ -125,21 +169,22 @@ def _users(cursor, sql: _Sql) -> None:
         " AND e.external_id = CAST(s.id AS TEXT))",
         [SOURCE, SOURCE],
     )
+    row = f"{users.table}.{users.pk} = s.target_id AND s.changed"
+    # Usernames that change move out of the way first (a unique mark per user), so two
+    # users may swap emails, or one take the email another gave up, in this one run.
+    marked = [users.username] + ([users.email] if users.email else [])
     cursor.execute(
-        f"UPDATE {users} SET username = s.username, email = s.email,"
-        " first_name = s.first_name, last_name = s.last_name, is_staff = s.is_staff,"
-        f" is_active = s.is_active FROM {stage} s"
-        f" WHERE {users}.id = s.target_id AND {_changed(USERS)}"
+        f"UPDATE {users.table} SET "
+        + ", ".join(f"{column} = '!import:' || CAST(s.target_id AS TEXT)" for column in marked)
+        + f" FROM {stage} s WHERE {row} AND {users.table}.{users.username} <> s.username"
     )
-
-
-_TOTALS = (
-    "total_xp",
-    "completed_sessions",
-    "completed_projects",
-    "theory_hours_completed",
-    "practice_hours_completed",
-)
+    staged = ("username", "email", "first_name", "last_name", "is_staff", "is_active")
+    changes = {column: value for column, value in columns.items() if value in staged}
+    cursor.execute(
+        f"UPDATE {users.table} SET "
+        + ", ".join(f"{column} = s.{value}" for column, value in changes.items())
+        + f" FROM {stage} s WHERE {row}"
+    )
 
 
 def _progress(cursor, sql: _Sql, stamp: str) -> None:
@@ -173,20 +218,13 @@ def _progress(cursor, sql: _Sql, stamp: str) -> None:
         [LEDGER_SOURCE, OPENING_REASON],
     )
     # Changed rows: the difference between the source's totals and this source's events.
-    differences = ", ".join(
-        f"s.{total} - COALESCE(SUM(e.{event}), 0)" for event, total in LEDGER_FIELDS
-    )
     key = "'progress:' || CAST(s.id AS TEXT) || '@' || %s"
-    staged_totals = ", ".join(f"s.{name}" for name in _TOTALS)
     cursor.execute(
         f"INSERT INTO {_EVENTS} ({event_columns})"
         f" SELECT p.id, %s, {key}, %s, {sql.now}, {sql.now}, p.current_level,"
-        f" {sql.greatest}(p.current_level, s.current_level), {differences}"
-        f" FROM {stage} s JOIN {progress} p ON p.id = s.target_id"
-        f" LEFT JOIN {_EVENTS} e ON e.progress_id = p.id AND e.source = %s"
-        f" WHERE {_changed(PROGRESS)}"
-        f" GROUP BY p.id, s.id, p.current_level, s.current_level, {staged_totals}",
-        [LEDGER_SOURCE, stamp, CHANGE_REASON, LEDGER_SOURCE],
+        f" {sql.greatest}(p.current_level, s.current_level), {', '.join(CHANGE_AMOUNTS)}"
+        f" {CHANGED_PROGRESS}",
+        [LEDGER_SOURCE, stamp, CHANGE_REASON],
     )
     additions = ", ".join(
         f"{total} = {progress}.{total} + e.{event}" for event, total in LEDGER_FIELDS
@@ -217,7 +255,7 @@ def _licenses(cursor, sql: _Sql) -> None:
         " s.max_achieved_level), started_at = s.started_at,"
         " last_advanced_at = s.last_advanced_at, is_active = s.is_active"
         f" FROM {stage} s WHERE {licenses}.id = s.target_id"
-        f" AND {_changed(LICENSES)}"
+        " AND s.changed"
     )
 
 

@@ -1,4 +1,5 @@
-"""import_source killed with ``kill -9`` while it writes, then run again (real processes)."""
+"""import_source as real processes: killed with ``kill -9`` while it writes, then run
+again; and two at once on one product database."""
 
 import os
 import signal
@@ -176,3 +177,40 @@ def test_the_guard_bypass_ends_with_the_imports_transaction(source, academy_cata
         UserLicense.objects.filter(user=anna, specialization="LFA_COACH").update(
             current_level=5, max_achieved_level=5
         )
+
+
+def test_a_second_import_while_one_writes_is_refused_at_once_naming_it(source, academy_catalogue):
+    """Two real processes: the second claims the database while the first holds it."""
+    blocker = psycopg2.connect(database_url())
+    blocker.cursor().execute("LOCK TABLE licenses_licenseprogression IN ACCESS EXCLUSIVE MODE")
+    first = import_process(source.url)
+    try:
+
+        def first_waits():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = %s"
+                    " AND wait_event_type = 'Lock'",
+                    [APP_NAME],
+                )
+                return cursor.fetchone()
+
+        (pid,) = wait_for(first_waits)  # in its write, holding its claim
+        second = import_process(source.url)
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 1
+        assert (
+            "CommandError: another import_source is writing to this database"
+            f" (PostgreSQL backend pid {pid}, application '{APP_NAME}', "
+        ) in err
+        assert ", its transaction started 20" in err
+        assert err.rstrip().endswith("run this one when it has finished; nothing was written")
+        assert first.poll() is None  # still waiting: the second did not wait for it
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert first.wait(timeout=120) == 0
+    again = import_process(source.url)
+    out, _ = again.communicate(timeout=120)
+    assert again.returncode == 0
+    assert "Imported users: 0 new, 0 changed, 9 unchanged" in out
