@@ -241,8 +241,10 @@ MUTANTS = [
     Mutant(
         "db-error-500",
         "monitoring/views.py",
-        "            except DatabaseError as exc:\n                with translation.override(None):",
-        "            except ZeroDivisionError as exc:\n                with translation.override(None):",
+        "            except DatabaseError as exc:\n"
+        "                with translation.override(None):",
+        "            except ZeroDivisionError as exc:\n"
+        "                with translation.override(None):",
         "without a database the endpoint answers 500 with a traceback",
     ),
     # --- monitoring/health.py: the one decision ---
