@@ -34,7 +34,7 @@ class _OutOfTime(Exception):
 
 
 class _StopAsked(Exception):
-    """``stop()`` gave a reason (a signal: ``stop.py``): stop before the next batch."""
+    """``stop()`` gave a reason (a signal: ``common/stop.py``): stop before the next batch."""
 
 
 def _lock_failure(exc: BaseException) -> bool:
