@@ -37,6 +37,7 @@ from .progress_import import import_progress
 from .source_import import import_source
 
 JOB_NOT_QUEUED = "could not queue the background job: {error}"
+NOT_STORED = "could not store the upload: {error}"
 NOT_CONFIGURED = "no source database is configured (IMPORTS_SOURCE_URL)"
 NOT_POSTGRESQL = "IMPORTS_SOURCE_URL={url!r} is not a PostgreSQL URL (postgresql://user@host/name)"
 NOT_INTERRUPTED = "run {run} is {state}: only an interrupted run can be run again"
@@ -65,7 +66,10 @@ def source_url() -> str:
 
 def queue_file_import(*, upload, ledger_source: str, dry_run: bool, triggered_by) -> ImportRun:
     """Keep ``upload`` in storage and queue its import under ``ledger_source``."""
-    stored = runs.store_upload(upload)
+    try:
+        stored = runs.store_upload(upload)
+    except OSError as exc:  # a full disk, a folder the web server may not write
+        raise ImportNotQueued(NOT_STORED.format(error=exc)) from exc
     try:
         run = _create(
             kind=ImportKind.FILE,

@@ -104,8 +104,8 @@ def csv_upload(rows: list[str], name="awards.csv") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, ("\n".join([HEADER, *rows]) + "\n").encode(), "text/csv")
 
 
-def upload(client, file, **fields):
-    return client.post(NEW_FILE, {"file": file, **fields})
+def upload(client, file, *, follow=False, **fields):
+    return client.post(NEW_FILE, {"file": file, **fields}, follow=follow)
 
 
 def xp(user) -> int:
@@ -235,6 +235,14 @@ def test_the_form_refuses_other_files_and_queues_nothing(staff_client, media, na
     assert response.status_code == 200
     assert response.context["form"].errors["file"] == [error]
     assert not ImportRun.objects.exists() and stored_files(media) == []
+
+
+def test_an_upload_the_storage_cannot_keep_queues_nothing_and_says_why(staff_client, media):
+    media.write_text("a file where the folder should be")  # the storage cannot write there
+    response = upload(staff_client, csv_upload(["1,GANCUJU_PLAYER,1,,"]), follow=True)
+    (message,) = response.context["messages"]
+    assert str(message).startswith("The import was not queued: could not store the upload: ")
+    assert not ImportRun.objects.exists()
 
 
 def test_a_ledger_source_the_ledger_refuses_is_named_on_the_form(staff_client, media):

@@ -26,6 +26,7 @@ from specializations.models import ProgressEvent, SpecializationProgress
 from specializations.services import enroll
 from tests.production import database_url, start_worker, stop
 from tests.source_db import ACADEMY
+from tests.test_browser import browser, click_and_wait, screenshot  # noqa: F401  (a fixture)
 
 ORM_BACKEND = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 APP_NAME = "import-job-worker-test"
@@ -217,3 +218,64 @@ def test_the_reporters_thread_writes_the_last_count_and_keeps_the_heartbeat(sett
         first = ImportRun.objects.get(pk=run.pk).updated_at
         wait_for(lambda: ImportRun.objects.get(pk=run.pk).updated_at > first, seconds=10)
     assert runs.read_state(ImportRun.objects.get(pk=run.pk)) == "running"
+
+
+# --- In a real browser: the upload form, then the run's page following the worker ---
+
+
+@needs_shared_database
+@pytest.mark.browser
+def test_an_upload_in_a_real_browser_is_followed_by_its_page_to_done(
+    committed_db,
+    live_server,
+    browser,  # noqa: F811  (the fixture imported above)
+    settings,
+    tmp_path,
+    media,
+):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "localhost"]
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False  # plain http here
+    settings.TASKS = ORM_BACKEND
+    get_user_model().objects.create_user(
+        "mover", password="moving-in-pass-1", is_staff=True, is_superuser=True
+    )
+    students = [get_user_model().objects.create_user(f"player{i}") for i in range(3)]
+    for student in students:
+        enroll(student, "PLAYER")
+    path = tmp_path / "awards.csv"
+    path.write_bytes(awards(students).read())
+
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("mover")
+    browser.find_element(By.NAME, "password").send_keys("moving-in-pass-1")
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
+    browser.get(f"{live_server.url}/admin/imports/importrun/")
+    click_and_wait(browser, browser.find_element(By.ID, "new-file-import"))
+    browser.find_element(By.NAME, "file").send_keys(str(path))
+    click_and_wait(browser, browser.find_element(By.ID, "start-import"))
+
+    run = ImportRun.objects.get()
+    assert browser.current_url.endswith(run_page(run))
+    message = browser.find_element(By.ID, "run-progress-message").text
+    assert message.startswith("Waiting for a worker (queued since")
+    process = worker(tmp_path, "browser", media)
+    try:
+
+        def finished(driver):
+            # The page reloads itself once the run has finished; until then it polls.
+            panel = driver.find_elements(By.CSS_SELECTOR, "#run-progress[data-finished='1']")
+            return panel[0] if panel else False
+
+        WebDriverWait(browser, 90, poll_frequency=0.2).until(finished)
+    finally:
+        stop(process.process)
+    assert browser.find_element(By.ID, "run-progress-message").text == (
+        "Done: 30,000 new events imported from 30,000 lines (0 already recorded)."
+    )
+    assert browser.find_element(By.ID, "run-progress-read").text == "30,000 of 30,000"
+    assert browser.find_element(By.ID, "run-progress-state").text == "Done"
+    screenshot(browser, "import-run.png")
+    assert imported() == (LINES, [(20_000, 10_000)] * 3)
