@@ -22,6 +22,12 @@ DEFAULTS = {
     "API_MAX_COUNT": 10_000,
     # How stale a key's "last used" may get: one write per key per this many seconds.
     "API_LAST_USED_RESOLUTION_SECONDS": 60,
+    # A key found live is remembered this long (0: never), with its client as it was: a
+    # request then costs no query for its key. Revoking a key forgets it in this cache at
+    # once; elsewhere (another process's LocMem) a revoked key, a deactivated client or new
+    # scopes take effect within this time.
+    "API_KEY_CACHE_SECONDS": 5,
+    "API_KEY_CACHE": "default",
 }
 
 

@@ -14,8 +14,9 @@ import json
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
+from common.bulk_sql import bulk_insert
 from licenses.models import UserLicense
 from specializations.bulk import EventSpec, update_progress_many
 from specializations.catalogue import get_specialization
@@ -24,8 +25,8 @@ from specializations.services import update_progress
 
 from .models import IdempotentRequest
 from .problems import Problem
-from .schemas import EventIn, EventOut
-from .students import UNKNOWN_STUDENT, Student, resolve
+from .schemas import EventIn
+from .students import UNKNOWN_STUDENT, Student, UserRef, resolve
 
 IDEMPOTENCY_CONFLICT = (
     "Idempotency-Key={key!r} was already used by this client for another event;"
@@ -72,7 +73,8 @@ def _replay(record: IdempotentRequest | None, *, key: str, fingerprint: str) -> 
 
 
 def body_of(update, *, external_id: str | None, licence_level: int | None) -> dict:
-    """The answer for one applied event, in its JSON form (what a replay returns)."""
+    """The answer for one applied event (an EventOut), in its JSON form (what is stored
+    for a replay; the response schema validates it on the way out)."""
     progress = update.progress
     body = {
         "event_id": update.event.pk,
@@ -90,16 +92,16 @@ def body_of(update, *, external_id: str | None, licence_level: int | None) -> di
             "practice_hours": progress.practice_hours_completed,
         },
         "licence_level": licence_level,
-        "occurred_at": update.event.occurred_at,
     }
-    return EventOut.model_validate(body).model_dump(mode="json")
+    body["occurred_at"] = update.event.occurred_at.isoformat()
+    return body
 
 
 def _student(client, event: EventIn) -> Student:
     if event.student_id is not None:
         # By id, no lookup: the ledger's lock finds the row, and only a student without
         # one is looked for (UnknownUser below).
-        return Student(user=get_user_model()(pk=event.student_id), external_id=None)
+        return Student(user=UserRef(event.student_id), external_id=None)
     return resolve(client, external_id=event.external_id)
 
 
@@ -116,17 +118,8 @@ def send(client, event: EventIn, *, key: str) -> Outcome:
             if update.replayed:
                 record = IdempotentRequest.objects.filter(client=client, key=key).first()
                 return _replay(record, key=key, fingerprint=prints)
-            licence_level = (
-                UserLicense.objects.filter(
-                    user_id=student.user_id, specialization_id=event.specialization
-                )
-                .values_list("current_level", flat=True)
-                .first()
-            )
-            body = body_of(update, external_id=student.external_id, licence_level=licence_level)
-            IdempotentRequest.objects.create(
-                client=client, key=key, fingerprint=prints, response=body
-            )
+            body = body_of(update, external_id=student.external_id, licence_level=None)
+            body["licence_level"] = _record(client, key=key, fingerprint=prints, body=body)
     except UnknownUser as error:
         detail = f"student_id={event.student_id!r} is not a student"
         raise Problem(404, UNKNOWN_STUDENT, detail) from error
@@ -135,13 +128,44 @@ def send(client, event: EventIn, *, key: str) -> Outcome:
     return Outcome(body=body, replayed=False)
 
 
+def _record(client, *, key: str, fingerprint: str, body: dict) -> int | None:
+    """Store the answer to (client, key) with its pair's licence level, read in the same
+    statement (the licence cannot move meanwhile: the progress row is locked); returns
+    that level. One round trip instead of a read and an insert."""
+    quote = connection.ops.quote_name
+    licences = UserLicense._meta
+    level = (
+        f"(SELECT {quote(licences.get_field('current_level').column)} FROM"
+        f" {quote(licences.db_table)} WHERE {quote(licences.get_field('user').column)} = %s"
+        f" AND {quote(licences.get_field('specialization').column)} = %s)"
+    )
+    if connection.vendor == "postgresql":
+        response = f"%s::jsonb || jsonb_build_object('licence_level', {level})"
+        returned = "(response ->> 'licence_level')::integer"
+    else:
+        response = f"json_set(%s, '$.licence_level', {level})"
+        returned = "json_extract(response, '$.licence_level')"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(IdempotentRequest._meta.db_table)}"
+            f" (client_id, key, fingerprint, response) SELECT %s, %s, %s, {response}"
+            f" RETURNING {returned}",
+            [client.pk, key, fingerprint, json.dumps(body), body["student_id"],
+             body["specialization"]],
+        )  # fmt: skip
+        return cursor.fetchone()[0]
+
+
 def send_batch(client, events) -> list[tuple[str, Outcome]]:
     """All or nothing: every event checked first (a 422 lists each bad one by index and
-    field), then the new ones applied set-based in one transaction; a key seen before
-    (earlier, or earlier in the batch) with the same event is a replay."""
+    field), then applied set-based in one transaction. A key seen before (earlier, or
+    earlier in the batch) with the same event is a replay; with another, a 409 that
+    applies nothing. The ledger finds the earlier keys; their recorded answers are read
+    only for those (a batch of new keys reads none)."""
     errors = []
     prints = [fingerprint(event) for event in events]
     first_index: dict[str, int] = {}
+    unknown = _unknown_specializations({event.specialization for event in events})
     for index, event in enumerate(events):
         earlier = first_index.setdefault(event.key, index)
         if earlier != index and prints[earlier] != prints[index]:
@@ -149,70 +173,86 @@ def send_batch(client, events) -> list[tuple[str, Outcome]]:
                 {"index": index, "field": f"events.{index}.key", "value": event.key,
                  "message": f"the key of events.{earlier} with another event"}
             )  # fmt: skip
-        try:
-            get_specialization(event.specialization)
-        except ProgressionError as error:
+        if event.specialization in unknown:
             errors.append(
                 {"index": index, "field": f"events.{index}.specialization",
-                 "value": event.specialization, "message": str(error)}
+                 "value": event.specialization, "message": unknown[event.specialization]}
             )  # fmt: skip
     students = _students(client, events, errors)
     _refuse(errors, len(events))
-    records = {
-        record.key: record
-        for record in IdempotentRequest.objects.filter(client=client, key__in=list(first_index))
-    }
-    for index, event in enumerate(events):
-        record = records.get(event.key)
-        if record is not None and record.fingerprint != prints[index]:
-            errors.append(
-                {"index": index, "field": f"events.{index}.key", "value": event.key,
-                 "message": IDEMPOTENCY_CONFLICT.format(key=event.key)}
-            )  # fmt: skip
-    if errors:
-        raise Problem(409, "idempotency-conflict", errors[0]["message"], errors=errors)
-    new = [index for index, event in enumerate(events)
-           if event.key not in records and first_index[event.key] == index]  # fmt: skip
-    bodies = {}
+    firsts = [index for index, event in enumerate(events) if first_index[event.key] == index]
+    outcomes: dict[int, Outcome] = {}
     try:
         with transaction.atomic():
             updates = update_progress_many(
                 [EventSpec(student_id=students[i].user_id, specialization=events[i].specialization,
                            amounts=amounts(events[i]), idempotency_key=events[i].key,
                            reason=events[i].reason, occurred_at=events[i].occurred_at)
-                 for i in new],
+                 for i in firsts],
                 source=client.name,
             )  # fmt: skip
-            if any(update.replayed for update in updates):  # keys used outside the API
-                index = new[next(i for i, u in enumerate(updates) if u.replayed)]
-                raise _conflict(events[index].key)
-            levels = _licence_levels(updates)
-            for index, update in zip(new, updates, strict=True):
-                bodies[index] = body_of(
-                    update,
-                    external_id=students[index].external_id,
-                    licence_level=levels.get(
-                        (update.progress.student_id, update.progress.specialization_id)
-                    ),
-                )
-            IdempotentRequest.objects.bulk_create(
+            applied = [(i, u) for i, u in zip(firsts, updates, strict=True) if not u.replayed]
+            replayed = [i for i, u in zip(firsts, updates, strict=True) if u.replayed]
+            outcomes.update(_replays(client, events, prints, replayed))
+            levels = _licence_levels([update for _, update in applied])
+            for index, update in applied:
+                pair = (update.progress.student_id, update.progress.specialization_id)
+                body = body_of(update, external_id=students[index].external_id,
+                               licence_level=levels.get(pair))  # fmt: skip
+                outcomes[index] = Outcome(body=body, replayed=False)
+            bulk_insert([
                 IdempotentRequest(client=client, key=events[index].key,
-                                  fingerprint=prints[index], response=body)
-                for index, body in bodies.items()
-            )  # fmt: skip
+                                  fingerprint=prints[index], response=outcomes[index].body)
+                for index, _ in applied
+            ])  # fmt: skip
     except IntegrityError as error:
         raise Problem(409, "idempotency-conflict", BATCH_RACE) from error
     except IdempotencyConflict as error:
-        raise _conflict(error.key) from error
+        index = first_index[error.key]
+        raise Problem(409, "idempotency-conflict", IDEMPOTENCY_CONFLICT.format(key=error.key),
+                      errors=[_conflict_item(index, error.key)]) from error  # fmt: skip
     out = []
     for index, event in enumerate(events):
-        if index in bodies:
-            out.append((event.key, Outcome(body=bodies[index], replayed=False)))
-        elif event.key in records:
-            out.append((event.key, Outcome(body=records[event.key].response, replayed=True)))
-        else:  # the batch's own earlier event with this key
-            out.append((event.key, Outcome(body=bodies[first_index[event.key]], replayed=True)))
+        first = outcomes[first_index[event.key]]
+        replay = first.replayed or first_index[event.key] != index
+        out.append((event.key, Outcome(body=first.body, replayed=replay)))
     return out
+
+
+def _unknown_specializations(codes) -> dict[str, str]:
+    """The codes the catalogue refuses, with why (one catalogue read per code)."""
+    unknown = {}
+    for code in codes:
+        try:
+            get_specialization(code)
+        except ProgressionError as error:
+            unknown[code] = str(error)
+    return unknown
+
+
+def _conflict_item(index: int, key: str) -> dict:
+    return {"index": index, "field": f"events.{index}.key", "value": key,
+            "message": IDEMPOTENCY_CONFLICT.format(key=key)}  # fmt: skip
+
+
+def _replays(client, events, prints, indexes) -> dict[int, Outcome]:
+    """The recorded answers of the batch's keys the ledger already held (one query, none
+    when there are none); a 409 listing every key used for another event, or outside the
+    API under this client's name (no answer recorded)."""
+    if not indexes:
+        return {}
+    keys = [events[index].key for index in indexes]
+    records = {r.key: r for r in IdempotentRequest.objects.filter(client=client, key__in=keys)}
+    conflicts = [
+        _conflict_item(index, events[index].key)
+        for index in indexes
+        if (record := records.get(events[index].key)) is None or record.fingerprint != prints[index]
+    ]
+    if conflicts:
+        raise Problem(409, "idempotency-conflict", conflicts[0]["message"], errors=conflicts)
+    return {
+        index: Outcome(body=records[events[index].key].response, replayed=True) for index in indexes
+    }
 
 
 def _refuse(errors: list[dict], count: int) -> None:
@@ -266,5 +306,5 @@ def _students(client, events, errors) -> list[Student | None]:
             )  # fmt: skip
             students.append(None)
         else:
-            students.append(Student(user=User(pk=user_id), external_id=event.external_id))
+            students.append(Student(user=UserRef(user_id), external_id=event.external_id))
     return students

@@ -50,8 +50,14 @@ def next_level(info: SpecializationInfo, *, level: int, totals: dict[str, int]) 
 
 def student_progress(user_id: int) -> list[dict]:
     """Per specialization the student is in: level, totals, licence, the next level."""
+    rows = list(
+        SpecializationProgress.objects.filter(student_id=user_id)
+        .order_by("specialization_id")
+        .values("specialization_id", "current_level", *TOTAL_FIELDS.values())
+    )
+    if not rows:
+        return []
     catalogue = all_specializations()
-    rows = SpecializationProgress.objects.filter(student_id=user_id).order_by("specialization_id")
     licences = {
         row["specialization_id"]: row
         for row in UserLicense.objects.filter(user_id=user_id).values(
@@ -59,7 +65,7 @@ def student_progress(user_id: int) -> list[dict]:
         )
     }
     out = []
-    for row in rows.values("specialization_id", "current_level", *TOTAL_FIELDS.values()):
+    for row in rows:
         code = row["specialization_id"]
         # (A specialization added since the cache was read: get_specialization reloads it.)
         info = catalogue.get(code) or get_specialization(code, require_active=False)

@@ -114,7 +114,10 @@ class EventOut(BaseModel):
     level_after: int
     levels_gained: int
     totals: Totals = Field(description="The progress totals after this event.")
-    licence_level: int
+    licence_level: int | None = Field(
+        description="The licence's level after this event; null when the pair has no"
+        " licence (a desync: check_sync reports it, repair creates it)."
+    )
     occurred_at: datetime
 
 

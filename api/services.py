@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from . import keys
+from . import keys, selectors
 from .exceptions import BadClientName, UnknownScope
 from .models import NAME_PATTERN, SCOPES, ApiClient, ApiKey
 
@@ -63,5 +63,13 @@ def create_api_key(client: str, *, scopes=None, external_id_source: str | None =
 
 
 def revoke_api_keys(api_keys) -> int:
-    """Revoke the given keys (a queryset); already revoked ones keep their date."""
-    return api_keys.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    """Revoke the given keys (a queryset); already revoked ones keep their date. They are
+    refused at once by this process and wherever API_KEY_CACHE is shared; elsewhere
+    within API_KEY_CACHE_SECONDS."""
+    with transaction.atomic():
+        prefixes = list(api_keys.filter(revoked_at__isnull=True).values_list("prefix", flat=True))
+        count = ApiKey.objects.filter(prefix__in=prefixes, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        transaction.on_commit(lambda: selectors.forget_keys(prefixes))
+    return count

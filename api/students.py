@@ -13,8 +13,16 @@ UNKNOWN_STUDENT = "unknown-student"
 
 
 @dataclass(frozen=True, slots=True)
+class UserRef:
+    """A user known by id only: what the ledger's services need (``pk``), without a
+    model instance (a batch makes a thousand)."""
+
+    pk: int
+
+
+@dataclass(frozen=True, slots=True)
 class Student:
-    user: object
+    user: object  # the user, or a UserRef
     external_id: str | None
 
     @property

@@ -137,8 +137,10 @@ reading = Router(tags=["reads"])
     summary="A student's progress by user id",
 )
 def progress_by_id(request, student_id: int):
-    student = resolve(request.auth, student_id=student_id)
-    return {**student.as_dict(), "specializations": reads.student_progress(student.user_id)}
+    specializations = reads.student_progress(student_id)
+    if not specializations:  # nobody, or a student in no specialization yet
+        resolve(request.auth, student_id=student_id)
+    return {"student_id": student_id, "external_id": None, "specializations": specializations}
 
 
 @reading.get(

@@ -427,4 +427,37 @@ MUTANTS = [
         "a token sent as `bearer` (any case but Bearer) is not read",
         tests=["tests/test_bearer_scheme.py"],
     ),
+    # --- api/: keys, answers, batches ---
+    Mutant(
+        "cached-key-not-compared",
+        "api/selectors.py",
+        "return client if keys.matches(key, digest) else None",
+        "return client",
+        "a remembered key's prefix with any secret is taken for the key",
+        tests=["tests/test_api_keys.py", "tests/test_api_auth.py"],
+    ),
+    Mutant(
+        "revoked-key-remembered",
+        "api/services.py",
+        "transaction.on_commit(lambda: selectors.forget_keys(prefixes))",
+        "pass",
+        "a revoked key stays usable on the revoking server until its cache entry ends",
+        tests=["tests/test_api_keys.py", "tests/test_api_auth.py"],
+    ),
+    Mutant(
+        "batch-replay-fingerprint-ignored",
+        "api/events.py",
+        " or record.fingerprint != prints[index]",
+        "",
+        "a batch reusing a key for another event (same amounts, another reason) is a replay",
+        tests=["tests/test_api_events.py"],
+    ),
+    Mutant(
+        "batch-locks-by-student-only",
+        "specializations/bulk.py",
+        'where, params = exact_pairs(table, "student_id", sorted(pairs))',
+        'where, params = exact_pairs(table, "student_id", sorted(pairs)[:1])',
+        "a batch locks the first pair only; the others are enrolled again",
+        tests=["tests/test_api_events.py", "tests/test_bulk_progress.py"],
+    ),
 ]

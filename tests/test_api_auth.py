@@ -6,6 +6,7 @@ import pytest
 
 from api.models import ApiClient, ApiKey
 from api.problems import CONTENT_TYPE
+from api.services import revoke_api_keys
 
 pytestmark = pytest.mark.django_db
 
@@ -28,10 +29,22 @@ def test_a_bad_key_is_a_401(client, api_headers, authorization):
     )
 
 
-def test_a_revoked_key_is_a_401(client, api_headers):
+def test_a_revoked_key_is_a_401_at_once(client, api_headers, django_capture_on_commit_callbacks):
+    headers = api_headers()
+    assert client.get("/api/v1/catalogue", headers=headers).status_code == 200  # now cached
+    with django_capture_on_commit_callbacks(execute=True):  # forgotten once committed
+        revoke_api_keys(ApiKey.objects.all())
+    assert client.get("/api/v1/catalogue", headers=headers).status_code == 401
+
+
+def test_a_key_revoked_behind_the_services_back_is_a_401_once_its_cache_entry_ends(
+    client, api_headers, settings
+):
     headers = api_headers()
     assert client.get("/api/v1/catalogue", headers=headers).status_code == 200
-    ApiKey.objects.update(revoked_at="2026-01-01T00:00:00Z")
+    ApiKey.objects.update(revoked_at="2026-01-01T00:00:00Z")  # SQL, not revoke_api_keys
+    assert client.get("/api/v1/catalogue", headers=headers).status_code == 200  # remembered
+    settings.API_KEY_CACHE_SECONDS = 0  # as when the entry has expired
     assert client.get("/api/v1/catalogue", headers=headers).status_code == 401
 
 

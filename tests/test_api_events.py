@@ -176,13 +176,84 @@ def test_a_batch_conflicting_with_an_earlier_key_applies_nothing(client, headers
     assert SpecializationProgress.objects.get(student=student).total_xp == 10
 
 
-def test_an_event_costs_a_fixed_number_of_queries(
-    client, headers, student, django_assert_max_num_queries
+def test_an_event_on_a_pair_without_its_licence_answers_licence_level_null(
+    client, headers, student
 ):
-    # Key, idempotency record, student; the ledger's savepoint, lock, update, event; the
-    # licence level; the record. (An enrolment adds its row, licence and history.)
-    post(client, headers, {"student_id": student.pk, "specialization": "PLAYER", "xp": 1})
-    with django_assert_max_num_queries(12):
+    """A desync (check_sync reports it, repair creates the licence): the event still applies."""
+    from licenses.models import LicenseProgression
+    from specializations.services import enroll
+
+    enroll(student, "PLAYER")
+    LicenseProgression.objects.filter(license__user=student).delete()
+    UserLicense.objects.filter(user=student).delete()
+    reply = post(client, headers, {"student_id": student.pk, "specialization": "PLAYER", "xp": 5})
+    assert reply.status_code == 201, reply.content
+    assert reply.json()["licence_level"] is None
+    replay = post(client, headers, {"student_id": student.pk, "specialization": "PLAYER", "xp": 5})
+    assert replay.status_code == 200 and replay.json() == reply.json()
+
+
+def test_one_event_costs_a_fixed_number_of_statements(client, headers, student):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    post(client, headers, {"student_id": student.pk, "specialization": "PLAYER", "xp": 5})
+    with CaptureQueriesContext(connection) as queries:
         reply = post(client, headers, {"student_id": student.pk, "specialization": "PLAYER",
-                                       "xp": 1}, key="k2")  # fmt: skip
+                                       "xp": 5}, key="key-2")  # fmt: skip
     assert reply.status_code == 201
+    statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+    # The key is cached. The row lock, the totals and the event (one statement on
+    # PostgreSQL), the answer with the licence level.
+    assert len(statements) == (3 if connection.vendor == "postgresql" else 4), statements
+
+
+def test_a_batch_lists_every_key_used_before_for_another_event(client, headers, student):
+    for key in ("k1", "k2"):
+        post(client, headers, {"student_id": student.pk, "specialization": "PLAYER", "xp": 10},
+             key=key)  # fmt: skip
+    reply = batch(client, headers, [item("k1", student, xp=10) | {"reason": "other"},
+                                    item("k3", student, xp=1),
+                                    item("k2", student, xp=10) | {"reason": "other"}])  # fmt: skip
+    assert reply.status_code == 409
+    assert [(e["index"], e["value"]) for e in reply.json()["errors"]] == [(0, "k1"), (2, "k2")]
+    assert SpecializationProgress.objects.get(student=student).total_xp == 20
+
+
+@pytest.mark.parametrize("size", [3, 30])
+def test_a_batch_of_new_keys_costs_the_same_statements_whatever_its_size(
+    client, headers, make_user, size
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    users = [make_user() for _ in range(size)]
+    for user in users:
+        post(client, headers, {"student_id": user.pk, "specialization": "PLAYER", "xp": 1},
+             key=f"enrol-{user.pk}")  # fmt: skip
+    with CaptureQueriesContext(connection) as queries:
+        reply = batch(client, headers, [item(f"b-{u.pk}", u, xp=2) for u in users])
+    assert reply.status_code == 200 and reply.json()["applied"] == size
+    statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+    # The students; the ledger's earlier keys (none), the row locks, the totals, the
+    # events; the licence levels; the answers. (The key is cached.)
+    assert len(statements) == 7, statements
+
+
+def test_a_full_batch_applies_every_event(client, headers):
+    """1,000 events (API_MAX_BATCH_EVENTS) over 500 new students: each statement holds
+    the whole batch on both databases."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    User.objects.bulk_create(User(username=f"full-{i}") for i in range(500))
+    ids = list(User.objects.filter(username__startswith="full-").values_list("pk", flat=True))
+    items = [{"key": f"f-{n}", "student_id": ids[n % 500], "specialization": "PLAYER", "xp": 3}
+             for n in range(1000)]  # fmt: skip
+    reply = batch(client, headers, items)
+    assert reply.status_code == 200, reply.content[:300]
+    assert reply.json()["applied"] == len(items) == 1000
+    totals = SpecializationProgress.objects.filter(student_id__in=ids).values_list(
+        "total_xp", flat=True
+    )
+    assert sorted(set(totals)) == [6]

@@ -51,8 +51,18 @@ def test_an_inactive_client_has_no_live_key():
     assert client_for_key(new.key) is None
 
 
+def test_a_live_key_is_remembered_with_its_digest(django_assert_num_queries):
+    new = create_api_key("attendance", scopes=["events:write"])
+    client_for_key(new.key)
+    with django_assert_num_queries(0):
+        assert client_for_key(new.key).name == "attendance"
+        # The same prefix with another secret: compared with the remembered digest.
+        assert client_for_key(new.key[:-1] + ("A" if new.key[-1] != "A" else "B")) is None
+
+
 def test_last_used_is_written_once_per_resolution(django_assert_num_queries, settings):
     settings.API_LAST_USED_RESOLUTION_SECONDS = 3600
+    settings.API_KEY_CACHE_SECONDS = 0
     new = create_api_key("attendance", scopes=["events:write"])
     with django_assert_num_queries(2):  # the lookup, then the first "last used"
         client_for_key(new.key)

@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 
+from common.bulk_sql import bulk_set, exact_pairs, quoted
 from licenses import consistency
 from licenses.models import LicenseProgression, UserLicense
 from licenses.planner import lock_timeout_scope
@@ -37,30 +38,11 @@ from .plan import (
 )
 
 
-def _quoted(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _exact_pairs(table: str, user_column: str, keys: list[Key]) -> tuple[str, list]:
-    """SQL true for the rows of exactly these (user, specialization) keys.
-
-    PostgreSQL: two arrays unnested, planned in the same time whatever their
-    length (an OR of the exact pairs cost far more to plan: BENCHMARKS.md, the lock
-    statement under "Repair"). Elsewhere a VALUES list.
-    """
-    columns = f"({table}.{user_column}, {table}.specialization_id)"
-    if connection.vendor == "postgresql":
-        sql = f"{columns} IN (SELECT * FROM unnest(%s::bigint[], %s::varchar[]))"
-        return sql, [[u for u, _ in keys], [s for _, s in keys]]
-    sql = f"{columns} IN (VALUES {', '.join(['(%s, %s)'] * len(keys))})"
-    return sql, [item for key in keys for item in key]
-
-
 def _lock(model, user_column: str, keys: list[Key]) -> dict:
     """The rows of ``keys`` this transaction could lock; rows held by others are left out."""
     if not keys:
         return {}
-    sql, params = _exact_pairs(_quoted(model), user_column, keys)
+    sql, params = exact_pairs(quoted(model), user_column, keys)
     rows = model.objects.filter(RawSQL(sql, params, output_field=BooleanField()))
     return {
         (getattr(row, user_column), row.specialization_id): row
@@ -72,8 +54,8 @@ def _lock_ids(model, user_column: str, keys: list[Key]) -> dict[Key, int]:
     """As ``_lock``, the row ids only (progress rows are written by id, no instance needed)."""
     if not keys:
         return {}
-    table = _quoted(model)
-    where, params = _exact_pairs(table, user_column, keys)
+    table = quoted(model)
+    where, params = exact_pairs(table, user_column, keys)
     lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
     rows = _fetch(
         f"SELECT id, {user_column}, specialization_id FROM {table} WHERE {where}{lock}", params
@@ -96,8 +78,8 @@ def _create_missing_progress(keys: list[Key]) -> dict[Key, int]:
     """
     if not keys:
         return {}
-    progress, licence = _quoted(SpecializationProgress), _quoted(UserLicense)
-    where, params = _exact_pairs(licence, "user_id", keys)
+    progress, licence = quoted(SpecializationProgress), quoted(UserLicense)
+    where, params = exact_pairs(licence, "user_id", keys)
     rows = _fetch(
         f"INSERT INTO {progress} (student_id, specialization_id, current_level, total_xp,"
         " completed_sessions, completed_projects, theory_hours_completed,"
@@ -115,7 +97,7 @@ def _create_licences(progress_ids: list[int]) -> list[UserLicense]:
     """Licences at the level of these locked progress rows; only the ones created here."""
     if not progress_ids:
         return []
-    progress, licence = _quoted(SpecializationProgress), _quoted(UserLicense)
+    progress, licence = quoted(SpecializationProgress), quoted(UserLicense)
     rows = _fetch(
         f"INSERT INTO {licence} (user_id, specialization_id, current_level, max_achieved_level,"
         " is_active)"
@@ -132,34 +114,6 @@ def _create_licences(progress_ids: list[int]) -> list[UserLicense]:
         )
         for pk, u, s, level in rows
     ]
-
-
-def _bulk_set(model, fields: list[str], rows: list[tuple]) -> None:
-    """``UPDATE`` rows by id: each of ``rows`` is (id, value of each field), one statement.
-
-    PostgreSQL: an UPDATE joined to unnested arrays (bulk_update's CASE per row
-    was the largest cost in repair's profile: BENCHMARKS.md, "What the profile
-    changed", 7). Elsewhere one UPDATE per row.
-    """
-    if not rows:
-        return
-    table, columns = _quoted(model), [model._meta.get_field(name) for name in fields]
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            sets = ", ".join(f"{f.column} = %s" for f in columns)
-            cursor.executemany(
-                f"UPDATE {table} SET {sets} WHERE id = %s", [(*v, pk) for pk, *v in rows]
-            )
-            return
-        arrays = [list(values) for values in zip(*rows, strict=True)]
-        types = ["bigint", *(f.db_type(connection) for f in columns)]
-        names = ", ".join(["id", *(f.column for f in columns)])
-        cursor.execute(
-            f"UPDATE {table} SET {', '.join(f'{f.column} = v.{f.column}' for f in columns)}"
-            f" FROM unnest({', '.join(f'%s::{t}[]' for t in types)}) AS v({names})"
-            f" WHERE {table}.id = v.id",
-            arrays,
-        )
 
 
 def _rows_locked(action: RepairAction, progress: dict, licences: dict) -> bool:
@@ -241,8 +195,8 @@ def _write(actions, progress, licences, *, repaired_by, reason) -> list[RepairAc
         elif a.action == CREATE_LICENSE:
             to_license.append(progress[key])
     # Bulk writes bypass the auto-sync hook on purpose: both sides are set here.
-    _bulk_set(SpecializationProgress, ["current_level"], raised)
-    _bulk_set(
+    bulk_set(SpecializationProgress, ["current_level"], raised)
+    bulk_set(
         UserLicense,
         ADVANCED_FIELDS,
         [(lic.pk, *(getattr(lic, name) for name in ADVANCED_FIELDS)) for lic in moved],
