@@ -65,10 +65,13 @@ def delete_upload(run: ImportRun) -> None:
     """The run's upload is deleted from storage (best effort: a failure leaves it named)."""
     if not run.stored_file:
         return
+    storage = import_storage()
     try:
-        import_storage().delete(run.stored_file)
+        storage.delete(run.stored_file)
     except OSError:
         return
+    with suppress(NotImplementedError, OSError):  # a file system's folder of its own
+        Path(storage.path(run.stored_file)).parent.rmdir()
     ImportRun.objects.filter(pk=run.pk).update(stored_file="")
     run.stored_file = ""
 
@@ -123,15 +126,23 @@ def end_run(run: ImportRun, state: str, reason: str = "", **fields) -> None:
     now = timezone.now()
     values = {"state": state, "state_reason": reason, "finished_at": now, "updated_at": now}
     values.update(fields)
+    unfinished = ImportRun.objects.filter(pk=run.pk, state__in=UNFINISHED)
+    updated = None
     for attempt in range(2):
         try:
-            if attempt or not connection.is_usable():
-                connection.close()  # a terminated connection: the next query reconnects
-            ImportRun.objects.filter(pk=run.pk, state__in=UNFINISHED).update(**values)
+            # Inside a caller's transaction, that transaction decides; else a terminated
+            # connection is closed, and the next query reconnects.
+            if not connection.in_atomic_block and (attempt or not connection.is_usable()):
+                connection.close()
+            updated = unfinished.update(**values)
             break
         except DatabaseError:
-            continue
-    else:
+            if connection.in_atomic_block:
+                break
+    if updated is None:
+        return
+    if not updated:  # ended meanwhile (taken over by Run again): as it was recorded
+        run.refresh_from_db(fields=["state", "state_reason", "finished_at"])
         return
     for name, value in values.items():
         setattr(run, name, value)

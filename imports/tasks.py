@@ -178,7 +178,7 @@ def import_job(*, run_id: int) -> dict:
         why = f"stopped ({type(exc).__name__})"
         runs.end_run(run, RunState.INTERRUPTED, why, read=reporter.read)
         raise
-    except (ImportRefused, ProgressionError, OSError, UnicodeDecodeError) as exc:
+    except (ImportRefused, ImportNotQueued, ProgressionError, OSError, UnicodeDecodeError) as exc:
         runs.end_run(run, RunState.FAILED, _failure(exc), read=reporter.read)
     except BaseException as exc:
         runs.end_run(run, RunState.FAILED, f"{type(exc).__name__}: {first_line(exc)}")

@@ -504,6 +504,21 @@ def test_an_unreachable_source_fails_with_the_reason_and_no_password(staff_clien
     assert "hunter2" not in page and "hunter2" not in run.state_reason
 
 
+def test_a_worker_without_the_source_setting_fails_the_run_saying_so(
+    staff_client, settings, orm_backend, run_worker
+):
+    settings.IMPORTS_SOURCE_URL = "postgresql://reader@old-host/practice"  # the web server's
+    staff_client.post(RUN_SOURCE, {})
+    settings.IMPORTS_SOURCE_URL = ""  # the worker's settings lack it
+    run_worker()
+    run = ImportRun.objects.get()
+    assert (run.state, run.state_reason) == (
+        "failed",
+        "no source database is configured (IMPORTS_SOURCE_URL)",
+    )
+    assert DBTaskResult.objects.get().status == "SUCCESSFUL"  # the run says why, not a traceback
+
+
 def test_an_error_report_hides_the_source_url(settings, rf):
     # Built, never a local: the page quotes this file's lines and the frame's variables.
     settings.IMPORTS_SOURCE_URL = "postgresql://reader:" + "pw-" + "7" * 12 + "@old-host/practice"

@@ -2,7 +2,8 @@
 a process of its own on the shared PostgreSQL test database, reading the uploads from the
 same MEDIA_ROOT. It is killed with ``kill -9`` in the middle of an import: the run reads
 interrupted once its heartbeat is old, nothing of it is written, and Run again ends as one
-uninterrupted import. The reporter's heartbeat thread on both databases: at the end.
+uninterrupted import; its database connection cut mid-import ends it failed. The reporter's
+heartbeat thread on both databases, and a real browser following a run: at the end.
 """
 
 import os
@@ -18,8 +19,9 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django_tasks_db.management.commands import db_worker
 
-from imports import runs
+from imports import runs, tasks
 from imports.models import ImportRun
 from licenses import consistency
 from specializations.models import ProgressEvent, SpecializationProgress
@@ -279,3 +281,45 @@ def test_an_upload_in_a_real_browser_is_followed_by_its_page_to_done(
     assert browser.find_element(By.ID, "run-progress-state").text == "Done"
     screenshot(browser, "import-run.png")
     assert imported() == (LINES, [(20_000, 10_000)] * 3)
+
+
+@needs_shared_database
+def test_a_database_connection_lost_mid_import_ends_the_run_failed_with_nothing_written(
+    committed_db, settings, media, monkeypatch
+):
+    """The job's own connection is terminated while it reads (a failover, a restart): the
+    run is ended failed on a fresh connection, saying why, and nothing is written."""
+    settings.TASKS = ORM_BACKEND
+    students = [get_user_model().objects.create_user(f"player{i}") for i in range(3)]
+    for student in students:
+        enroll(student, "PLAYER")
+    tasks.queue_file_import(
+        upload=awards(students), ledger_source="import:awards.csv", dry_run=False,
+        triggered_by=None,
+    )  # fmt: skip
+    run = ImportRun.objects.get()
+    real = tasks.import_progress
+
+    def cut(path, *, on_progress, **options):
+        def callback(lines):
+            on_progress(lines)
+            killer = psycopg2.connect(database_url(connection.settings_dict))
+            with killer, killer.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid]
+                )
+            killer.close()
+
+        return real(path, on_progress=callback, **options)
+
+    monkeypatch.setattr(tasks, "import_progress", cut)
+    monkeypatch.setattr(db_worker, "close_old_connections", lambda: None)
+    db_worker.Worker(
+        queue_names=["default"], interval=0, batch=True, backend_name="default",
+        startup_delay=False, max_tasks=None, worker_id="test-worker", excluded_queue_names=[],
+    ).run()  # fmt: skip
+    run.refresh_from_db()
+    assert run.state == "failed"
+    assert run.state_reason.startswith(("OperationalError: ", "InterfaceError: "))
+    assert imported()[0] == 0
+    assert list(media.rglob("*.csv")) == []
