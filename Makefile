@@ -10,7 +10,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3 python; do \
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 BENCH_N ?= 10000,100000,1000000
-LOCALE_APPS := common specializations licenses monitoring api
+LOCALE_APPS := common specializations licenses monitoring api imports
 
 .PHONY: help install messages test test-rules test-sqlite test-postgres lint demo bench mutants screenshots clean
 

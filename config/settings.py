@@ -1,9 +1,9 @@
 """Settings, all read from the environment (or an optional ``.env`` file).
 
 Variables: DATABASE_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, CSRF_TRUSTED_ORIGINS,
-SECURE_SSL_REDIRECT, LANGUAGE_CODE, SYNC_* (see docs/configuration.md; each SYNC_*
-setting's default, bounds and rules are in its app's conf.py, the environment overrides
-them here).
+SECURE_SSL_REDIRECT, LANGUAGE_CODE, MEDIA_ROOT, IMPORTS_SOURCE_URL, SYNC_* (see
+docs/configuration.md; each SYNC_* setting's default, bounds and rules are in its app's
+conf.py, the environment overrides them here).
 """
 
 import os
@@ -137,6 +137,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 # Outside site-packages in an installed deployment: set STATIC_ROOT (docs/production.md).
 STATIC_ROOT = env.string("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+# Uploaded import files wait here for the worker (never served: no MEDIA_URL route); the
+# web server and the worker must both reach it (docs/moving-in.md).
+MEDIA_ROOT = env.string("MEDIA_ROOT", default=str(BASE_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -167,6 +170,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.choice("LOG_LEVEL", "WARNING", LOG_LEVELS)},
 }
+# A debug page or an error report hides IMPORTS_SOURCE_URL (its password) with the secrets.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.reports.SafeSettingsFilter"
 
 # --- The apps' SYNC_* settings (see DESIGN.md) ---
 # Their defaults, bounds and rules are in each app's conf.py (a host project needs none
@@ -189,6 +194,12 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["d
 # for it to hold across workers and servers: LocMem, the default cache, counts per process.
 if (_api_rate := env.integer("API_RATE_LIMIT_PER_MINUTE", -1, minimum=0)) >= 0:
     API_RATE_LIMIT_PER_MINUTE = _api_rate
+# The imports' settings (imports/conf.py holds their defaults and checks; nothing imports
+# that app, so this reads them by name): the replaced system's database that the admin's
+# "Run source import" reads. It holds a password: the settings file, never a unit's
+# Environment= line (systemctl show prints those) nor the browser.
+if _source_url := env.string("IMPORTS_SOURCE_URL"):
+    IMPORTS_SOURCE_URL = _source_url
 # Last, once every setting is read: a name in the settings file (or a SYNC_* variable)
 # that nothing read is a typo that would silently leave its default in place. A module
 # extending these settings (docs/repair.md) calls it itself, at its end.

@@ -16,6 +16,8 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from common.runs import PanelRow, count_text, duration_text, of_text
+
 from . import selectors
 from .models import HealthCheckRun, RunState
 
@@ -44,6 +46,17 @@ class RunProgress:
     left_text: str
     job_status: str  # the task backend's view of the job ("" when it cannot tell)
 
+    @property
+    def rows(self) -> list[PanelRow]:
+        """The panel's figures (common/templates/admin/run_progress.html)."""
+        return [
+            PanelRow("state", gettext("state"), self.state_label),
+            PanelRow("done", gettext("done"), self.done_text),
+            PanelRow("repaired", gettext("repaired"), self.repaired_text),
+            PanelRow("rate", gettext("rate"), self.rate_text),
+            PanelRow("left", gettext("time left"), self.left_text),
+        ]
+
     def as_dict(self) -> dict:
         return {
             "run": self.run,
@@ -64,6 +77,7 @@ class RunProgress:
             "rate_text": self.rate_text,
             "left_text": self.left_text,
             "job_status": self.job_status,
+            "texts": {row.key: row.text for row in self.rows},
         }
 
 
@@ -102,10 +116,12 @@ def run_progress(run: HealthCheckRun, *, now: datetime, job_status: str = "") ->
         rate=None if rate is None else round(rate, 1),
         seconds_left=None if left is None else round(left, 1),
         message=message,
-        done_text=_of(run.examined, total),
-        repaired_text=_n(run.repaired),
-        rate_text="-" if rate is None else gettext("%(rate)s pairs/s") % {"rate": _n(round(rate))},
-        left_text=_duration(left) if left is not None else "-",
+        done_text=of_text(run.examined, total),
+        repaired_text=count_text(run.repaired),
+        rate_text="-"
+        if rate is None
+        else gettext("%(rate)s pairs/s") % {"rate": count_text(round(rate))},
+        left_text=duration_text(left) if left is not None else "-",
         job_status=job_status,
     )
 
@@ -119,7 +135,7 @@ def _waiting(run: HealthCheckRun, *, waited: float, job_status: str) -> str:
     if waited > selectors.interrupted_after():
         return gettext(
             "Queued since %(since)s: no worker has started it for %(waited)s; %(hint)s"
-        ) % {"since": since, "waited": _duration(waited), "hint": WORKER_HINT}
+        ) % {"since": since, "waited": duration_text(waited), "hint": WORKER_HINT}
     return gettext("Waiting for a worker (queued since %(since)s).") % {"since": since}
 
 
@@ -128,11 +144,11 @@ def _running(run: HealthCheckRun, *, total: int | None) -> str:
         return gettext("Counting the cases to repair.")
     if run.examined >= total:
         return gettext("Repaired %(repaired)s; checking the result.") % {
-            "repaired": _n(run.repaired)
+            "repaired": count_text(run.repaired)
         }
     return gettext("Repairing: %(done)s pairs looked at, %(repaired)s repaired.") % {
-        "done": _of(run.examined, total),
-        "repaired": _n(run.repaired),
+        "done": of_text(run.examined, total),
+        "repaired": count_text(run.repaired),
     }
 
 
@@ -141,7 +157,7 @@ def _outcome(run: HealthCheckRun, *, state: str) -> str:
         in_sync = max(0, run.examined - run.repaired - run.skipped_locked)
         locked = (
             gettext(", %(locked)s left: locked by another transaction (run it again)")
-            % {"locked": _n(run.skipped_locked)}
+            % {"locked": count_text(run.skipped_locked)}
             if run.skipped_locked
             else ""
         )
@@ -152,11 +168,15 @@ def _outcome(run: HealthCheckRun, *, state: str) -> str:
             ) % {
                 "status": str(run.get_status_display()).lower(),
                 "rate": number_format(f"{run.consistency_rate:.2f}", decimal_pos=2),
-                "left": _n(run.inconsistent),
+                "left": count_text(run.inconsistent),
             }
         return (
             gettext("Done: repaired %(repaired)s, %(in_sync)s already in sync%(locked)s.")
-            % {"repaired": _n(run.repaired), "in_sync": _n(in_sync), "locked": locked}
+            % {
+                "repaired": count_text(run.repaired),
+                "in_sync": count_text(in_sync),
+                "locked": locked,
+            }
             + check
         )
     if state == RunState.INTERRUPTED and state != run.state:
@@ -166,36 +186,14 @@ def _outcome(run: HealthCheckRun, *, state: str) -> str:
         ) % {
             "since": f"{run.updated_at:%Y-%m-%d %H:%M:%S}",
             "limit": selectors.interrupted_after(),
-            "repaired": _n(run.repaired),
+            "repaired": count_text(run.repaired),
         }
     kept = (
         " "
         + gettext("%(repaired)s repaired before it stopped are kept.")
-        % {"repaired": _n(run.repaired)}
+        % {"repaired": count_text(run.repaired)}
         if run.repaired
         else ""
     )
     reason = run.shown_reason or gettext("no reason recorded")
     return f"{RunState(state).label}: {reason}.{kept}"
-
-
-def _n(value: int) -> str:
-    """A count as the active language writes it (1,234 / 1 234)."""
-    return number_format(value, force_grouping=True)
-
-
-def _of(done: int, total: int | None) -> str:
-    if total is None:
-        return _n(done)
-    return gettext("%(done)s of %(total)s") % {"done": _n(done), "total": _n(total)}
-
-
-def _duration(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return gettext("%(s)s s") % {"s": seconds}
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return gettext("%(min)s min %(s)02d s") % {"min": minutes, "s": seconds}
-    hours, minutes = divmod(minutes, 60)
-    return gettext("%(h)s h %(min)02d min") % {"h": hours, "min": minutes}

@@ -17,10 +17,11 @@ import signal
 
 from django.contrib.auth import get_user_model
 from django.tasks import task
-from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone, translation
 
+from common import runs as common_runs
 from common.keyset import keyset_pages
+from common.stop import stopped_by_signals
 from common.text import Text, gettext_noop
 from licenses import consistency
 from licenses.services import require_reason
@@ -37,7 +38,6 @@ from .exceptions import (
 from .models import HealthCheckRun, RunState
 from .repair import claim
 from .repair.audit import logged_as
-from .repair.stop import stopped_by_signals
 
 JOB_NOT_QUEUED = gettext_noop("could not queue the background job: %(error)s")
 USER_GONE = gettext_noop(
@@ -166,10 +166,4 @@ def _outcome(run: HealthCheckRun) -> dict:
 
 def job_status(run: HealthCheckRun) -> str:
     """The task backend's status of the run's job ("" when the backend cannot tell)."""
-    backend = repair_job.get_backend()
-    if not run.job_id or not backend.supports_get_result:
-        return ""
-    try:
-        return str(backend.get_result(run.job_id).status)
-    except TaskResultDoesNotExist:
-        return "MISSING"
+    return common_runs.job_status(repair_job, run.job_id)

@@ -273,9 +273,10 @@ class Worker:
         raise AssertionError(f"the worker did not start in {seconds} s:\n{self.log.read_text()}")
 
 
-def start_worker(tmp: Path, *, database_url: str) -> Worker:
+def start_worker(tmp: Path, *, database_url: str, **settings: str) -> Worker:
     """db_worker from deploy/academy-worker.service (its ExecStart and Environment lines),
-    in a clean environment with a settings file for ``database_url``; started, not waited for."""
+    in a clean environment with a settings file for ``database_url`` (and ``settings``, more
+    lines of it); started, not waited for."""
     tmp.mkdir(parents=True, exist_ok=True)
     home = tmp / "home"
     home.mkdir(exist_ok=True)
@@ -284,6 +285,7 @@ def start_worker(tmp: Path, *, database_url: str) -> Worker:
         SECRET_KEY="production-test-secret-key-not-used-anywhere-else-0123456789",
         ALLOWED_HOSTS="127.0.0.1,localhost",
         DATABASE_URL=database_url,
+        **settings,
     )
     unit = read_unit("academy-worker.service", env_file=env_file)
     log = tmp / "worker.log"

@@ -9,19 +9,21 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from imports.conf import app_settings as imports_settings
 from licenses.conf import app_settings as licenses_settings
 from monitoring.conf import app_settings as monitoring_settings
 from specializations.conf import app_settings as specializations_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-ALL = [*specializations_settings, *licenses_settings, *monitoring_settings]
+APPS = (specializations_settings, licenses_settings, monitoring_settings, imports_settings)
+ALL = [setting for app_settings in APPS for setting in app_settings]
 
 
 @pytest.mark.parametrize("setting", ALL, ids=lambda setting: setting.name)
 def test_an_unset_setting_reads_as_its_default(settings, setting):
     if hasattr(settings, setting.name):
         delattr(settings, setting.name)
-    for app_settings in (specializations_settings, licenses_settings, monitoring_settings):
+    for app_settings in APPS:
         if setting in list(app_settings):
             assert getattr(app_settings, setting.name) == setting.default
 

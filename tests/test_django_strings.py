@@ -26,7 +26,7 @@ def marked() -> list:
     return [
         message
         for message in catalogue
-        if message.id and any(path == "django_strings.py" for path, _ in message.locations)
+        if message.id and any(path.endswith("django_strings.py") for path, _ in message.locations)
     ]
 
 

@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, OperationalError
 from django.utils import timezone
 
+from common.stop import stopped_by_signals
 from licenses import consistency
 from licenses.models import LicenseProgression
 from monitoring import runs, selectors
@@ -22,7 +23,6 @@ from monitoring.exceptions import (
 )
 from monitoring.models import HealthCheckRun
 from monitoring.repair import batch, claim
-from monitoring.repair.stop import stopped_by_signals
 from monitoring.services import RepairOptions, repair, run_health_check
 from tests.factories import make_desynced_pairs, make_pairs
 

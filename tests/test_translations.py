@@ -18,7 +18,7 @@ from babel.messages.pofile import read_po
 from tests.conftest import once_per_suite
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("common", "specializations", "licenses", "monitoring", "api")
+APPS = ("common", "specializations", "licenses", "monitoring", "api", "imports")
 
 pytestmark = once_per_suite
 

@@ -7,8 +7,10 @@
 - ``loop.py``: the claim, the batches, the retries of skipped pairs, the check after
   and the run's end, whatever stops it.
 - ``batch.py``: one batch, one short transaction: lock, re-check, write in bulk, report.
-- ``stop.py``: a signal stops a repair before its next batch.
 - ``audit.py``: the admin log entries of a staff user's repair, written in each batch.
+
+A signal stops a repair before its next batch through ``common.stop`` (shared with the
+imports' background jobs).
 
 Callers (the admin action, the background job, ``check_sync --repair``) call
 ``services.repair``; the cases a job repairs come from ``monitoring.selectors``.

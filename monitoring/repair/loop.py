@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from django.db import DatabaseError, OperationalError
 
+from common.stop import STOPPED_BY
 from common.text import Text, gettext_noop
 from licenses.consistency import PairState
 from licenses.planner import LOCK_NOT_AVAILABLE
@@ -24,7 +25,6 @@ from ..models import RunKind, RunState
 from . import batch, claim
 from .options import RepairOptions
 from .plan import SKIPPED_SAMPLE, BatchResult, Key, RepairReport, plan_batch
-from .stop import STOPPED_BY
 
 # SQLSTATEs of a lock wait that ran out (lock_timeout) or a deadlock the server broke.
 LOCK_FAILURES = {LOCK_NOT_AVAILABLE, "40P01"}
@@ -39,7 +39,7 @@ class _OutOfTime(Exception):
 
 
 class _StopAsked(Exception):
-    """``stop()`` gave a reason (a signal: ``stop.py``): stop before the next batch."""
+    """``stop()`` gave a reason (a signal: ``common/stop.py``): stop before the next batch."""
 
     def __init__(self, why: Text | str):
         super().__init__(why)

@@ -12,10 +12,10 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError, OperationalError
 from django.utils import translation
 
+from common.stop import stopped_by_signals
 from monitoring import output, plugin, selectors, services
 from monitoring.exceptions import MonitoringError, first_line
 from monitoring.limits import RATE, SECONDS, within
-from monitoring.repair.stop import stopped_by_signals
 from specializations.exceptions import ProgressionError
 
 

@@ -1,8 +1,9 @@
-"""A repair stopped by a signal (systemd's stop, a kill, Ctrl-C): before its next batch.
+"""Long work stopped by a signal (systemd's stop, a kill, Ctrl-C) at its next safe point.
 
-``check_sync --repair`` and the background job's worker both run a repair that
-may take minutes; a signal then ends it between two batches, the run ends
-interrupted naming the signal, and what its batches committed is kept.
+``check_sync --repair`` and the background jobs (a repair, an import) run work that
+may take minutes; a signal then ends it at the next point the work asks ``stop()``
+(a repair: before its next batch; an import: after its next batch read), and its
+run ends interrupted naming the signal.
 """
 
 import signal
@@ -16,7 +17,8 @@ STOPPED_BY = gettext_noop("stopped by %(signal)s")
 
 @contextmanager
 def stopped_by_signals(*signals: signal.Signals):
-    """Yields ``stop`` for ``RepairOptions``: after one of ``signals``, it names the signal.
+    """Yields ``stop`` (``RepairOptions.stop``, an import's reporter): after one of
+    ``signals``, it names the signal.
 
     A handler that was already installed (db_worker's: finish after this job)
     is still called. Signals reach the main thread only: elsewhere (an immediate
