@@ -106,26 +106,31 @@ def _student(client, event: EventIn) -> Student:
 
 
 def send(client, event: EventIn, *, key: str) -> Outcome:
-    """Apply one event or replay its first answer (one transaction)."""
+    """Apply one event and record its answer in the ledger's transaction, or replay the
+    first answer."""
     prints = fingerprint(event)
     student = _student(client, event)
+    answer = {}
+
+    def record(update) -> None:
+        body = body_of(update, external_id=student.external_id, licence_level=None)
+        body["licence_level"] = _record(client, key=key, fingerprint=prints, body=body)
+        answer.update(body)
+
     try:
-        with transaction.atomic():
-            update = update_progress(
-                student.user, event.specialization, **amounts(event), idempotency_key=key,
-                source=client.name, reason=event.reason, occurred_at=event.occurred_at,
-            )  # fmt: skip
-            if update.replayed:
-                record = IdempotentRequest.objects.filter(client=client, key=key).first()
-                return _replay(record, key=key, fingerprint=prints)
-            body = body_of(update, external_id=student.external_id, licence_level=None)
-            body["licence_level"] = _record(client, key=key, fingerprint=prints, body=body)
+        update = update_progress(
+            student.user, event.specialization, **amounts(event), idempotency_key=key,
+            source=client.name, reason=event.reason, occurred_at=event.occurred_at, also=record,
+        )  # fmt: skip
     except UnknownUser as error:
         detail = f"student_id={event.student_id!r} is not a student"
         raise Problem(404, UNKNOWN_STUDENT, detail) from error
     except IdempotencyConflict as error:
         raise _conflict(key) from error
-    return Outcome(body=body, replayed=False)
+    if update.replayed:
+        recorded = IdempotentRequest.objects.filter(client=client, key=key).first()
+        return _replay(recorded, key=key, fingerprint=prints)
+    return Outcome(body=answer, replayed=False)
 
 
 def _record(client, *, key: str, fingerprint: str, body: dict) -> int | None:

@@ -231,9 +231,14 @@ def update_progress(
     reason: str = "",
     occurred_at: datetime | None = None,
     actor=None,
+    also=None,
 ) -> ProgressUpdate:
     """Add earned amounts, gain every level the new totals reach (never lose one) and
     record the change as one ledger event, in one transaction.
+
+    ``also(update)``, when given, runs in that transaction once the event is written
+    (not for a replay): what must commit or roll back with the event (the HTTP API's
+    recorded answer), without a transaction around this call and its savepoint.
 
     Negative amounts are corrections: a total they would take below 0 is refused
     (``NegativeAmount`` naming the field) and they never lower a level. The same
@@ -278,6 +283,12 @@ def update_progress(
                 **amounts,
             )
             _save_with_event(progress, fields, event)
+            update = ProgressUpdate(
+                progress=progress, old_level=old_level, new_level=progress.current_level,
+                event=event,
+            )  # fmt: skip
+            if also is not None:
+                also(update)
     except (IntegrityError, NegativeAmount):
         # The key's first event, committed meanwhile or long ago: a replay or a conflict.
         # (A correction replayed after the totals moved on must not read as too large.)
@@ -285,9 +296,7 @@ def update_progress(
         if first is None:
             raise
         return _replay(first, student=student, specialization=info.code, amounts=amounts)
-    return ProgressUpdate(
-        progress=progress, old_level=old_level, new_level=progress.current_level, event=event
-    )
+    return update
 
 
 def add_amounts(progress: SpecializationProgress, info: SpecializationInfo, amounts, *, now) -> int:

@@ -381,3 +381,19 @@ def test_an_amount_beyond_the_32_bit_range_is_refused_naming_it(student, value):
         f"sessions_completed={value} is out of range (at most 2147483647 either way)"
     )
     assert not SpecializationProgress.objects.exists()
+
+
+def test_also_runs_in_the_events_transaction_and_not_for_a_replay(student):
+    seen = []
+    update_progress(student, "PLAYER", xp_gained=5, idempotency_key="a", also=seen.append)
+    assert [(u.event.idempotency_key, u.progress.total_xp) for u in seen] == [("a", 5)]
+    update_progress(student, "PLAYER", xp_gained=5, idempotency_key="a", also=seen.append)
+    assert len(seen) == 1  # the replay wrote nothing, so nothing rides along
+
+    def fail(update):
+        raise RuntimeError("the answer could not be recorded")
+
+    with pytest.raises(RuntimeError):
+        update_progress(student, "PLAYER", xp_gained=7, idempotency_key="b", also=fail)
+    assert totals(student)["xp_gained"] == 5  # the event went with it
+    assert not ProgressEvent.objects.filter(idempotency_key="b").exists()
