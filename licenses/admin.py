@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from common.admin_lists import StrictListMixin, UserFirstSearchMixin
 from common.admin_paginator import EstimatedCountPaginator
+from common.users import user_ordering, user_search_fields
 from specializations.catalogue import all_specializations, get_specialization
 from specializations.exceptions import ProgressionError
 from specializations.models import SpecializationProgress
@@ -216,7 +217,7 @@ class SpecializationProgressAdmin(
     ]
     list_filter = ["specialization", SyncStateFilter, LevelFilter]
     list_select_related = ["student", "specialization"]
-    search_fields = ["student__username", "student__email"]
+    search_fields = user_search_fields("student")
     show_full_result_count = False
     show_facets = ShowFacets.NEVER  # a facet is a count over a million rows
     paginator = EstimatedCountPaginator
@@ -300,7 +301,7 @@ class UserLicenseAdmin(
     ]
     list_filter = ["specialization", SyncStateFilter, LevelFilter, "is_active"]
     list_select_related = ["user", "specialization"]
-    search_fields = ["user__username", "user__email"]
+    search_fields = user_search_fields("user")
     show_full_result_count = False
     show_facets = ShowFacets.NEVER  # a facet is a count over a million rows
     paginator = EstimatedCountPaginator
@@ -361,12 +362,12 @@ class LicenseProgressionAdmin(StrictListMixin, admin.ModelAdmin):
     ]
     list_filter = ["license__specialization", ActorFilter, "created_at"]
     list_select_related = ["license__user", "advanced_by"]
-    search_fields = ["license__user__username", "license__user__email", "reason"]
+    search_fields = [*user_search_fields("license__user"), "reason"]
     show_full_result_count = False
     show_facets = ShowFacets.NEVER  # a facet is a count over a million rows
     paginator = EstimatedCountPaginator
 
-    @admin.display(description=_("user"), ordering="license__user__username")
+    @admin.display(description=_("user"), ordering=user_ordering("license__user"))
     def user(self, obj):
         return obj.license.user
 

@@ -6,7 +6,8 @@ database under test), but with a user model unlike Django's: the email is the
 USERNAME_FIELD, its own table and column names, no first or last name, a
 required field of its own. The import writes through that model's columns,
 runs again without changing anything, and follows the source when two users
-swap emails.
+swap emails. Then the product's admin lists search and sort by that model's
+fields, and the shipped pytest plugin's fixtures make its users.
 """
 
 import json
@@ -78,6 +79,40 @@ print(json.dumps({
         for m in Member.objects.all()
     ),
 }))
+"""
+
+# The product's admin lists with a user column, searched and sorted by it: the search
+# and the order follow the model's USERNAME_FIELD and email field (no username here).
+ADMIN_LISTS = """
+import json
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.test.utils import setup_test_environment
+
+setup_test_environment()  # the test client's host name
+staff = get_user_model().objects.create_user("staff@host.test", is_staff=True, is_superuser=True)
+client = Client()
+client.force_login(staff)
+pages = {}
+for page, user_column in (
+    ("specializations/specializationprogress", 1),
+    ("licenses/userlicense", 1),
+    ("licenses/licenseprogression", 3),
+    ("monitoring/desynccase", 1),
+):
+    for query in ("q=anna", f"o={user_column}", f"o=-{user_column}&q=academy"):
+        response = client.get(f"/admin/{page}/?{query}")
+        text = response.content.decode()
+        pages[f"{page}?{query}"] = [response.status_code, "bela@" in text, "anna@" in text]
+print(json.dumps(pages))
+"""
+
+# The shipped pytest plugin's users (its recipes name them by the model's fields).
+HOST_TESTS = """
+def test_the_desync_page_lists_a_desynced_pair(staff_client, desynced_pair):
+    page = staff_client.get("/admin/monitoring/desynccase/?q=pair")
+    assert page.status_code == 200
+    assert desynced_pair.get_username() in page.content.decode()
 """
 
 
@@ -157,3 +192,14 @@ def test_a_host_projects_own_user_model_takes_the_import(
     assert "Imported users: 0 new, 2 changed, 7 unchanged" in swapped.stdout
     members = shell(MEMBERS)["members"]
     assert [m[:2] for m in members[3:5]] == [[4, "bela@academy.test"], [5, "anna@academy.test"]]
+
+    # Béla's out-of-sync pair, now under anna@, is on each list; bela@ (Anna's pairs, in
+    # sync) on all but the desyncs.
+    for url, (status, bela, anna) in shell(ADMIN_LISTS).items():
+        assert status == 200, url
+        assert anna and bela == ("q=anna" not in url and "desynccase" not in url), url
+
+    (project / "pytest.ini").write_text("[pytest]\nDJANGO_SETTINGS_MODULE = mysite.settings\n")
+    (project / "test_sync.py").write_text(HOST_TESTS)
+    tested = run("-m", "pytest", "-p", "no:cacheprovider", "-q", "test_sync.py")
+    assert "1 passed" in tested.stdout, tested.stdout

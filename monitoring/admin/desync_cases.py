@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from common.admin_lists import StrictListMixin
 from common.admin_paginator import small_tables
+from common.users import user_ordering, user_search_fields
 from licenses import consistency
 from licenses.admin_sync import LABELS, kind_badge
 from licenses.models import UserLicense
@@ -61,7 +62,7 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
     list_display_links = None
     list_filter = ["kind", "specialization"]
     list_select_related = ["user"]
-    search_fields = ["user__username", "user__email"]
+    search_fields = user_search_fields("user")
     show_full_result_count = False
     show_facets = ShowFacets.NEVER  # a facet would count every case
     sortable_by = ()  # one order: (user, specialization), paged by key
@@ -112,7 +113,7 @@ class DesyncCaseAdmin(StrictListMixin, admin.ModelAdmin):
 
     # The row links are built with the page (desync_list.cases): one reverse() per column.
 
-    @admin.display(description=_("user"), ordering="user__username")
+    @admin.display(description=_("user"), ordering=user_ordering("user"))
     def user_link(self, case):
         name = case.user.get_username()
         email = getattr(case.user, case.user.get_email_field_name(), "")

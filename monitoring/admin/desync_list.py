@@ -5,7 +5,7 @@ one desync query (``consistency.violations_sql``) over ranges of user ids: each
 range reads both indexes over that range only, and ranges widen until the page
 is full, so a page costs about the pairs up to its last row, whatever the kinds
 and wherever they sit. The filters (kind, specialization, user) and the search
-(the users whose username or email match) narrow that query; a search that
+(the users whose USERNAME_FIELD or email match) narrow that query; a search that
 matches few users reads only their pairs. The row links look up the shown rows'
 ids by key. Nothing counts the cases: the latest recorded check does.
 """

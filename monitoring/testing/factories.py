@@ -15,16 +15,27 @@ from django.db import connection, transaction
 from django.utils import timezone
 from model_bakery.recipe import Recipe, seq
 
+from common.users import user_fields
 from licenses.guard import unguarded
 from licenses.models import LicenseProgression, UserLicense
 from monitoring.models import HealthCheckRun
 from specializations.default_catalogue import install_default_catalogue
 from specializations.models import SpecializationProgress
 
+
+def user_names(prefix: str) -> dict:
+    """Unique values for the user model's name fields (``common.users.user_fields``):
+    ``<prefix><n>``, an address in the email field."""
+    email = get_user_model().get_email_field_name()
+    return {
+        name: seq(prefix, suffix="@example.test") if name == email else seq(prefix)
+        for name in user_fields()
+    }
+
+
 student = Recipe(
     get_user_model(),
-    username=seq("pair-student-"),
-    email=seq("pair-student-", suffix="@example.test"),
+    **user_names("pair-student-"),
     is_staff=False,
     is_superuser=False,
 )
@@ -69,8 +80,7 @@ def make_pairs(
     users = student.make(
         _quantity=n,
         _bulk_create=True,
-        username=seq(f"pair{batch}-"),
-        email=seq(f"pair{batch}-", suffix="@example.test"),
+        **user_names(f"pair{batch}-"),
     )
     rows = {"specialization_id": specialization, "current_level": level}
     progress.make(_quantity=n, _bulk_create=True, student=iter(users), **rows)

@@ -10,7 +10,8 @@ the plugin costs a test run that does not use it nothing.
 - ``committed_db``: real commits (pytest-django's ``transactional_db``) with the
   default catalogue in place: for tests of locks and of other processes.
 - ``make_user``, ``student``, ``staff``, ``staff_client``: users with unique
-  usernames; a superuser; Django's test client logged in as that superuser.
+  ``USERNAME_FIELD`` values (whatever the user model); a superuser; Django's test
+  client logged in as that superuser.
 - ``pair``: a student enrolled in PLAYER through ``enroll`` (progress and licence
   at level 1, in sync).
 - ``desynced_pair``: a student whose PLAYER progress (level 3) is above the
@@ -67,7 +68,10 @@ def student(make_user):
 
 @pytest.fixture
 def staff(make_user):
-    return make_user(is_staff=True, is_superuser=True, username="staff-admin")
+    from django.contrib.auth import get_user_model
+
+    name = {get_user_model().USERNAME_FIELD: "staff-admin"}
+    return make_user(is_staff=True, is_superuser=True, **name)
 
 
 @pytest.fixture
