@@ -12,6 +12,7 @@ import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -424,7 +425,9 @@ def test_only_an_interrupted_run_runs_again(staff_client, students):
 
 def with_password(url: str, password: str) -> str:
     """The URL with a password (the test server trusts local connections: it is ignored)."""
-    return url.replace("://postgres@", f"://postgres:{password}@", 1)
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:{password}@{host}").geturl()
 
 
 def test_a_source_import_reads_the_configured_database_and_never_shows_its_password(
