@@ -87,7 +87,10 @@ class IdempotentRequest(models.Model):
     the event as validated, so a retry with another body is told apart from a replay.
     """
 
-    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="+")
+    # Indexed by the unique (client, key) constraint, which every event writes anyway.
+    client = models.ForeignKey(
+        ApiClient, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
     response = models.JSONField()

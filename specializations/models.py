@@ -134,17 +134,22 @@ class Level(models.Model):
 class SpecializationProgress(models.Model):
     """The source of truth: what a student has earned in one specialization."""
 
+    # No index of their own: every event updates this table, and each index is one more
+    # entry per new row version. The unique (student, specialization) constraint serves
+    # the student's foreign key, progress_spec_level_idx the specialization's.
     student = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="specialization_progress",
         verbose_name=_("student"),
+        db_index=False,
     )
     specialization = models.ForeignKey(
         Specialization,
         on_delete=models.PROTECT,
         related_name="progress",
         verbose_name=_("specialization"),
+        db_index=False,
     )
     current_level = models.PositiveSmallIntegerField(_("current level"), default=1)
     total_xp = models.BigIntegerField(_("total XP"), default=0)
