@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 
-from common.bulk_sql import bulk_insert
+from common.bulk_sql import exact_pairs, insert_rows, quoted
 from licenses.models import UserLicense
 from specializations.bulk import EventSpec, update_progress_many
 from specializations.catalogue import get_specialization
@@ -205,11 +205,11 @@ def send_batch(client, events) -> list[tuple[str, Outcome]]:
                 body = body_of(update, external_id=students[index].external_id,
                                licence_level=levels.get(pair))  # fmt: skip
                 outcomes[index] = Outcome(body=body, replayed=False)
-            bulk_insert([
-                IdempotentRequest(client=client, key=events[index].key,
-                                  fingerprint=prints[index], response=outcomes[index].body)
-                for index, _ in applied
-            ])  # fmt: skip
+            insert_rows(
+                IdempotentRequest, ["client_id", "key", "fingerprint", "response"],
+                [(client.pk, events[index].key, prints[index], outcomes[index].body)
+                 for index, _ in applied],
+            )  # fmt: skip
     except IntegrityError as error:
         raise Problem(409, "idempotency-conflict", BATCH_RACE) from error
     except IdempotencyConflict as error:
@@ -272,15 +272,17 @@ def _refuse(errors: list[dict], count: int) -> None:
 
 def _licence_levels(updates) -> dict[tuple[int, str], int]:
     """The licence level of every pair the batch touched (one query)."""
-    students = {update.progress.student_id for update in updates}
-    codes = {update.progress.specialization_id for update in updates}
-    if not students:
+    pairs = sorted({(u.progress.student_id, u.progress.specialization_id) for u in updates})
+    if not pairs:
         return {}
-    rows = UserLicense.objects.filter(user_id__in=students, specialization_id__in=codes)
-    return {
-        (user, code): level
-        for user, code, level in rows.values_list("user_id", "specialization_id", "current_level")
-    }
+    table = quoted(UserLicense)
+    where, params = exact_pairs(table, "user_id", pairs)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT user_id, specialization_id, current_level FROM {table} WHERE {where}",
+            params,
+        )
+        return {(user, code): level for user, code, level in cursor.fetchall()}
 
 
 def _students(client, events, errors) -> list[Student | None]:

@@ -83,9 +83,9 @@ MUTANTS = [
     Mutant(
         "control-characters-allowed",
         "specializations/services.py",
-        'if unicodedata.category(character) == "Cc":\n            raise ReasonHasControlCharacter',
-        'if character == "\\x00":\n            raise ReasonHasControlCharacter',
-        "only NUL is refused in a reason; other control characters reach the history",
+        '_CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f]")',
+        '_CONTROL = re.compile("[\\x00]")',
+        "only NUL is refused in a reason, a source or a key; other control characters are stored",
     ),
     Mutant(
         "absent-inconsistent",

@@ -10,13 +10,13 @@ auto-sync hook moves its licence as it does for ``update_progress``.
 """
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from common.bulk_sql import bulk_insert, bulk_set, exact_pairs, quoted
+from common.bulk_sql import array, bulk_insert, bulk_set, exact_pairs, quoted
 
 from .catalogue import get_specialization
 from .exceptions import InvalidLedgerValue
@@ -74,8 +74,10 @@ def update_progress_many(specs: list[EventSpec], *, source: str) -> list[Progres
         rows = _lock_rows({(spec.student_id, spec.specialization) for spec in checked
                            if spec.idempotency_key not in first})  # fmt: skip
         start_levels = {pair: row.current_level for pair, row in rows.items()}
+        # A pair's last event gets the row itself; only its earlier ones need a copy.
+        last = {(spec.student_id, spec.specialization): spec for spec in checked}
         now = timezone.now()
-        updates, events = [], []
+        updates, events, last_applied = [], [], {}
         for spec in checked:
             if spec.idempotency_key in first:
                 updates.append(
@@ -83,7 +85,8 @@ def update_progress_many(specs: list[EventSpec], *, source: str) -> list[Progres
                             specialization=spec.specialization, amounts=spec.amounts)
                 )  # fmt: skip
                 continue
-            row = rows[(spec.student_id, spec.specialization)]
+            pair = (spec.student_id, spec.specialization)
+            row = rows[pair]
             old_level = add_amounts(row, infos[spec.specialization], spec.amounts, now=now)
             event = ProgressEvent(
                 progress=row, source=source, idempotency_key=spec.idempotency_key,
@@ -91,7 +94,9 @@ def update_progress_many(specs: list[EventSpec], *, source: str) -> list[Progres
                 level_before=old_level, level_after=row.current_level, **spec.amounts,
             )  # fmt: skip
             events.append(event)
-            updates.append(ProgressUpdate(progress=copy.copy(row), old_level=old_level,
+            progress = row if last[pair] is spec else copy.copy(row)
+            last_applied[pair] = len(updates)
+            updates.append(ProgressUpdate(progress=progress, old_level=old_level,
                                           new_level=row.current_level, event=event))  # fmt: skip
         moved = {pair for pair, row in rows.items() if row.current_level != start_levels[pair]}
         bulk_set(
@@ -100,12 +105,14 @@ def update_progress_many(specs: list[EventSpec], *, source: str) -> list[Progres
             [(row.pk, *(getattr(row, total) for total in TOTALS), now)
              for pair, row in rows.items() if pair not in moved],
         )  # fmt: skip
-        last_event = {(e.progress.student_id, e.progress.specialization_id): e for e in events}
         for pair in moved:  # the hook moves each licence (rare: a level gained)
             row = rows[pair]
             row.save(update_fields=[*TOTALS, "last_activity", "current_level"])
-            # A licence found ahead raises the row (as in update_progress): its last event says so.
-            last_event[pair].level_after = row.current_level
+            # A licence found ahead raises the row (as in update_progress): its last event
+            # and update say so.
+            index = last_applied[pair]
+            updates[index].event.level_after = row.current_level
+            updates[index] = replace(updates[index], new_level=row.current_level)
         bulk_insert(events)
     return updates
 
@@ -125,7 +132,7 @@ def _first_events(source: str, keys: list[str]) -> dict[str, ProgressEvent]:
             cursor.execute(
                 f"SELECT e.id FROM unnest(%s::varchar[]) AS k(key) JOIN"
                 f" {quoted(ProgressEvent)} e ON e.source = %s AND e.idempotency_key = k.key",
-                [keys, source],
+                [array(keys), source],
             )
             found = [pk for (pk,) in cursor.fetchall()]
         if not found:

@@ -5,7 +5,6 @@ The licence follows every progress change through the auto-sync receiver in
 """
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -56,6 +55,9 @@ class ProgressUpdate:
 
 
 _LINE_BREAKS = re.compile(r"[ \t\r\n]*[\t\r\n][ \t\r\n]*")
+# Unicode's control characters (category Cc: U+0000-U+001F and U+007F-U+009F), found in
+# one scan in C instead of a category lookup per character (every key of a batch).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def require_reason(reason: str | None, *, max_length: int = REASON_MAX_LENGTH) -> str:
@@ -66,9 +68,8 @@ def require_reason(reason: str | None, *, max_length: int = REASON_MAX_LENGTH) -
     service that takes a reason (the licence history's and the ledger's).
     """
     reason = _LINE_BREAKS.sub(" ", reason or "")
-    for position, character in enumerate(reason):
-        if unicodedata.category(character) == "Cc":
-            raise ReasonHasControlCharacter(reason, position=position)
+    if control := _CONTROL.search(reason):
+        raise ReasonHasControlCharacter(reason, position=control.start())
     reason = reason.strip()
     if len(reason) > max_length:
         raise InvalidReason(reason, max_length=max_length)
@@ -160,11 +161,10 @@ def _require_name(field: str, value, *, max_length: int) -> str:
         raise InvalidLedgerValue(field, value, "must not be empty or start or end with a space")
     if len(value) > max_length:
         raise InvalidLedgerValue(field, value, f"is longer than {max_length} characters")
-    for character in value:
-        if unicodedata.category(character) == "Cc":
-            raise InvalidLedgerValue(
-                field, value, f"contains the control character U+{ord(character):04X}"
-            )
+    if control := _CONTROL.search(value):
+        raise InvalidLedgerValue(
+            field, value, f"contains the control character U+{ord(control.group()):04X}"
+        )
     return value
 
 
