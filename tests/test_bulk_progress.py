@@ -12,6 +12,7 @@ from specializations.exceptions import IdempotencyConflict, InvalidLedgerValue, 
 from specializations.models import ProgressEvent, SpecializationProgress
 from specializations.services import enroll, update_progress
 from tests.conftest import requires_postgres
+from tests.factories import set_license_level
 
 pytestmark = pytest.mark.django_db
 
@@ -122,3 +123,24 @@ def test_two_batches_over_the_same_students_in_opposite_orders_do_not_deadlock(c
         thread.join(timeout=120)
     assert errors == []
     assert {totals(s)[0] for s in students} == {10}
+
+
+def test_a_licence_ahead_raises_the_row_and_the_last_update_says_so(make_user):
+    level_2 = get_specialization("PLAYER").levels[1]
+    a, b = make_user(), make_user()
+    for user in (a, b):
+        enroll(user, "PLAYER")
+    set_license_level([a, b], "PLAYER", 4)  # ahead, as a desync leaves it
+    steps = [(5, 0), (level_2.required_xp, level_2.required_sessions)]
+    batch = update_progress_many([spec(a, f"a{i}", xp, s) for i, (xp, s) in enumerate(steps)],
+                                 source="batch")  # fmt: skip
+    one = [
+        update_progress(b, "PLAYER", xp_gained=xp, sessions_completed=s, source="one",
+                        idempotency_key=f"b{i}")
+        for i, (xp, s) in enumerate(steps)
+    ]  # fmt: skip
+    outcome = lambda updates: [  # noqa: E731
+        (u.old_level, u.new_level, u.event.level_after, u.progress.current_level) for u in updates
+    ]
+    assert outcome(batch) == outcome(one) == [(1, 1, 1, 1), (1, 4, 4, 4)]
+    assert totals(a)[2] == totals(b)[2] == 4
