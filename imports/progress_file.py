@@ -134,7 +134,7 @@ class EventFile:
         for field in AMOUNTS:
             value = _integer(record.get(field, 0))
             try:
-                amounts.append(require_amount(field, value, allow_negative=True))
+                amounts.append(require_amount(field, value))
             except ProgressionError:
                 refuse(field, f"{record.get(field)!r} is not a whole number")
         reason = key = occurred_at = None

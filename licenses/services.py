@@ -234,8 +234,8 @@ def update_level_atomic(
         raise LevelOutOfRange(new_level, specialization=info.code, max_level=info.max_level)
     if not 1 <= new_level <= info.max_level:
         raise LevelOutOfRange(new_level, specialization=info.code, max_level=info.max_level)
-    xp_change = require_amount("xp_change", xp_change, allow_negative=True)
-    sessions_change = require_amount("sessions_change", sessions_change, allow_negative=True)
+    xp_change = require_amount("xp_change", xp_change)
+    sessions_change = require_amount("sessions_change", sessions_change)
     reason = require_reason(reason) or MANUAL_LEVEL_REASON
 
     with transaction.atomic():

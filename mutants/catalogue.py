@@ -112,9 +112,9 @@ MUTANTS = [
     Mutant(
         "negative-amount-allowed",
         "specializations/services.py",
-        "if value < 0 and not allow_negative:",
-        "if value < -1000 and not allow_negative:",
-        "negative XP is accepted",
+        "if value < 0:\n            raise NegativeAmount(amount, amounts[amount], total=value)",
+        "if value < -1000:\n            raise NegativeAmount(amount, amounts[amount], total=value)",
+        "a correction may take a total below 0 (down to -1000)",
     ),
     Mutant(
         "skip-a-level",
@@ -461,5 +461,40 @@ MUTANTS = [
         'where, params = exact_pairs(table, "student_id", sorted(pairs)[:1])',
         "a batch locks the first pair only; the others are enrolled again",
         tests=["tests/test_api_events.py", "tests/test_bulk_progress.py"],
+    ),
+    # --- common/bulk_sql.py and the batches: what the set-based writers send ---
+    Mutant(
+        "array-quotes-unescaped",
+        "common/bulk_sql.py",
+        """return '"' + text.replace("\\\\", "\\\\\\\\").replace('"', '\\\\"') + '"'""",
+        """return '"' + text.replace("\\\\", "\\\\\\\\") + '"'""",
+        "a double quote inside a text value ends its array element early",
+        tests=["tests/test_bulk_sql.py"],
+        postgres=True,
+    ),
+    Mutant(
+        "array-fast-path-unchecked",
+        "common/bulk_sql.py",
+        """if '"' not in text and "\\\\" not in text:""",
+        """if '"' not in text:""",
+        "text with a backslash and no quote is sent unescaped: PostgreSQL drops the backslash",
+        tests=["tests/test_bulk_sql.py"],
+        postgres=True,
+    ),
+    Mutant(
+        "batch-rows-shared",
+        "specializations/bulk.py",
+        "progress = row if last[pair] is spec else copy.copy(row)",
+        "progress = row",
+        "every update of a pair shows the row as the batch's last event left it",
+        tests=["tests/test_bulk_progress.py", "tests/test_api_events.py"],
+    ),
+    Mutant(
+        "batch-raise-unreported",
+        "specializations/bulk.py",
+        "updates[index] = replace(updates[index], new_level=row.current_level)",
+        "pass",
+        "a licence ahead raises the row, and the batch's update still reports the level earned",
+        tests=["tests/test_bulk_progress.py", "tests/test_api_events.py"],
     ),
 ]

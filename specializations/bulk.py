@@ -148,8 +148,7 @@ def _checked(spec: EventSpec) -> EventSpec:
         student_id=spec.student_id,
         specialization=spec.specialization,
         amounts={
-            name: require_amount(name, spec.amounts.get(name, 0), allow_negative=True)
-            for name, _ in LEDGER_FIELDS
+            name: require_amount(name, spec.amounts.get(name, 0)) for name, _ in LEDGER_FIELDS
         },
         idempotency_key=require_idempotency_key(spec.idempotency_key),
         reason=require_reason(spec.reason),

@@ -94,13 +94,13 @@ def require_existing_user(user, *, field: str) -> None:
 AMOUNT_LIMIT = 2**31 - 1
 
 
-def require_amount(field: str, value, *, allow_negative: bool = False) -> int:
+def require_amount(field: str, value) -> int:
+    """A whole number within AMOUNT_LIMIT either way: a negative one is a correction,
+    refused only where it would take a total below 0 (``add_amounts``)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidAmount(field, value)
     if abs(value) > AMOUNT_LIMIT:
         raise InvalidAmount(field, value, AMOUNT_OUT_OF_RANGE, limit=AMOUNT_LIMIT)
-    if value < 0 and not allow_negative:
-        raise NegativeAmount(field, value)
     return value
 
 
@@ -250,15 +250,11 @@ def update_progress(
     info = get_specialization(specialization)
     require_saved_user(student)
     amounts = {
-        "xp_gained": require_amount("xp_gained", xp_gained, allow_negative=True),
-        "sessions_completed": require_amount(
-            "sessions_completed", sessions_completed, allow_negative=True
-        ),
-        "projects_completed": require_amount(
-            "projects_completed", projects_completed, allow_negative=True
-        ),
-        "theory_hours": require_amount("theory_hours", theory_hours, allow_negative=True),
-        "practice_hours": require_amount("practice_hours", practice_hours, allow_negative=True),
+        "xp_gained": require_amount("xp_gained", xp_gained),
+        "sessions_completed": require_amount("sessions_completed", sessions_completed),
+        "projects_completed": require_amount("projects_completed", projects_completed),
+        "theory_hours": require_amount("theory_hours", theory_hours),
+        "practice_hours": require_amount("practice_hours", practice_hours),
     }
     source = require_source(source)
     idempotency_key = require_idempotency_key(idempotency_key)

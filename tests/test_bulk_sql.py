@@ -37,6 +37,7 @@ def unnest(literal, values, pg_type: str) -> tuple[list, list]:
         ("text", TRICKY),
         ("varchar", [*TRICKY, None]),
         ("varchar", ["PLAYER", "", "NULL", "a,b", "{x}", " "]),  # text with nothing to escape
+        ("text", ["back\\slash", "\\", "trailing\\"]),  # backslashes, no quote
         ("bigint", [1, -2, 0, 2**62, None]),
         ("bigint", [5, 6, 7]),  # the all-int fast path
         ("boolean", [True, False, None]),
