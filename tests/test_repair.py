@@ -255,4 +255,5 @@ def test_each_batch_locks_exactly_the_rows_it_writes():
     assert len(locks) == 2  # progress rows, licence rows
     assert all("unnest(" in q for q in locks)
     progress_lock, licence_lock = locks
-    assert f"'{{{ahead.pk}}}'::bigint[]" in progress_lock and f"'{{{behind.pk}}}'::bigint[]" in licence_lock
+    assert f"'{{{ahead.pk}}}'::bigint[]" in progress_lock  # array literals: '{id,...}'
+    assert f"'{{{behind.pk}}}'::bigint[]" in licence_lock
