@@ -157,6 +157,23 @@ def test_the_api_pages_read_in_hungarian(staff_client):
     assert f"{len(keys)} kulcs visszavonva." in assert_hungarian(revoked)
 
 
+@pytest.mark.parametrize(("language", "clients", "licences"), [
+    ("hu", "2 API-kliens\n", "2 licenc\n"),  # Hungarian keeps the noun singular after a number
+    ("en", "2 API clients\n", "2 licences\n"),
+])  # fmt: skip
+def test_a_list_counts_its_rows_as_the_language_says_it(
+    staff_client, make_user, language, clients, licences
+):
+    ApiClient.objects.bulk_create([ApiClient(name="attendance"), ApiClient(name="quiz")])
+    for user in (make_user(), make_user()):
+        update_progress(user, "PLAYER", xp_gained=1)  # a licence each, through the hook
+    headers = {"HTTP_ACCEPT_LANGUAGE": language}
+    api_list = staff_client.get(reverse("admin:api_apiclient_changelist"), **headers)
+    licence_list = staff_client.get(reverse("admin:licenses_userlicense_changelist"), **headers)
+    assert clients in api_list.content.decode()  # Django's own pagination, overridden
+    assert licences in licence_list.content.decode()  # the big lists' pagination
+
+
 def test_a_level_shows_its_english_name_on_an_english_page_and_its_name_otherwise():
     level = Level(specialization_id="PLAYER", number=1, name="Bambusz Tanítvány", name_en="Bamboo")
     with translation.override("en"):
