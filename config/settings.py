@@ -45,7 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     # The ORM task backend's table and its worker (manage.py db_worker); see TASKS.
-    "django_tasks_db",
+    "common.tasks_app.BackgroundJobsConfig",  # django_tasks_db, its name translated
     "common",
     "specializations",
     "licenses",

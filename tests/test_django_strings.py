@@ -88,3 +88,27 @@ def test_each_reaches_a_hungarian_page(staff_client):
     ).content.decode()
     for text in ("Keresés: licencek", "- Válasszon -", ">Végrehajtás</button>", "Modell neve"):
         assert text in page
+
+
+def test_the_task_backend_s_names_are_still_its_own_marked_strings():
+    # common/tasks_app.py marks them again for our catalogue: a renamed one would stay English.
+    import re
+
+    import django_tasks_db
+
+    from common.tasks_app import MARKED
+
+    source = (Path(django_tasks_db.__file__).parent / "models.py").read_text()
+    marked_there = set(re.findall(r'_\("([^"]+)"\)', source))
+    assert set(MARKED) - {"Background jobs"} <= marked_there
+
+
+@pytest.mark.django_db
+def test_the_task_backend_s_section_reads_hungarian(staff_client):
+    index = staff_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="hu").content.decode()
+    assert "Háttérfeladatok" in index and "Feladateredmények" in index
+    assert "Tasks Database Backend" not in index and "Task Results" not in index
+    results = staff_client.get(
+        reverse("admin:django_tasks_database_dbtaskresult_changelist"), HTTP_ACCEPT_LANGUAGE="hu"
+    ).content.decode()
+    assert "(Feladateredmény)" in results and "Task Result" not in results
