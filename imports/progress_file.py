@@ -7,9 +7,10 @@ characters, ``occurred_at`` ISO 8601 with a time zone. A line without a key gets
 one from the file's content hash and its line number, so the same file imported
 twice is a replay.
 
-A line whose every field is plainly valid (digits, a known code, printable text)
-takes a short path of string tests; any other line goes through the ledger's own
-checks (``_row``), which name what is wrong. Both give the same row for a good line.
+A line whose every field is plainly valid (digits or JSON numbers, a known code,
+printable text) takes a short path of type and string tests; any other line goes
+through the ledger's own checks (``_row``), which name what is wrong. Both give the
+same row for a good line.
 """
 
 import csv
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from specializations.exceptions import ProgressionError
 from specializations.services import (
+    AMOUNT_LIMIT,
     REASON_MAX_LENGTH,
     require_amount,
     require_idempotency_key,
@@ -37,6 +39,7 @@ FIELDS = ("student_id", "external_id", "specialization", *AMOUNTS, "reason", "oc
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")
 _KEY_MAX_LENGTH = 255  # ProgressEvent.idempotency_key
 _ID_DIGITS = 18  # any 18 digits fit a bigint
+_LARGEST_ID = 10**_ID_DIGITS
 
 # The staging table of a file's lines (imports/progress_import.py adds the rest).
 LINE_COLUMNS = [
@@ -175,7 +178,7 @@ class EventFile:
 
         return short
 
-    def _jsonl(self) -> Iterator[tuple[int, dict | BadLine]]:
+    def _jsonl(self) -> Iterator[tuple[int, dict | tuple | BadLine]]:
         with self.path.open(encoding="utf-8-sig") as handle:
             for number, text in enumerate(handle, start=1):
                 if not text.strip():
@@ -192,7 +195,43 @@ class EventFile:
                 if unknown:
                     yield number, BadLine(number, unknown[0], "is not a field")
                     continue
-                yield number, {k: v for k, v in record.items() if v is not None}
+                record = {k: v for k, v in record.items() if v is not None}
+                yield number, self._short_json(number, record) or record
+
+    def _short_json(self, number: int, record: dict) -> tuple | None:
+        """The row of a plainly valid JSON line (numbers as numbers, text as text), else None."""
+        user, outside = record.get("student_id"), record.get("external_id")
+        if outside is None and type(user) is int and 0 < user < _LARGEST_ID:
+            pass
+        elif user is None and type(outside) is str and outside:
+            self.external_ids = True
+        else:
+            return None
+        code = record.get("specialization")
+        if type(code) is not str or code not in self.active:
+            return None
+        amounts = [record.get(name, 0) for name in AMOUNTS]
+        for amount in amounts:
+            if type(amount) is not int or not -AMOUNT_LIMIT <= amount <= AMOUNT_LIMIT:
+                return None
+            if amount < 0:
+                self.corrections = True
+        reason = record.get("reason", "")
+        if type(reason) is not str or (reason and not _plain(reason, REASON_MAX_LENGTH)):
+            return None
+        when = record.get("occurred_at")
+        if when is not None:
+            when = _aware(when) if type(when) is str else None
+            if when is None:
+                return None
+        key = record.get("key")
+        if key is None:
+            key = f"{self.digest}:{number}"
+        elif type(key) is str and key and _plain(key, _KEY_MAX_LENGTH):
+            self.own_keys = True
+        else:
+            return None
+        return (number, user, outside, code, *amounts, reason, when, key)
 
     def _row(self, number: int, record: dict, bad: list[BadLine]) -> tuple | None:
         problems = len(bad)

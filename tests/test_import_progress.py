@@ -320,3 +320,25 @@ def test_the_query_count_does_not_grow_with_the_lines(
         counts.append((report.events, len(captured)))
     assert counts[1] == (900, counts[0][1])
     assert all(isinstance(value, int) for value in dataclasses.astuple(report)[1:9])
+
+
+def test_plain_json_lines_give_the_rows_the_ledgers_checks_give(tmp_path, students):
+    a, _, _ = students
+    records = [
+        {"student_id": a.pk, "specialization": "GANCUJU_PLAYER", "xp": 150, "reason": "Edzés"},
+        {"external_id": "A-17", "specialization": "GANCUJU_PLAYER", "xp": -5, "key": "k-1"},
+        {"student_id": str(a.pk), "specialization": "GANCUJU_PLAYER", "sessions": "2"},
+        {"student_id": a.pk, "specialization": "GANCUJU_PLAYER", "reason": "a\tb", "xp": 1},
+        {
+            "student_id": a.pk,
+            "specialization": "GANCUJU_PLAYER",
+            "occurred_at": "2026-03-01T10:00:00+01:00",
+        },
+    ]
+    path = write(tmp_path, "feed.jsonl", "\n".join(json.dumps(r) for r in records) + "\n")
+    events = EventFile(path, catalogue=all_specializations())
+    rows = list(events.rows([]))
+    expected = [events._row(n, record, []) for n, record in enumerate(records, start=1)]
+    assert rows == expected
+    assert rows[3][9] == "a b"  # the tab folded by the ledger's check
+    assert (events.corrections, events.own_keys, events.external_ids) == (True, True, True)
