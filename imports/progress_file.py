@@ -7,10 +7,9 @@ characters, ``occurred_at`` ISO 8601 with a time zone. A line without a key gets
 one from the file's content hash and its line number, so the same file imported
 twice is a replay.
 
-A line whose every field is plainly valid (digits or JSON numbers, a known code,
-printable text) takes a short path of type and string tests; any other line goes
-through the ledger's own checks (``_row``), which name what is wrong. Both give the
-same row for a good line.
+A line whose every field is plainly valid takes the short path of
+imports/progress_plain.py; any other line goes through the ledger's own checks
+(``_row``), which name what is wrong. Both give the same row for a good line.
 """
 
 import csv
@@ -21,25 +20,21 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from operator import itemgetter
 from pathlib import Path
 
 from specializations.exceptions import ProgressionError
 from specializations.services import (
-    AMOUNT_LIMIT,
-    REASON_MAX_LENGTH,
     require_amount,
     require_idempotency_key,
     require_occurred_at,
     require_reason,
 )
 
-AMOUNTS = ("xp", "sessions", "projects", "theory_hours", "practice_hours")
+from . import progress_plain as plain
+from .progress_plain import AMOUNTS
+
 FIELDS = ("student_id", "external_id", "specialization", *AMOUNTS, "reason", "occurred_at", "key")
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")
-_KEY_MAX_LENGTH = 255  # ProgressEvent.idempotency_key
-_ID_DIGITS = 18  # any 18 digits fit a bigint
-_LARGEST_ID = 10**_ID_DIGITS
 
 # The staging table of a file's lines (imports/progress_import.py adds the rest).
 LINE_COLUMNS = [
@@ -109,7 +104,7 @@ class EventFile:
             width = len(names)
             # A field the header lacks reads the empty cell appended to each row.
             at = {name: width for name in FIELDS} | {name: i for i, name in enumerate(names)}
-            short = self._short_path(at)
+            short = plain.csv_rows(self, at)
             for cells in reader:
                 if not cells:  # a blank line, as csv.DictReader skips it
                     continue
@@ -123,60 +118,6 @@ class EventFile:
                         yield reader.line_num, row
                         continue
                 yield reader.line_num, {k: v for k, v in zip(names, cells, strict=False) if v != ""}
-
-    def _short_path(self, at: dict[str, int]):
-        """A function of (line number, cells) giving the row of a plainly valid line, else None."""
-        student, external, code_at = at["student_id"], at["external_id"], at["specialization"]
-        amounts_of = itemgetter(*(at[name] for name in AMOUNTS))
-        reason_at, when_at, key_at = at["reason"], at["occurred_at"], at["key"]
-        active, digest = self.active, self.digest
-
-        def short(number: int, cells: list[str]) -> tuple | None:
-            user, outside = cells[student], cells[external]
-            if user and not outside:
-                if not (user.isdigit() and user.isascii() and len(user) <= _ID_DIGITS):
-                    return None
-                if not user.lstrip("0"):
-                    return None
-                outside = None
-            elif outside and not user:
-                user = None
-                self.external_ids = True
-            else:
-                return None
-            code = cells[code_at]
-            if code not in active:
-                return None
-            amounts = amounts_of(cells)
-            digits = "".join(amounts)
-            if len(digits) <= 9 and digits.isdigit() and digits.isascii():  # below AMOUNT_LIMIT
-                amounts = [amount or "0" for amount in amounts]
-            else:
-                amounts = [_amount(amount) for amount in amounts]
-                if None in amounts:
-                    return None
-                if min(amounts) < 0:
-                    self.corrections = True
-            reason = cells[reason_at]
-            if reason and not _plain(reason, REASON_MAX_LENGTH):
-                return None
-            when = cells[when_at]
-            if when:
-                when = _aware(when)
-                if when is None:
-                    return None
-            else:
-                when = None
-            key = cells[key_at]
-            if key:
-                if not _plain(key, _KEY_MAX_LENGTH):
-                    return None
-                self.own_keys = True
-            else:
-                key = f"{digest}:{number}"
-            return (number, user, outside, code, *amounts, reason, when, key)
-
-        return short
 
     def _jsonl(self) -> Iterator[tuple[int, dict | tuple | BadLine]]:
         with self.path.open(encoding="utf-8-sig") as handle:
@@ -196,42 +137,7 @@ class EventFile:
                     yield number, BadLine(number, unknown[0], "is not a field")
                     continue
                 record = {k: v for k, v in record.items() if v is not None}
-                yield number, self._short_json(number, record) or record
-
-    def _short_json(self, number: int, record: dict) -> tuple | None:
-        """The row of a plainly valid JSON line (numbers as numbers, text as text), else None."""
-        user, outside = record.get("student_id"), record.get("external_id")
-        if outside is None and type(user) is int and 0 < user < _LARGEST_ID:
-            pass
-        elif user is None and type(outside) is str and outside:
-            self.external_ids = True
-        else:
-            return None
-        code = record.get("specialization")
-        if type(code) is not str or code not in self.active:
-            return None
-        amounts = [record.get(name, 0) for name in AMOUNTS]
-        for amount in amounts:
-            if type(amount) is not int or not -AMOUNT_LIMIT <= amount <= AMOUNT_LIMIT:
-                return None
-            if amount < 0:
-                self.corrections = True
-        reason = record.get("reason", "")
-        if type(reason) is not str or (reason and not _plain(reason, REASON_MAX_LENGTH)):
-            return None
-        when = record.get("occurred_at")
-        if when is not None:
-            when = _aware(when) if type(when) is str else None
-            if when is None:
-                return None
-        key = record.get("key")
-        if key is None:
-            key = f"{self.digest}:{number}"
-        elif type(key) is str and key and _plain(key, _KEY_MAX_LENGTH):
-            self.own_keys = True
-        else:
-            return None
-        return (number, user, outside, code, *amounts, reason, when, key)
+                yield number, plain.json_row(self, number, record) or record
 
     def _row(self, number: int, record: dict, bad: list[BadLine]) -> tuple | None:
         problems = len(bad)
@@ -284,30 +190,6 @@ class EventFile:
         if any(amount < 0 for amount in amounts):
             self.corrections = True
         return (number, user_id, external_id, code, *amounts, reason, occurred_at, key)
-
-
-def _amount(text: str) -> int | None:
-    """A cell of plain digits (an optional minus), small enough for any amount; else None."""
-    if not text:
-        return 0
-    digits = text[1:] if text[0] == "-" else text
-    if digits.isdigit() and digits.isascii() and len(digits) <= 9:  # below AMOUNT_LIMIT
-        return int(text)
-    return None
-
-
-def _plain(text: str, longest: int) -> bool:
-    """Text the ledger keeps as it is: printable (no control character or line break),
-    no space at either end, not too long."""
-    return len(text) <= longest and text.isprintable() and text[0] != " " and text[-1] != " "
-
-
-def _aware(text: str) -> datetime | None:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return value if value.tzinfo is not None and value.utcoffset() is not None else None
 
 
 def _integer(value) -> int | None:
