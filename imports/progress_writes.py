@@ -70,7 +70,7 @@ def plan(cursor, catalogue, *, lock: bool, corrections: bool) -> tuple[list[BadL
     progress = _PROGRESS
     if lock and vendor == "postgresql":
         # Locked as they are read, in id order as the services lock them; a licence is
-        # locked by the write that moves it, after all its pair's progress rows.
+        # locked by the write that moves it, after every progress row of the file.
         progress = (
             f"(SELECT t.* FROM {_PROGRESS} t WHERE EXISTS (SELECT 1 FROM {LINES} WHERE {_LIVE}"
             f" AND {LINES}.user_id = t.student_id"
