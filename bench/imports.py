@@ -15,6 +15,7 @@ then a second run (unchanged source: nothing changes).
 
 import csv
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -61,7 +62,9 @@ def progress_file(n: int, *, env: dict, admin_url: str, folder: Path) -> dict:
             user, spec = data.pair(i)
             xp, sessions = (400_000, 40) if i % 10 == 0 else (150 + i % 50, 1)
             out.writerow([user, spec, xp, sessions, "bench award"])
+    load_before = os.getloadavg()[0]  # the host is shared: the figure needs its load
     first = measure.run_process(["import_progress", str(path)], env)
+    load_after = os.getloadavg()[0]
     problems = []
     if first.returncode != 0:
         problems.append(f"import_progress exited {first.returncode}: {first.stderr[-500:]}")
@@ -87,6 +90,8 @@ def progress_file(n: int, *, env: dict, admin_url: str, folder: Path) -> dict:
         "wall_s": round(first.wall_s, 2),
         "lines_per_s": round(n / first.wall_s),
         "rss_mb": round(first.max_rss_mb, 1),
+        "load_before": load_before,
+        "load_after": load_after,
         "output": first.stdout.strip(),
         "desyncs_after": desyncs["inconsistent"],
         "totals_not_events": mismatches,
@@ -210,7 +215,8 @@ def print_imports(results: dict, say) -> None:
             f" process = {r['lines_per_s']:,} lines/s, RSS {r['rss_mb']} MB;"
             f" {r['desyncs_after']} desyncs after, {r['totals_not_events']} rows whose totals"
             f" are not their events' sum; the same file again {r['replay_wall_s']} s"
-            f" (RSS {r['replay_rss_mb']} MB)"
+            f" (RSS {r['replay_rss_mb']} MB); load average {r['load_before']:.2f} before,"
+            f" {r['load_after']:.2f} after"
         )
         for problem in r["problems"]:
             say(f"    PROBLEM: {problem}")

@@ -12,7 +12,8 @@ BENCH_WEB_WORKERS (4 gunicorn workers),
 BENCH_API_N (1000000: pairs behind the API load), BENCH_API_SECONDS (5 per run),
 BENCH_API_ROUNDS (5), BENCH_API_BATCH_SECONDS (20), BENCH_API_BATCH_SENDERS (2),
 BENCH_PARTS (scale,contention,repair,sqlite,admin,web,api,guard,ledger,catalogue,imports),
-BENCH_GUARD_ROUNDS (2), BENCH_IMPORT_LINES (1000000: the events file, one per pair),
+BENCH_GUARD_ROUNDS (2), BENCH_IMPORTS (progress,source: which doors the imports part
+runs), BENCH_IMPORT_LINES (1000000: the events file, one per pair),
 BENCH_IMPORT_SOURCE_USERS (100000: the replaced system's users, three pairs each),
 BENCH_LEDGER_N (100000,1000000 pairs), BENCH_LEDGER_EVENTS (10 per progress row),
 BENCH_LEDGER_ROUNDS (3),
@@ -400,19 +401,21 @@ def main() -> int:
             results["catalogue"] = c
             catalogue_follow.print_catalogue(c, say)
         if "imports" in parts:
-            results["imports"] = {
-                "import_progress": imports.progress_file(
+            doors = os.environ.get("BENCH_IMPORTS", "progress,source").split(",")
+            results["imports"] = {}
+            if "progress" in doors:
+                results["imports"]["import_progress"] = imports.progress_file(
                     int(os.environ.get("BENCH_IMPORT_LINES", "1000000")),
                     env=env,
                     admin_url=admin_url,
                     folder=Path(os.environ.get("BENCH_IMPORT_FOLDER", "/tmp")),
-                ),
-                "import_source": imports.source_database(
+                )
+            if "source" in doors:
+                results["imports"]["import_source"] = imports.source_database(
                     int(os.environ.get("BENCH_IMPORT_SOURCE_USERS", "100000")),
                     env=env,
                     admin_url=admin_url,
-                ),
-            }
+                )
             imports.print_imports(results["imports"], say)
         if "sqlite" in parts:
             s = on_sqlite.sqlite(

@@ -1,4 +1,5 @@
-"""One import_source at a time on a product database: its transaction, and the claim in it.
+"""One import_source at a time on a product database: its transaction, and the claim in it;
+and one import_progress at a time per ledger source.
 
 Two runs at once would both find the same users new and both insert them: the
 second would fail on a unique index after minutes of work. So an import runs in
@@ -23,6 +24,7 @@ from .models import ImportedRow
 # pg_locks shows a two-key advisory lock as (classid, objid, objsubid = 2).
 LOCK_CLASS = int.from_bytes(b"acad")  # this product's advisory locks
 LOCK_IMPORT_SOURCE = 25  # import_source (issue 25)
+LOCK_LEDGER_SOURCE = int.from_bytes(b"acls")  # import_progress: one ledger source each
 SQLITE_BUSY = "SQLite: another connection held the database's write lock past the timeout"
 
 
@@ -79,3 +81,18 @@ def _holder(cursor) -> str | None:
     if started is not None:
         parts.append(f"its transaction started {started.isoformat(timespec='seconds')}")
     return ", ".join(parts)
+
+
+def claim_ledger_source(source: str, *, using: str = "default") -> None:
+    """Wait for any other import of the ledger ``source`` to end, then hold it to this
+    transaction's end: two runs of one file at once apply it once (the second finds its
+    keys recorded). PostgreSQL: a transaction-level advisory lock on the source's hash;
+    SQLite: the database's write lock, as ``_claim`` takes it."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(f"UPDATE {ImportedRow._meta.db_table} SET id = id WHERE 1 = 0")
+            return
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LOCK_LEDGER_SOURCE, source]
+        )

@@ -1,5 +1,6 @@
 """import_progress: files of progress events through the ledger, set-based, all or nothing."""
 
+import dataclasses
 import json
 from io import StringIO
 
@@ -7,9 +8,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Sum
 
+from imports.progress_file import EventFile
 from imports.progress_import import import_progress
 from licenses import consistency
 from licenses.models import LicenseProgression, UserLicense
+from specializations.catalogue import all_specializations
 from specializations.models import LEDGER_FIELDS, ProgressEvent, SpecializationProgress
 from specializations.services import enroll, link_external_id, update_progress
 
@@ -270,3 +273,72 @@ def test_a_correction_later_in_the_file_never_lowers_a_level_it_reached(tmp_path
     assert list(levels) == [(1, 3), (3, 3)]
     assert UserLicense.objects.get(user=a).current_level == 3
     assert ledger_sums_match()
+
+
+def test_a_plain_line_and_an_unusual_one_give_the_rows_the_ledgers_checks_give(
+    tmp_path, students, academy_catalogue
+):
+    """The short path for plain lines agrees with the ledger's own checks (``_row``)."""
+    a, _, _ = students
+    lines = [
+        f"{a.pk},GANCUJU_PLAYER,150,1,,,,Edzés,2026-03-01T10:00:00+01:00",  # short path
+        f"00{a.pk},GANCUJU_PLAYER,-5,,,,,,",  # short path: leading zeros, a correction
+        f"{a.pk},GANCUJU_PLAYER, +7 ,1,,,,a\tb,",  # the checks: spaces, a sign, a tab
+        f"{a.pk},GANCUJU_PLAYER,1234567890,,,,,,",  # the checks: ten digits
+    ]
+    path = csv_file(tmp_path, lines)
+    events = EventFile(path, catalogue=all_specializations())
+    rows = list(events.rows([]))
+    names = HEADER.split(",")
+    expected = [
+        events._row(n, {k: v for k, v in zip(names, line.split(","), strict=True) if v}, [])
+        for n, line in enumerate(lines, start=2)
+    ]
+    normal = [
+        tuple(int(v) if isinstance(v, str) and v.lstrip("-").isdigit() else v for v in row)
+        for row in rows
+    ]
+    assert [tuple(map(str, row)) for row in normal] == [tuple(map(str, row)) for row in expected]
+    assert (events.corrections, events.own_keys, events.external_ids) == (True, False, False)
+    assert expected[2][4] == 7 and expected[2][9] == "a b"
+
+
+def test_the_query_count_does_not_grow_with_the_lines(
+    tmp_path, students, django_assert_max_num_queries
+):
+    a, b, c = students
+    few = csv_file(tmp_path, [f"{a.pk},GANCUJU_PLAYER,1500,1,,,,,"], name="few.csv")
+    many = csv_file(
+        tmp_path,
+        [f"{user.pk},GANCUJU_PLAYER,5,1,,,,," for _ in range(300) for user in (a, b, c)],
+        name="many.csv",
+    )
+    counts = []
+    for path in (few, many):  # each moves a level and its licence
+        with django_assert_max_num_queries(60) as captured:
+            report = import_progress(path)
+        counts.append((report.events, len(captured)))
+    assert counts[1] == (900, counts[0][1])
+    assert all(isinstance(value, int) for value in dataclasses.astuple(report)[1:9])
+
+
+def test_plain_json_lines_give_the_rows_the_ledgers_checks_give(tmp_path, students):
+    a, _, _ = students
+    records = [
+        {"student_id": a.pk, "specialization": "GANCUJU_PLAYER", "xp": 150, "reason": "Edzés"},
+        {"external_id": "A-17", "specialization": "GANCUJU_PLAYER", "xp": -5, "key": "k-1"},
+        {"student_id": str(a.pk), "specialization": "GANCUJU_PLAYER", "sessions": "2"},
+        {"student_id": a.pk, "specialization": "GANCUJU_PLAYER", "reason": "a\tb", "xp": 1},
+        {
+            "student_id": a.pk,
+            "specialization": "GANCUJU_PLAYER",
+            "occurred_at": "2026-03-01T10:00:00+01:00",
+        },
+    ]
+    path = write(tmp_path, "feed.jsonl", "\n".join(json.dumps(r) for r in records) + "\n")
+    events = EventFile(path, catalogue=all_specializations())
+    rows = list(events.rows([]))
+    expected = [events._row(n, record, []) for n, record in enumerate(records, start=1)]
+    assert rows == expected
+    assert rows[3][9] == "a b"  # the tab folded by the ledger's check
+    assert (events.corrections, events.own_keys, events.external_ids) == (True, True, True)
