@@ -116,12 +116,25 @@ def png_size(path: Path) -> tuple[int, int]:
 
 def click_and_wait(driver, element) -> None:
     """Click, then wait until the browser has left the page (a click does not wait)."""
-    from selenium.webdriver.support import expected_conditions
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = driver.find_element("tag name", "html")
     element.click()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(page))
+
+    def left(_) -> bool:
+        try:
+            page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            # Chromium reports a node of the page being left this way too, mid-navigation.
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+        return False
+
+    WebDriverWait(driver, 10).until(left)
 
 
 def test_staff_repairs_the_demo_desyncs_in_a_real_browser(
