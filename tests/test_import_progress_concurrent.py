@@ -1,10 +1,6 @@
 """import_progress as real processes: the same file twice at once is applied once."""
 
-import os
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -13,37 +9,16 @@ from django.db import connection
 from specializations.models import ProgressEvent, SpecializationProgress
 from specializations.services import enroll
 from tests.conftest import requires_postgres
+from tests.import_processes import database_url, wait_for
+from tests.import_processes import import_process as _import_process
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parent.parent
 APP_NAME = "import-progress-concurrent-test"
 
 
-def database_url() -> str:
-    s = connection.settings_dict
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-def import_process(path: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PGAPPNAME": APP_NAME,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "ACADEMY_ENV_FILE": os.devnull,
-        "SECRET_KEY": "concurrent-test",
-        "DATABASE_URL": database_url(),
-    }
-    env.pop("DEBUG", None)
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "import_progress", str(path)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def import_process(target) -> subprocess.Popen:
+    return _import_process("import_progress", str(target), app_name=APP_NAME)
 
 
 def waiting() -> list[str]:
@@ -55,15 +30,6 @@ def waiting() -> list[str]:
             [APP_NAME],
         )
         return [event for (event,) in cursor.fetchall()]
-
-
-def wait_for(condition, *, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def test_the_same_file_twice_at_once_is_applied_once(tmp_path, make_user, academy_catalogue):

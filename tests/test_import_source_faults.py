@@ -4,9 +4,6 @@ again; and two at once on one product database."""
 import os
 import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -18,38 +15,19 @@ from licenses import consistency
 from licenses.models import LicenseProgression, UserLicense
 from specializations.models import ExternalId, ProgressEvent, SpecializationProgress
 from tests.conftest import requires_postgres
+from tests.import_processes import database_url, wait_for
+from tests.import_processes import import_process as _import_process
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parent.parent
 APP_NAME = "import-source-fault-test"
+
+
+def import_process(target) -> subprocess.Popen:
+    return _import_process("import_source", str(target), app_name=APP_NAME)
+
+
 User = get_user_model()
-
-
-def database_url() -> str:
-    s = connection.settings_dict
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-def import_process(url: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PGAPPNAME": APP_NAME,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "ACADEMY_ENV_FILE": os.devnull,
-        "SECRET_KEY": "fault-test",
-        "DATABASE_URL": database_url(),
-    }
-    env.pop("DEBUG", None)
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "import_source", url],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def state() -> dict:
@@ -102,15 +80,6 @@ def state() -> dict:
         ),
         "mapped": sorted(ImportedRow.objects.values_list("table", "source_id", "digest")),
     }
-
-
-def wait_for(condition, *, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def test_killed_while_writing_then_rerun_ends_as_one_uninterrupted_run(source, academy_catalogue):
