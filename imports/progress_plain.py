@@ -11,10 +11,9 @@ file's flags (external ids, keys of its own, corrections) are set as lines are r
 from datetime import datetime
 from operator import itemgetter
 
-from specializations.services import AMOUNT_LIMIT, REASON_MAX_LENGTH
+from specializations.services import AMOUNT_LIMIT, KEY_MAX_LENGTH, REASON_MAX_LENGTH
 
 AMOUNTS = ("xp", "sessions", "projects", "theory_hours", "practice_hours")
-_KEY_MAX_LENGTH = 255  # ProgressEvent.idempotency_key
 _ID_DIGITS = 18  # any 18 digits fit a bigint
 _LARGEST_ID = 10**_ID_DIGITS
 
@@ -65,7 +64,7 @@ def csv_rows(file, at: dict[str, int]):
             when = None
         key = cells[key_at]
         if key:
-            if not _plain(key, _KEY_MAX_LENGTH):
+            if not _plain(key, KEY_MAX_LENGTH):
                 return None
             file.own_keys = True
         else:
@@ -105,7 +104,7 @@ def json_row(file, number: int, record: dict) -> tuple | None:
     key = record.get("key")
     if key is None:
         key = f"{file.digest}:{number}"
-    elif type(key) is str and key and _plain(key, _KEY_MAX_LENGTH):
+    elif type(key) is str and key and _plain(key, KEY_MAX_LENGTH):
         file.own_keys = True
     else:
         return None

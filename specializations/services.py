@@ -30,6 +30,7 @@ SYSTEM_SOURCE = "system"
 ADMIN_SOURCE = "admin"
 OPENING_SOURCE = "opening"  # migration 0003's events: no caller may send it
 REASON_MAX_LENGTH = 255  # ProgressEvent.reason and LicenseProgression.reason
+KEY_MAX_LENGTH = 255  # ProgressEvent.idempotency_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +177,7 @@ def require_source(source) -> str:
 
 
 def require_idempotency_key(key) -> str | None:
-    return None if key is None else _require_name("idempotency_key", key, max_length=255)
+    return None if key is None else _require_name("idempotency_key", key, max_length=KEY_MAX_LENGTH)
 
 
 def require_occurred_at(value) -> datetime:
