@@ -9,6 +9,7 @@ request) and ``GET /api/v1/students/{id}/progress`` (a random student). Then bat
 after ``django.setup()``.
 """
 
+import random
 import statistics
 import subprocess
 import sys
@@ -26,26 +27,39 @@ from . import data, web
 
 EVENTS = "/api/v1/events"
 BATCH = 1000
-# wrk's per-request Lua: a random student, a key no other request (or thread) uses.
-EVENT_SCRIPT = """
+# wrk's Lua has one fixed random sequence (math.random is not seeded): every thread of
+# every run would send the same students, and the same keys again in every round (replays,
+# not events). So each run passes a fresh run id and seed (``wrk ... -- RUN SEED``) and each
+# thread seeds its own sequence.
+SEEDED = """
 local threads = 0
 function setup(thread) threads = threads + 1; thread:set("tid", threads) end
+function init(args) run = args[1]; math.randomseed(tonumber(args[2]) + tid * 7919) end
+"""
+# A random student, a key no other request, thread or run uses.
+EVENT_SCRIPT = (
+    SEEDED
+    + """
 local n = 0
 request = function()
   n = n + 1
   local body = string.format(
     '{"student_id": %d, "specialization": "PLAYER", "xp": %d, "sessions": 1}',
     math.random(1, USERS), math.random(1, 100))
-  wrk.headers["Idempotency-Key"] = string.format("%s-%d-%d", RUN, tid, n)
+  wrk.headers["Idempotency-Key"] = string.format("%s-%d-%d", run, tid, n)
   wrk.headers["Content-Type"] = "application/json"
   return wrk.format("POST", nil, nil, body)
 end
 """
-READ_SCRIPT = """
+)
+READ_SCRIPT = (
+    SEEDED
+    + """
 request = function()
   return wrk.format("GET", string.format("/api/v1/students/%d/progress", math.random(1, USERS)))
 end
 """
+)
 PAGES = ("admin login (baseline)", "POST /api/v1/events", "GET .../progress")
 
 
@@ -139,22 +153,24 @@ def api(n: int, *, env: dict, admin_url: str, seconds: int, rounds: int, workers
     )  # fmt: skip
     process, port, log = web._start(server_env, workdir, workers)
     auth = [web.HTTPS, f"Authorization: Bearer {new.key}"]
-    run = uuid.uuid4().hex[:8]
     scripts = {
         PAGES[0]: ("/admin/login/", [web.HTTPS], None),
-        PAGES[1]: (EVENTS, auth, EVENT_SCRIPT.replace("USERS", str(users)).replace(
-            "RUN", f'"{run}"')),
+        PAGES[1]: (EVENTS, auth, EVENT_SCRIPT.replace("USERS", str(users))),
         PAGES[2]: ("/api/v1/students/1/progress", auth, READ_SCRIPT.replace("USERS", str(users))),
     }  # fmt: skip
     samples = {name: [] for name in PAGES}
+    answered = 0  # single events wrk counted as answered, warm-up included
     try:
-        for path, headers, script in scripts.values():
-            _wrk(wrk, port, path, headers, script, connections=16, seconds=2)  # warm-up
+        for name, (path, headers, script) in scripts.items():
+            warm = _wrk(wrk, port, path, headers, script, connections=16, seconds=2)
+            answered += warm["requests"] if name == PAGES[1] else 0
         for _ in range(rounds):
             for name, (path, headers, script) in scripts.items():
                 samples[name].append(
                     _wrk(wrk, port, path, headers, script, connections=16, seconds=seconds)
                 )
+        answered += sum(run["requests"] for run in samples[PAGES[1]])
+        applied = _events_of("bench")
         batches = _batches(f"http://127.0.0.1:{port}", new.key, users, batch_seconds, senders)
     finally:
         process.terminate()
@@ -162,8 +178,22 @@ def api(n: int, *, env: dict, admin_url: str, seconds: int, rounds: int, workers
     return {
         "n": n, "workers": workers, "seconds": seconds, "rounds": rounds,
         "pages": {name: web._median_run(runs) for name, runs in samples.items()},
+        # Each answered request applied its event (a replay would apply none; the server
+        # may apply a few more that wrk sent but stopped waiting for).
+        "single_events": {"answered": answered, "applied": applied},
         "batches": batches,
     }  # fmt: skip
+
+
+def _events_of(source: str) -> int:
+    from django.db import connection
+
+    from specializations.models import ProgressEvent
+
+    try:
+        return ProgressEvent.objects.filter(source=source).count()
+    finally:
+        connection.close()
 
 
 def _wrk(wrk, port, path, headers, script, *, connections, seconds):
@@ -176,7 +206,8 @@ def _wrk(wrk, port, path, headers, script, *, connections, seconds):
         for header in headers:
             args += ["-H", header]
         done = subprocess.run(
-            [*args, "-s", lua.name, f"http://127.0.0.1:{port}{path}"],
+            [*args, "-s", lua.name, f"http://127.0.0.1:{port}{path}", "--",
+             uuid.uuid4().hex[:12], str(random.randrange(2**31))],
             capture_output=True, text=True, timeout=seconds + 60,
         )  # fmt: skip
     if done.returncode != 0:
@@ -212,6 +243,12 @@ def goals(a: dict) -> list[tuple[str, bool, str]]:
             f" {r['req_per_s']:.0f} vs {login['req_per_s']:.0f} req/s), p99 {r['p99_ms']} ms,"
             f" {r['errors']} errors, {r['timeouts']} timeouts",
         ))  # fmt: skip
+    e = a["single_events"]
+    out.append((
+        "api single events: every answered request applied its event (no replays measured)",
+        e["applied"] >= e["answered"],
+        f"{e['applied']:,} events applied for {e['answered']:,} answered requests",
+    ))  # fmt: skip
     b = a["batches"]
     out.append((
         "api batches of 1,000 >= 10,000 events/s",
