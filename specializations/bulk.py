@@ -120,9 +120,12 @@ def update_progress_many(specs: list[EventSpec], *, source: str) -> list[Progres
 def _first_events(source: str, keys: list[str]) -> dict[str, ProgressEvent]:
     """The ledger's events of these keys (usually none), by key.
 
-    On PostgreSQL the keys are joined with the (source, key) index: a long IN list was
-    planned, on the young statistics of a client's first events, as a scan of all the
-    source's events filtered by key (40 ms for 1,000 keys against 8).
+    On PostgreSQL each key is one probe of the (source, key) index, whatever the
+    statistics say: a long IN list, and then a plain join, were planned on a source's
+    stale statistics (a client's first events, or no ANALYZE since) as a scan of all the
+    source's events: a batch's cost grew with the client's history (73 ms at 159,000
+    events against 2.4 ms of probes; BENCHMARKS.md, "The HTTP API"). A LATERAL subquery
+    with a LIMIT is never flattened into a join, so the probes are the only plan.
     """
     if not keys:
         return {}
@@ -130,8 +133,9 @@ def _first_events(source: str, keys: list[str]) -> dict[str, ProgressEvent]:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT e.id FROM unnest(%s::varchar[]) AS k(key) JOIN"
-                f" {quoted(ProgressEvent)} e ON e.source = %s AND e.idempotency_key = k.key",
+                f"SELECT e.id FROM unnest(%s::varchar[]) AS k(key) CROSS JOIN LATERAL"
+                f" (SELECT id FROM {quoted(ProgressEvent)}"
+                f" WHERE source = %s AND idempotency_key = k.key LIMIT 1) AS e",
                 [array(keys), source],
             )
             found = [pk for (pk,) in cursor.fetchall()]

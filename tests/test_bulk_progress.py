@@ -144,3 +144,45 @@ def test_a_licence_ahead_raises_the_row_and_the_last_update_says_so(make_user):
     ]
     assert outcome(batch) == outcome(one) == [(1, 1, 1, 1), (1, 4, 4, 4)]
     assert totals(a)[2] == totals(b)[2] == 4
+
+
+@requires_postgres
+def test_the_earlier_keys_are_probed_not_found_by_reading_the_sources_history(student):
+    """The planner's statistics of the ledger can be stale (a client's first day, or
+    autovacuum behind): looking up a batch's keys must still read only their rows, not
+    every event of the source (a batch's cost would grow with the client's history)."""
+    import json
+
+    from django.test.utils import CaptureQueriesContext
+
+    from specializations import bulk
+
+    enroll(student, "PLAYER")
+    update_progress_many([spec(student, "seed", 1)], source="history")
+    table = bulk.quoted(ProgressEvent)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}")  # statistics of a source with one event
+        cursor.execute(
+            f"INSERT INTO {table} (progress_id, source, idempotency_key, reason, occurred_at,"
+            " recorded_at, level_before, level_after, xp_gained, sessions_completed,"
+            " projects_completed, theory_hours, practice_hours)"
+            " SELECT progress_id, source, 'old-' || g, '', occurred_at, recorded_at, 1, 1,"
+            " 1, 0, 0, 0, 0"
+            f" FROM {table}, generate_series(1, 5000) AS g WHERE idempotency_key = 'seed'"
+        )
+    keys = [f"old-{i}" for i in range(1, 201)]
+
+    with CaptureQueriesContext(connection) as queries:
+        found = bulk._first_events("history", keys)
+    assert sorted(found) == sorted(keys)
+    lookup = next(q["sql"] for q in queries.captured_queries if "unnest" in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {lookup}")
+        plan = cursor.fetchone()[0]
+    plan = plan if isinstance(plan, list) else json.loads(plan)
+
+    def rows_read(node) -> int:
+        own = node["Actual Rows"] * node["Actual Loops"] if node.get("Relation Name") else 0
+        return own + sum(rows_read(child) for child in node.get("Plans", []))
+
+    assert rows_read(plan[0]["Plan"]) == len(keys)
