@@ -137,19 +137,31 @@ def insert_rows(model, fields: list[str], rows: list[tuple]) -> None:
 
 def _insert_arrays(model, fields: list, arrays: list[list], returning: list) -> list[tuple]:
     """PostgreSQL: INSERT the rows of one array per field (unnested), RETURNING
-    ``returning``'s columns in the arrays' order."""
-    arrays = [
-        array(None if v is None else json.dumps(v, cls=f.encoder) for v in values)
-        if isinstance(f, JSONField)
-        else array(values)
-        for f, values in zip(fields, arrays, strict=True)
-    ]
-    types = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
+    ``returning``'s columns in the arrays' order.
+
+    A JSON field's values go as one JSON document, the row's element picked by its
+    ordinality (None stays NULL): one ``json.dumps`` in C for the column, where an
+    array of JSON texts cost a call and an escape per value (8 ms of a 1,000-event
+    batch's answers; BENCHMARKS.md, "The HTTP API").
+    """
+    documents, texts, casts, selected = [], [], [], []
+    for i, (f, values) in enumerate(zip(fields, arrays, strict=True)):
+        if isinstance(f, JSONField):
+            documents.append(json.dumps(values, cls=f.encoder))
+            selected.append("NULLIF((%s::jsonb) -> (t.n - 1)::integer, 'null'::jsonb)")
+        else:
+            texts.append(array(values))
+            casts.append((f"%s::{f.cast_db_type(connection)}[]", f"c{i}"))
+            selected.append(f"t.c{i}")
+    if not casts:  # JSON fields only: the rows are their elements' positions
+        casts, texts = [("%s::integer[]", "c")], [array(range(len(arrays[0])))]
     back = f" RETURNING {', '.join(f.column for f in returning)}" if returning else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {quoted(model)} ({', '.join(f.column for f in fields)})"
-            f" SELECT * FROM unnest({types}){back}",
-            arrays,
+            f" SELECT {', '.join(selected)}"
+            f" FROM unnest({', '.join(cast for cast, _ in casts)}) WITH ORDINALITY"
+            f" AS t({', '.join(name for _, name in casts)}, n){back}",
+            documents + texts,  # the SELECT list's placeholders come first
         )
         return cursor.fetchall() if returning else []

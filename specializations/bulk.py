@@ -88,8 +88,8 @@ def update_progress_many(specs: list[EventSpec], *, source: str) -> list[Progres
             pair = (spec.student_id, spec.specialization)
             row = rows[pair]
             old_level = add_amounts(row, infos[spec.specialization], spec.amounts, now=now)
-            event = ProgressEvent(
-                progress=row, source=source, idempotency_key=spec.idempotency_key,
+            event = _new_event(
+                progress_id=row.pk, source=source, idempotency_key=spec.idempotency_key,
                 reason=spec.reason, occurred_at=spec.occurred_at or now,
                 level_before=old_level, level_after=row.current_level, **spec.amounts,
             )  # fmt: skip
@@ -147,6 +147,16 @@ def _first_events(source: str, keys: list[str]) -> dict[str, ProgressEvent]:
     return {event.idempotency_key: event for event in events}
 
 
+def _new_event(**columns) -> ProgressEvent:
+    """A new ledger event from its columns (the others at their defaults: no id yet, what
+    the database fills in), through Model.__init__'s positional path: its per-keyword
+    work cost twice as much, 1,000 times a batch (BENCHMARKS.md, "The HTTP API")."""
+    return ProgressEvent(*[
+        columns[f.attname] if f.attname in columns else f.get_default()
+        for f in ProgressEvent._meta.concrete_fields
+    ])  # fmt: skip
+
+
 def _checked(spec: EventSpec) -> EventSpec:
     return EventSpec(
         student_id=spec.student_id,
@@ -167,14 +177,23 @@ def _lock_rows(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], Specializat
         return {}
     table = quoted(SpecializationProgress)
     where, params = exact_pairs(table, "student_id", sorted(pairs))
-    rows = {
-        (row.student_id, row.specialization_id): row
-        for row in SpecializationProgress.objects.raw(
-            f"SELECT * FROM {table} WHERE {where} ORDER BY id"
-            + (" FOR UPDATE" if connection.features.has_select_for_update else ""),
-            params,
-        )
-    }
+    fields = SpecializationProgress._meta.concrete_fields
+    sql = (
+        f"SELECT {', '.join(f'{table}.{connection.ops.quote_name(f.column)}' for f in fields)}"
+        f" FROM {table} WHERE {where} ORDER BY id"
+        + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+    )
+    if connection.vendor == "postgresql":
+        # psycopg2 gives these columns as the fields hold them: each row goes straight
+        # to the model (raw() maps and converts every row: 9 ms for 1,000 against 4).
+        names = [f.attname for f in fields]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            found = [SpecializationProgress.from_db(connection.alias, names, values)
+                     for values in cursor.fetchall()]  # fmt: skip
+    else:
+        found = SpecializationProgress.objects.raw(sql, params)
+    rows = {(row.student_id, row.specialization_id): row for row in found}
     for student, code in sorted(pairs - rows.keys()):
         rows[(student, code)] = lock_progress(_Student(student), code, enrol=True)
     return rows

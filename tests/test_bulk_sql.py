@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from common.bulk_sql import array
+from common.bulk_sql import array, insert_rows
 
 from .conftest import requires_postgres
 
@@ -57,6 +57,20 @@ def test_json_documents_arrive_whole():
     with connection.cursor() as cursor:
         cursor.execute("SELECT unnest(%s::jsonb[])", [literal])
         assert [json.loads(value) for (value,) in cursor.fetchall()] == documents
+
+
+def test_inserted_rows_keep_each_json_document_with_its_row():
+    from api.models import IdempotentRequest
+    from api.services import create_api_key
+
+    client = create_api_key("bulk").api_key.client
+    documents = [{"name": 'a "b" \\ c', "levels": [1, 2]}, {"é": None}, "null", [], 0, *TRICKY]
+    rows = [(client.pk, f"k{i}", f"f{i}", document) for i, document in enumerate(documents)]
+
+    insert_rows(IdempotentRequest, ["client_id", "key", "fingerprint", "response"], rows)
+
+    stored = IdempotentRequest.objects.filter(client=client).order_by("id")
+    assert [(r.key, r.fingerprint, r.response) for r in stored] == [row[1:] for row in rows]
 
 
 def test_bytes_are_refused_rather_than_sent_as_their_repr():
