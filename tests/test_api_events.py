@@ -257,3 +257,30 @@ def test_a_full_batch_applies_every_event(client, headers):
         "total_xp", flat=True
     )
     assert sorted(set(totals)) == [6]
+
+
+def test_deleting_a_client_takes_its_recorded_answers_along(client, headers, student):
+    """The answers have no database constraint to their client (its check ran for every
+    answer at COMMIT, rows locked): the ORM's cascade is what removes them."""
+    from api.models import ApiClient, IdempotentRequest
+
+    body = {"student_id": student.pk, "specialization": "PLAYER", "xp": 5}
+    assert post(client, headers, body).status_code == 201
+    assert IdempotentRequest.objects.count() == 1
+
+    ApiClient.objects.all().delete()
+
+    assert IdempotentRequest.objects.count() == 0
+    assert events().count() == 1  # the ledger keeps its history
+
+
+def test_no_database_constraint_is_checked_per_recorded_answer():
+    from django.db import connection
+
+    from api.models import IdempotentRequest
+
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(
+            cursor, IdempotentRequest._meta.db_table
+        )
+    assert [name for name, c in constraints.items() if c["foreign_key"]] == []
