@@ -4,7 +4,7 @@ each, whatever the number of rows.
 """
 
 import json
-from datetime import date
+from datetime import date, datetime
 
 from django.db import connection
 from django.db.models import JSONField
@@ -28,6 +28,8 @@ def array(values) -> str:
         text = "".join(values)
         if '"' not in text and "\\" not in text:  # nothing to escape (keys, codes)
             return '{"' + '","'.join(values) + '"}'
+    if kinds == {datetime}:  # an isoformat() has nothing to escape
+        return '{"' + '","'.join(value.isoformat() for value in values) + '"}'
     return "{" + ",".join(map(_element, values)) + "}"
 
 

@@ -10,6 +10,7 @@ auto-sync hook moves its licence as it does for ``update_progress``.
 """
 
 import copy
+import functools
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -151,10 +152,13 @@ def _new_event(**columns) -> ProgressEvent:
     """A new ledger event from its columns (the others at their defaults: no id yet, what
     the database fills in), through Model.__init__'s positional path: its per-keyword
     work cost twice as much, 1,000 times a batch (BENCHMARKS.md, "The HTTP API")."""
-    return ProgressEvent(*[
-        columns[f.attname] if f.attname in columns else f.get_default()
-        for f in ProgressEvent._meta.concrete_fields
-    ])  # fmt: skip
+    return ProgressEvent(*[columns.get(name, default) for name, default in _event_columns()])
+
+
+@functools.cache
+def _event_columns() -> tuple[tuple[str, object], ...]:
+    """ProgressEvent's columns in order, each with its default (all constants)."""
+    return tuple((f.attname, f.get_default()) for f in ProgressEvent._meta.concrete_fields)
 
 
 def _checked(spec: EventSpec) -> EventSpec:

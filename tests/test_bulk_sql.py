@@ -44,6 +44,8 @@ def unnest(literal, values, pg_type: str) -> tuple[list, list]:
         ("numeric", [Decimal("1.50"), 2.25, None]),
         ("timestamptz", [datetime(2026, 12, 4, 14, 30, 15, 123456, tzinfo=UTC),
                          datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=1))), None]),
+        ("timestamptz", [datetime(2026, 12, 4, 14, 30, 15, 123456, tzinfo=UTC),
+                         datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=-5)))]),  # fast path
     ],
 )  # fmt: skip
 def test_every_value_arrives_as_psycopg2_would_send_it(pg_type, values):
