@@ -65,6 +65,13 @@ def test_a_key_seen_before_is_a_replay_with_the_first_outcome(student):
     assert totals(student)[0] == 11
 
 
+def test_a_key_is_per_source_another_sources_use_of_it_is_not_a_replay(student):
+    update_progress(student, "PLAYER", xp_gained=10, source="elsewhere", idempotency_key="k1")
+    updates = update_progress_many([spec(student, "k1", 10)], source="batch")
+    assert [u.replayed for u in updates] == [False]
+    assert totals(student)[0] == 20
+
+
 def test_a_key_seen_before_with_other_amounts_conflicts_and_writes_nothing(student):
     update_progress(student, "PLAYER", xp_gained=10, source="batch", idempotency_key="k1")
     with pytest.raises(IdempotencyConflict):
