@@ -3,10 +3,16 @@
 Each event has ``update_progress``'s meaning (amounts added in order, every level the
 totals reach gained, never one lost, one ledger event each, the same replay and conflict
 rules per (source, key)), at a fixed number of statements for the batch instead of
-several per event: the earlier keys found in one query, exactly the batch's rows locked
-in one query, in id order (two batches never deadlock), the totals written in one UPDATE
-and the events in one INSERT. A row whose level moves is saved on its own, so that the
-auto-sync hook moves its licence as it does for ``update_progress``.
+several per event: the earlier keys found in one query, exactly the batch's rows read in
+one query, the events worked out, then the rows locked in one query, in id order (two
+batches never deadlock), the totals written in one UPDATE and the events in one INSERT. A
+row another transaction changed between the read and the lock is worked out again from
+what it holds then. A row whose level moves is saved on its own, so that the auto-sync
+hook moves its licence as it does for ``update_progress``.
+
+Why the lock comes last: two batches sharing a student wait for each other's commit, and
+at 1M pairs nearly every two batches of 1,000 random students share one; what a batch
+does while holding its locks is what the other waits for (BENCHMARKS.md, "The HTTP API").
 """
 
 import copy
@@ -72,34 +78,53 @@ def update_progress_many(specs: list[EventSpec], *, source: str) -> list[Progres
         raise InvalidLedgerValue("idempotency_key", twice, "is given twice in one batch")
     with transaction.atomic():
         first = _first_events(source, keys)
-        rows = _lock_rows({(spec.student_id, spec.specialization) for spec in checked
-                           if spec.idempotency_key not in first})  # fmt: skip
-        start_levels = {pair: row.current_level for pair, row in rows.items()}
-        # A pair's last event gets the row itself; only its earlier ones need a copy.
-        last = {(spec.student_id, spec.specialization): spec for spec in checked}
+        pairs = {(spec.student_id, spec.specialization) for spec in checked
+                 if spec.idempotency_key not in first}  # fmt: skip
+        rows = _read_rows(pairs)
         now = timezone.now()
-        updates, events, last_applied = [], [], {}
-        for spec in checked:
+        # By spec: its update, and its new event (None for a replay).
+        updates: list = [None] * len(checked)
+        events: list = [None] * len(checked)
+        by_pair: dict[tuple[int, str], list[int]] = {}
+        for index, spec in enumerate(checked):
             if spec.idempotency_key in first:
-                updates.append(
-                    _replay(first[spec.idempotency_key], student=_Student(spec.student_id),
-                            specialization=spec.specialization, amounts=spec.amounts)
+                updates[index] = _replay(
+                    first[spec.idempotency_key], student=_Student(spec.student_id),
+                    specialization=spec.specialization, amounts=spec.amounts,
                 )  # fmt: skip
-                continue
-            pair = (spec.student_id, spec.specialization)
+            else:
+                by_pair.setdefault((spec.student_id, spec.specialization), []).append(index)
+        start = {pair: _state(row) for pair, row in rows.items()}
+
+        def work_out(pair):
+            """The pair's events from its row as it stands, in the batch's order."""
             row = rows[pair]
-            old_level = add_amounts(row, infos[spec.specialization], spec.amounts, now=now)
-            event = _new_event(
-                progress_id=row.pk, source=source, idempotency_key=spec.idempotency_key,
-                reason=spec.reason, occurred_at=spec.occurred_at or now,
-                level_before=old_level, level_after=row.current_level, **spec.amounts,
-            )  # fmt: skip
-            events.append(event)
-            progress = row if last[pair] is spec else copy.copy(row)
-            last_applied[pair] = len(updates)
-            updates.append(ProgressUpdate(progress=progress, old_level=old_level,
-                                          new_level=row.current_level, event=event))  # fmt: skip
-        moved = {pair for pair, row in rows.items() if row.current_level != start_levels[pair]}
+            for index in by_pair[pair]:
+                spec = checked[index]
+                old_level = add_amounts(row, infos[spec.specialization], spec.amounts, now=now)
+                events[index] = _new_event(
+                    progress_id=row.pk, source=source, idempotency_key=spec.idempotency_key,
+                    reason=spec.reason, occurred_at=spec.occurred_at or now,
+                    level_before=old_level, level_after=row.current_level, **spec.amounts,
+                )  # fmt: skip
+                # A pair's last event gets the row itself; only its earlier ones a copy.
+                progress = row if index == by_pair[pair][-1] else copy.copy(row)
+                updates[index] = ProgressUpdate(progress=progress, old_level=old_level,
+                                                new_level=row.current_level,
+                                                event=events[index])  # fmt: skip
+
+        for pair in rows:
+            work_out(pair)
+        changed = _lock_rows(rows, start)
+        # After the locks in id order (as update_progress enrols): the pairs with no row.
+        for student, code in sorted(pairs - rows.keys()):
+            changed[(student, code)] = lock_progress(_Student(student), code, enrol=True)
+        for pair, now_holds in changed.items():  # worked out (again) from what they hold
+            rows[pair] = now_holds
+            start[pair] = _state(now_holds)
+            work_out(pair)
+        events = [event for event in events if event is not None]
+        moved = {pair for pair, row in rows.items() if row.current_level != start[pair][0]}
         bulk_set(
             SpecializationProgress,
             [*TOTALS, "last_activity"],
@@ -111,7 +136,7 @@ def update_progress_many(specs: list[EventSpec], *, source: str) -> list[Progres
             row.save(update_fields=[*TOTALS, "last_activity", "current_level"])
             # A licence found ahead raises the row (as in update_progress): its last event
             # and update say so.
-            index = last_applied[pair]
+            index = by_pair[pair][-1]
             updates[index].event.level_after = row.current_level
             updates[index] = replace(updates[index], new_level=row.current_level)
         bulk_insert(events)
@@ -174,9 +199,14 @@ def _checked(spec: EventSpec) -> EventSpec:
     )
 
 
-def _lock_rows(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], SpecializationProgress]:
-    """The progress rows of exactly ``pairs``, locked in id order in one query; missing
-    ones enrolled (and locked) one by one."""
+def _state(row: SpecializationProgress) -> tuple[int, ...]:
+    """What the batch's arithmetic starts from: the level and the totals."""
+    return (row.current_level, *(getattr(row, total) for total in TOTALS))
+
+
+def _read_rows(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], SpecializationProgress]:
+    """The progress rows of ``pairs`` that exist, read in one query (not locked: see
+    ``_lock_rows``)."""
     if not pairs:
         return {}
     table = quoted(SpecializationProgress)
@@ -184,8 +214,7 @@ def _lock_rows(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], Specializat
     fields = SpecializationProgress._meta.concrete_fields
     sql = (
         f"SELECT {', '.join(f'{table}.{connection.ops.quote_name(f.column)}' for f in fields)}"
-        f" FROM {table} WHERE {where} ORDER BY id"
-        + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+        f" FROM {table} WHERE {where}"
     )
     if connection.vendor == "postgresql":
         # psycopg2 gives these columns as the fields hold them: each row goes straight
@@ -197,7 +226,34 @@ def _lock_rows(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], Specializat
                      for values in cursor.fetchall()]  # fmt: skip
     else:
         found = SpecializationProgress.objects.raw(sql, params)
-    rows = {(row.student_id, row.specialization_id): row for row in found}
-    for student, code in sorted(pairs - rows.keys()):
-        rows[(student, code)] = lock_progress(_Student(student), code, enrol=True)
-    return rows
+    return {(row.student_id, row.specialization_id): row for row in found}
+
+
+def _lock_rows(rows, read) -> dict[tuple[int, str], SpecializationProgress]:
+    """Lock ``rows`` in id order, in one query; the ones whose level or totals changed
+    since they were ``read`` (another transaction committed meanwhile), as they are now:
+    each with the values it holds (a row deleted meanwhile enrolled again)."""
+    if not rows or not connection.features.has_select_for_update:
+        return {}  # no row locks (SQLite): its writers take turns for the whole database
+    table = quoted(SpecializationProgress)
+    columns = ", ".join(["id", "current_level", *TOTALS])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
+            [array(sorted(row.pk for row in rows.values()))],
+        )
+        now_holds = {pk: tuple(values) for pk, *values in cursor.fetchall()}
+    changed = {}
+    for pair, row in rows.items():
+        state = now_holds.get(row.pk)
+        if state == read[pair]:
+            continue
+        if state is None:
+            changed[pair] = lock_progress(_Student(pair[0]), pair[1], enrol=True)
+            continue
+        fresh = copy.copy(row)
+        fresh.current_level, *totals = state
+        for total, value in zip(TOTALS, totals, strict=True):
+            setattr(fresh, total, value)
+        changed[pair] = fresh
+    return changed

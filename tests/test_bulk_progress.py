@@ -94,10 +94,12 @@ def test_the_statements_do_not_grow_with_the_batch(make_user, django_assert_num_
     students = [make_user() for _ in range(30)]
     for student in students:
         enroll(student, "PLAYER")
-    # Savepoint, the earlier keys, the lock, the totals, the events, release.
-    with django_assert_num_queries(6):
+    # Savepoint, the earlier keys, the read, the lock (where rows lock), the totals, the
+    # events, release.
+    statements = 7 if connection.features.has_select_for_update else 6
+    with django_assert_num_queries(statements):
         update_progress_many([spec(s, f"k{i}", 1) for i, s in enumerate(students)], source="b")
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(statements):
         update_progress_many([spec(s, f"j{i}", 1) for i, s in enumerate(students[:3])], source="b")
 
 
@@ -193,3 +195,67 @@ def test_the_earlier_keys_are_probed_not_found_by_reading_the_sources_history(st
         return own + sum(rows_read(child) for child in node.get("Plans", []))
 
     assert rows_read(plan[0]["Plan"]) == len(keys)
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_row_changed_while_the_batch_waits_for_its_lock_is_counted_as_it_is_now(committed_db):
+    """Another transaction holds a row the batch needs, adds to it and commits while the
+    batch waits: the batch's events start from the totals that commit left, not from
+    anything it read before its lock."""
+    from django.contrib.auth import get_user_model
+    from django.db import connections
+
+    students = [get_user_model().objects.create(username=f"w{i}") for i in range(3)]
+    for student in students:
+        enroll(student, "PLAYER")
+    row = SpecializationProgress.objects.get(student=students[1])
+    other = connections.create_connection("default")
+    other.set_autocommit(False)
+    with other.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {SpecializationProgress._meta.db_table} WHERE id = %s FOR UPDATE",
+            [row.pk],
+        )
+    done, errors = [], []
+
+    def batch():
+        try:
+            done.append(update_progress_many(
+                [spec(s, f"wait-{s.pk}", 10, 1) for s in students], source="waits"
+            ))  # fmt: skip
+        except Exception as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=batch)
+    thread.start()
+    try:
+        with other.cursor() as cursor:  # the batch is waiting for the row
+            for _ in range(200):
+                cursor.execute("SELECT pg_stat_clear_snapshot()")  # fresh, in a transaction
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+                if cursor.fetchone()[0]:
+                    break
+                threading.Event().wait(0.05)
+            else:
+                pytest.fail(f"the batch never waited for the row: {done or errors}")
+            cursor.execute(
+                f"UPDATE {SpecializationProgress._meta.db_table}"
+                " SET total_xp = total_xp + 100, completed_sessions = completed_sessions + 2"
+                " WHERE id = %s",
+                [row.pk],
+            )
+        other.commit()
+    finally:
+        other.close()
+        thread.join(timeout=60)
+    [updates] = done
+    assert [(u.progress.total_xp, u.progress.completed_sessions) for u in updates] == [
+        (10, 1), (110, 3), (10, 1)
+    ]  # fmt: skip
+    assert [totals(s)[:2] for s in students] == [(10, 1), (110, 3), (10, 1)]
