@@ -484,7 +484,7 @@ MUTANTS = [
     Mutant(
         "batch-rows-shared",
         "specializations/bulk.py",
-        "progress = row if last[pair] is spec else copy.copy(row)",
+        "progress = row if index == by_pair[pair][-1] else copy.copy(row)",
         "progress = row",
         "every update of a pair shows the row as the batch's last event left it",
         tests=["tests/test_bulk_progress.py", "tests/test_api_events.py"],
@@ -522,5 +522,15 @@ MUTANTS = [
         "for name, default in _event_columns()][1:], None)",
         "a batch's events are built one column off (the source in the progress id, ...)",
         tests=["tests/test_bulk_progress.py", "tests/test_api_events.py"],
+    ),
+    Mutant(
+        "batch-change-unseen",
+        "specializations/bulk.py",
+        "        if state == read[pair]:",
+        "        if state is not None:",
+        "a row another transaction changed while the batch waited for its lock is written"
+        " from what the batch read before: that transaction's amounts are lost",
+        tests=["tests/test_bulk_progress.py"],
+        postgres=True,
     ),
 ]
