@@ -155,8 +155,6 @@ def _insert_arrays(model, fields: list, arrays: list[list], returning: list) -> 
             texts.append(array(values))
             casts.append((f"%s::{f.cast_db_type(connection)}[]", f"c{i}"))
             selected.append(f"t.c{i}")
-    if not casts:  # JSON fields only: the rows are their elements' positions
-        casts, texts = [("%s::integer[]", "c")], [array(range(len(arrays[0])))]
     back = f" RETURNING {', '.join(f.column for f in returning)}" if returning else ""
     with connection.cursor() as cursor:
         cursor.execute(

@@ -53,12 +53,11 @@ ACCESS_MATRIX = pytest.mark.parametrize(
 )
 
 
-def manage(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
-    """``manage.py args`` in a process of its own, as an operator starts it: the production
-    settings (config.settings), DEBUG off, a throwaway SECRET_KEY and no developer's .env.
-    ``env`` adds or replaces variables (an empty value counts as unset); the result says
-    how long it took (``elapsed``)."""
-    environment = {
+def operator_env(**env: str) -> dict[str, str]:
+    """The environment of ``manage.py`` as an operator starts it: the production settings
+    (config.settings), DEBUG off, a throwaway SECRET_KEY and no developer's .env. ``env``
+    adds or replaces variables (an empty value counts as unset)."""
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "SECRET_KEY": "subprocess-test",
@@ -66,17 +65,35 @@ def manage(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedP
         "ACADEMY_ENV_FILE": os.devnull,
         **env,
     }
+
+
+def manage(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
+    """``manage.py args`` run to its end in a process of its own (``operator_env``); the
+    result says how long it took (``elapsed``)."""
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env=environment,
+        env=operator_env(**env),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
     result.elapsed = time.monotonic() - started
     return result
+
+
+def manage_process(*args: str, **env: str) -> subprocess.Popen:
+    """``manage.py args`` started in a process of its own (``operator_env``), its output
+    piped, for a test that acts while it runs."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=operator_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _commits(request) -> bool:

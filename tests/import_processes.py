@@ -1,14 +1,13 @@
 """The imports as real processes against the live test database (PostgreSQL): the
 command started with production-like settings, and a poll for what it is doing."""
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from django.db import connection
 
+from tests.conftest import manage_process
 from tests.production import database_url as url_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,22 +19,11 @@ def database_url() -> str:
 
 def import_process(*args: str, app_name: str) -> subprocess.Popen:
     """``manage.py <args>`` (an import command), its backends named ``app_name``."""
-    env = {
-        **os.environ,
-        "PGAPPNAME": app_name,  # libpq's application_name: these backends, not the suite's
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "ACADEMY_ENV_FILE": os.devnull,
-        "SECRET_KEY": "import-process-test",
-        "DATABASE_URL": database_url(),
-    }
-    env.pop("DEBUG", None)
-    return subprocess.Popen(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    return manage_process(
+        *args,
+        PGAPPNAME=app_name,  # libpq's application_name: these backends, not the suite's
+        SECRET_KEY="import-process-test",
+        DATABASE_URL=database_url(),
     )
 
 

@@ -11,7 +11,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from licenses.models import LicenseProgression, UserLicense
 from monitoring import selectors
 from monitoring.models import HealthCheckRun
 from specializations.models import SpecializationProgress
-from tests.conftest import requires_postgres
+from tests.conftest import manage_process, requires_postgres
 from tests.factories import make_pairs
 
 pytestmark = [requires_postgres, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -95,25 +94,14 @@ def database_url(port=None) -> str:
 
 def command(args, *, port=None, **settings) -> subprocess.Popen:
     """``manage.py args`` against the test database; its connections carry APP_NAME."""
-    env = {
-        "PGAPPNAME": APP_NAME,  # libpq's application_name: these backends, not the suite's
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "ACADEMY_ENV_FILE": os.devnull,  # a developer's .env stays out of it
-        "SECRET_KEY": "fault-test",
-        "DATABASE_URL": database_url(port),
-        "SYNC_REPAIR_BATCH_SIZE": "5",
-        "SYNC_RUN_INTERRUPTED_AFTER_SECONDS": str(SILENT_AFTER),
+    return manage_process(
+        *args,
+        PGAPPNAME=APP_NAME,  # libpq's application_name: these backends, not the suite's
+        SECRET_KEY="fault-test",
+        DATABASE_URL=database_url(port),
+        SYNC_REPAIR_BATCH_SIZE="5",
+        SYNC_RUN_INTERRUPTED_AFTER_SECONDS=str(SILENT_AFTER),
         **settings,
-    }
-    env.pop("DEBUG", None)
-    return subprocess.Popen(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
 
 
