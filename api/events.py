@@ -44,11 +44,14 @@ class Outcome:
     replayed: bool
 
 
+# json.dumps(sort_keys=True, separators=(",", ":")), made once, not once per event.
+CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def fingerprint(event: EventIn) -> str:
     """The event as validated (defaults filled in, the batch's key left out), hashed."""
     data = event.model_dump(mode="json", exclude={"key"})
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(CANONICAL.encode(data).encode()).hexdigest()
 
 
 def amounts(event: EventIn) -> dict[str, int]:

@@ -115,10 +115,11 @@ def bulk_insert(objs: list) -> None:
     arrays = [[getattr(obj, f.attname) for obj in objs] for f in fields]
     # In the arrays' order: PostgreSQL keeps an INSERT ... SELECT's order for RETURNING
     # (Django's bulk_create relies on it too).
+    alias = connection.alias  # a lookup through the connection proxy each time
     for obj, values in zip(objs, _insert_arrays(model, fields, arrays, generated), strict=True):
         for f, value in zip(generated, values, strict=True):
             setattr(obj, f.attname, value)
-        obj._state.adding, obj._state.db = False, connection.alias
+        obj._state.adding, obj._state.db = False, alias
 
 
 def insert_rows(model, fields: list[str], rows: list[tuple]) -> None:

@@ -219,10 +219,10 @@ def _read_rows(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], Specializat
     if connection.vendor == "postgresql":
         # psycopg2 gives these columns as the fields hold them: each row goes straight
         # to the model (raw() maps and converts every row: 9 ms for 1,000 against 4).
-        names = [f.attname for f in fields]
+        names, alias = [f.attname for f in fields], connection.alias
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            found = [SpecializationProgress.from_db(connection.alias, names, values)
+            found = [SpecializationProgress.from_db(alias, names, values)
                      for values in cursor.fetchall()]  # fmt: skip
     else:
         found = SpecializationProgress.objects.raw(sql, params)

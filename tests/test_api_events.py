@@ -284,3 +284,24 @@ def test_no_database_constraint_is_checked_per_recorded_answer():
             cursor, IdempotentRequest._meta.db_table
         )
     assert [name for name, c in constraints.items() if c["foreign_key"]] == []
+
+
+def test_a_fingerprint_is_the_canonical_json_of_the_validated_event():
+    # Recorded fingerprints outlive a deploy: a retry after an upgrade must still be a
+    # replay, so the form is pinned (sorted keys, no spaces, ASCII escapes, defaults in,
+    # the batch's key out).
+    import hashlib
+
+    from api.events import fingerprint
+    from api.schemas import BatchEventIn
+
+    event = BatchEventIn(
+        key="k-1", external_id="src-17", specialization="COACH", xp=150,
+        reason="edzés – Győr", occurred_at="2026-03-02T17:30:00+01:00",
+    )  # fmt: skip
+    canonical = (
+        '{"external_id":"src-17","occurred_at":"2026-03-02T17:30:00+01:00","practice_hours":0,'
+        '"projects":0,"reason":"edz\\u00e9s \\u2013 Gy\\u0151r","sessions":0,'
+        '"specialization":"COACH","student_id":null,"theory_hours":0,"xp":150}'
+    )
+    assert fingerprint(event) == hashlib.sha256(canonical.encode()).hexdigest()
