@@ -93,5 +93,6 @@ def post_worker_init(worker):
     (BENCHMARKS.md, "The HTTP API"). Python's documented use of ``gc.freeze``."""
     gc.collect()
     gc.freeze()
-    worker.log.info("Worker %s: %d objects frozen out of the collector", worker.pid,
-                    gc.get_freeze_count())
+    worker.log.info(
+        "Worker %s: %d objects frozen out of the collector", worker.pid, gc.get_freeze_count()
+    )
