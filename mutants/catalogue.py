@@ -455,6 +455,23 @@ MUTANTS = [
         tests=["tests/test_api_events.py"],
     ),
     Mutant(
+        "fingerprint-not-canonical",
+        "api/events.py",
+        'CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))',
+        'CANONICAL = json.JSONEncoder(separators=(",", ":"))',
+        "fingerprints follow the schema's field order: a release that reorders it turns"
+        " every retry of an earlier event into a 409",
+        tests=["tests/test_api_events.py"],
+    ),
+    Mutant(
+        "worker-not-frozen",
+        "config/gunicorn_conf.py",
+        "    gc.freeze()\n",
+        "",
+        "every full collection walks the worker's modules again (11 ms of a batch)",
+        tests=["tests/test_production.py"],
+    ),
+    Mutant(
         "batch-locks-by-student-only",
         "specializations/bulk.py",
         'where, params = exact_pairs(table, "student_id", sorted(pairs))',
