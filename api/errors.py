@@ -51,7 +51,8 @@ def validation_problem(request, exc: ValidationError):
             errors=[e for e in errors if e["field"].startswith("header")],
         )
     first = errors[0]
-    detail = f"{first['field']}: {first['message']}"
+    named = first["field"] if first.get("value") is None else f"{first['field']}={first['value']!r}"
+    detail = f"{named}: {first['message']}"
     if len(errors) > 1:
         detail += f" (and {len(errors) - 1} more)"
     return problems.response(422, "validation", detail, errors=errors)

@@ -55,6 +55,7 @@ def test_a_bad_field_is_a_422_naming_field_and_value(send, student, change, fiel
     assert {"field": field, "value": value} in [
         {"field": e["field"], "value": e["value"]} for e in body["errors"]
     ]
+    assert body["detail"].startswith(f"{field}={value!r}: ")
 
 
 def test_both_or_neither_student_reference_is_a_422(send, student):

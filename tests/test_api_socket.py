@@ -6,16 +6,23 @@ server's write is held back by a real lock (a PostgreSQL row lock or SQLite's wr
 lock, taken by a second connection of the test) so the requests are in flight together.
 """
 
+import json
+import os
+import re
 import socket
 import sqlite3
+import subprocess
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import httpx
 import psycopg2
 import pytest
+
+from tests.production import ROOT
 
 HTTPS = {"X-Forwarded-Proto": "https"}  # what the TLS proxy adds
 
@@ -194,3 +201,68 @@ def test_an_error_through_gunicorn_is_a_problem_never_html(site):
     reply = httpx.post(f"{server.url}/api/v1/events", content=b"{", headers=headers(key, "bad-1"))
     assert reply.status_code == 400
     assert reply.headers["Content-Type"] == "application/problem+json"
+
+
+def readme_block(language: str) -> str:
+    """The README's API section's code block in ``language``, as a reader copies it."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("\n## API\n") :]
+    section = section[: section.index("\n## ", 1)]
+    return re.search(rf"```{language}\n(.*?)```", section, re.S)[1]
+
+
+@pytest.fixture
+def readme_site(committed_db, production_server):
+    """The README's student: a new coach known as src-17 to a new client (the server
+    outlives a test: a client of its own gives the README's fixed key a fresh start)."""
+    client = f"attendance-{uuid.uuid4().hex[:8]}"
+    made = production_server.manage(
+        "shell", "-c",
+        "from django.contrib.auth import get_user_model\n"
+        "from specializations.services import enroll, link_external_id\n"
+        f"user = get_user_model().objects.create(username='readme-{client}')\n"
+        "enroll(user, 'COACH')\n"
+        f"link_external_id(user, source='{client}', external_id='src-17')", "-v", "0",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    key = production_server.manage(
+        "create_api_key", client, "--scopes", "events:write,progress:read", "-v", "0"
+    )
+    assert key.returncode == 0, key.stderr
+    return production_server, key.stdout.strip()
+
+
+def test_the_readmes_curl_example_applies_its_event_once(readme_site):
+    server, key = readme_site
+    command = readme_block("sh").rstrip().replace("https://academy.example.org", server.url)
+    command += ' -H "X-Forwarded-Proto: https" -w "\\n%{http_code}"'  # what the TLS proxy adds
+    env = {"PATH": os.environ["PATH"], "ACADEMY_API_KEY": key}
+    answers = [subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True,
+                              check=True).stdout.rsplit("\n", 1) for _ in range(2)]  # fmt: skip
+    (first, created), (again, replayed) = answers
+    assert (created, replayed) == ("201", "200")
+    assert json.loads(again) == json.loads(first)
+    assert json.loads(first)["totals"]["xp"] == 150
+
+
+def test_the_readmes_python_example_sends_once_and_names_a_refused_field(readme_site, monkeypatch):
+    server, key = readme_site
+    real_post = httpx.post
+
+    def behind_the_proxy(url, *, headers, **kwargs):  # what the TLS proxy adds
+        return real_post(url, headers={**headers, **HTTPS}, **kwargs)
+
+    monkeypatch.setattr(httpx, "post", behind_the_proxy)
+    code = readme_block("python")
+    code = code.replace(
+        'API = "https://academy.example.org/api/v1"', f'API = "{server.url}/api/v1"'
+    )
+    code = code.replace('KEY = "acad_..."', f'KEY = "{key}"')
+    example: dict = {}
+    exec(compile(code, "README.md", "exec"), example)  # ends by sending its event: 150 XP
+    event = {"external_id": "src-17", "specialization": "COACH", "xp": 5}
+    first = example["send_event"](event, "readme-retry-1")
+    assert example["send_event"](event, "readme-retry-1") == first  # a retry: the replay
+    assert first["totals"]["xp"] == 155
+    with pytest.raises(RuntimeError, match=r"422: .*xp.*-5"):
+        example["send_event"]({**event, "xp": -5})
