@@ -108,7 +108,7 @@ def xp_of(server, key, student) -> int:
 
 
 def send_with_retries(server, key, body, idempotency_key, *, timeout, attempts=20):
-    """The retry loop docs/api.md shows: the same key until an answer arrives."""
+    """The README's retry loop, short: the same key until an answer arrives."""
     for _ in range(attempts):
         try:
             return httpx.post(
