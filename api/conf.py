@@ -17,9 +17,6 @@ DEFAULTS = {
     "API_MAX_BODY_BYTES": 1024 * 1024,
     # Events in one POST /api/v1/events/batch.
     "API_MAX_BATCH_EVENTS": 1000,
-    # The largest amount of each kind in one event (either sign): a typo, not an award.
-    "API_MAX_XP": 1_000_000,
-    "API_MAX_COUNT": 10_000,
     # How stale a key's "last used" may get: one write per key per this many seconds.
     "API_LAST_USED_RESOLUTION_SECONDS": 60,
     # A key found live is remembered this long (0: never), with its client as it was: a

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import math
 
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -19,6 +20,8 @@ VALUE_SHOWN = 100  # characters of a refused value echoed back
 
 
 def shown(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # 1e400 arrives as inf, which JSON cannot hold
     if isinstance(value, str) and len(value) > VALUE_SHOWN:
         return value[:VALUE_SHOWN] + "..."
     if isinstance(value, dict | list):

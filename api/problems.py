@@ -38,7 +38,9 @@ def response(
     if errors is not None:
         body["errors"] = errors
     reply = HttpResponse(
-        json.dumps(body, ensure_ascii=False, default=str),
+        # A lone surrogate in a refused value (sent as a JSON \u escape) has no UTF-8: it
+        # goes back as the same escape.
+        json.dumps(body, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace"),
         status=status,
         content_type=CONTENT_TYPE,
     )

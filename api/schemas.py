@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from specializations.selectors import MAX_ID
+
 # The most one event may carry of each amount: a larger number is a typo, not an award.
 MAX_XP = 1_000_000
 MAX_COUNT = 10_000
@@ -36,7 +38,7 @@ class EventIn(Strict):
     """One award. The student by ``student_id`` (the product's user id) or ``external_id``
     (the id the sending system knows, in the client's namespace): exactly one."""
 
-    student_id: StrictInt | None = Field(None, ge=1)
+    student_id: StrictInt | None = Field(None, ge=1, le=MAX_ID)
     external_id: StrictStr | None = Field(None, min_length=1, max_length=100, pattern=TOKEN_PATTERN)
     specialization: StrictStr = Field(pattern=CODE_PATTERN)
     xp: Xp = 0

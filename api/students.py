@@ -4,7 +4,7 @@ configured to send another system's ids, such as ``replaced-system``)."""
 
 from dataclasses import dataclass
 
-from specializations.exceptions import UnknownExternalId, UnknownUser
+from specializations.exceptions import BadStudentReference, UnknownExternalId, UnknownUser
 from specializations.selectors import resolve_student
 
 from .problems import Problem
@@ -40,7 +40,7 @@ def resolve(client, *, student_id: int | None = None, external_id: str | None = 
             user = resolve_student(source=client.namespace, external_id=external_id)
         else:
             user = resolve_student(user_id=student_id)
-    except UnknownUser as error:
+    except (UnknownUser, BadStudentReference) as error:  # no such id, or none possible
         raise Problem(
             404, UNKNOWN_STUDENT, f"student_id={student_id!r} is not a student"
         ) from error

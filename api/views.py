@@ -12,6 +12,7 @@ from .auth import ClientKey
 from .errors import HANDLERS
 from .problems import Problem
 from .schemas import (
+    MAX_ID,
     MAX_KEY_LENGTH,
     TOKEN_PATTERN,
     BatchIn,
@@ -55,6 +56,8 @@ class Api(NinjaAPI):
                         answer["content"] = {
                             problems.CONTENT_TYPE: answer["content"]["application/json"]
                         }
+                    if int(status) == 429:
+                        answer["headers"] = {"Retry-After": RETRY_AFTER}
         return schema
 
 
@@ -69,9 +72,17 @@ api = Api(
 for exception, handler in HANDLERS.items():
     api.add_exception_handler(exception, handler)
 
-PROBLEMS = {code: ProblemOut for code in (400, 401, 403, 404, 409, 413, 422, 429)}
+PROBLEMS = {code: ProblemOut for code in (400, 401, 403, 404, 409, 411, 413, 422, 429)}
 
 REPLAYED = "Idempotent-Replayed"
+REPLAYED_HEADER = {
+    "description": "`true`: the first answer to this key, given again; nothing was applied.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+RETRY_AFTER = {
+    "description": "Seconds until the client's rate limit lets a request through.",
+    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+}
 IdempotencyKey = Header(
     alias="Idempotency-Key",
     min_length=1,
@@ -91,6 +102,7 @@ sending = Router(tags=["events"])
     description="201: applied. 200 with `Idempotent-Replayed: true`: this key was seen"
     " with this event before, and this is the first answer again. 409: the key was used"
     " for another event.",
+    openapi_extra={"responses": {200: {"headers": {REPLAYED: REPLAYED_HEADER}}}},
 )
 def send_event(request, response: HttpResponse, payload: EventIn, key: str = IdempotencyKey):
     outcome = events.send(request.auth, payload, key=key)
@@ -143,7 +155,8 @@ reading = Router(tags=["reads"])
     summary="A student's progress by user id",
 )
 def progress_by_id(request, student_id: int):
-    specializations = reads.student_progress(student_id)
+    # Past a 64-bit id there is nobody to read (and SQLite could not compare it).
+    specializations = reads.student_progress(student_id) if student_id <= MAX_ID else []
     if not specializations:  # nobody, or a student in no specialization yet
         resolve(request.auth, student_id=student_id)
     return {"student_id": student_id, "external_id": None, "specializations": specializations}

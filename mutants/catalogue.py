@@ -83,7 +83,7 @@ MUTANTS = [
     Mutant(
         "control-characters-allowed",
         "specializations/services.py",
-        '_CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f]")',
+        '_CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\ud800-\\udfff]")',
         '_CONTROL = re.compile("[\\x00]")',
         "only NUL is refused in a reason, a source or a key; other control characters are stored",
     ),
@@ -453,6 +453,22 @@ MUTANTS = [
         "",
         "a batch reusing a key for another event (same amounts, another reason) is a replay",
         tests=["tests/test_api_events.py"],
+    ),
+    Mutant(
+        "problem-echo-unescaped",
+        "api/problems.py",
+        'json.dumps(body, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace")',
+        "json.dumps(body, ensure_ascii=False, default=str)",
+        "a refused value holding a lone surrogate cannot be encoded: a 500 instead of a 422",
+        tests=["tests/test_api_errors.py"],
+    ),
+    Mutant(
+        "occurred-at-any-range",
+        "specializations/services.py",
+        "        value.astimezone(UTC)  # what the database stores (SQLite: UTC, naive)\n",
+        "        pass\n",
+        "a time that has no UTC equivalent (year 9999 at -14:00) reaches the database",
+        tests=["tests/test_ledger.py", "tests/test_api_errors.py"],
     ),
     Mutant(
         "fingerprint-not-canonical",

@@ -13,9 +13,14 @@ from .models import ExternalId
 EITHER = "give either user_id, or source and external_id"
 
 
+# The largest id a 64-bit column holds: a larger one names nobody (and SQLite's driver
+# cannot even send it).
+MAX_ID = 2**63 - 1
+
+
 def _integer_id(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise BadStudentReference("user_id", value, "must be a whole number from 1")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise BadStudentReference("user_id", value, f"must be a whole number from 1 to {MAX_ID}")
     return value
 
 

@@ -6,7 +6,7 @@ The licence follows every progress change through the auto-sync receiver in
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
@@ -57,8 +57,10 @@ class ProgressUpdate:
 
 _LINE_BREAKS = re.compile(r"[ \t\r\n]*[\t\r\n][ \t\r\n]*")
 # Unicode's control characters (category Cc: U+0000-U+001F and U+007F-U+009F), found in
-# one scan in C instead of a category lookup per character (every key of a batch).
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# one scan in C instead of a category lookup per character (every key of a batch), and
+# lone surrogates (U+D800-U+DFFF: halves of a pair that JSON's \u escapes can send
+# alone; no UTF-8 can hold one, so neither database can store it).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def require_reason(reason: str | None, *, max_length: int = REASON_MAX_LENGTH) -> str:
@@ -187,6 +189,10 @@ def require_occurred_at(value) -> datetime:
         raise InvalidLedgerValue("occurred_at", value, "must be a datetime")
     if timezone.is_naive(value):
         raise InvalidLedgerValue("occurred_at", value, "must carry a time zone")
+    try:
+        value.astimezone(UTC)  # what the database stores (SQLite: UTC, naive)
+    except OverflowError:
+        raise InvalidLedgerValue("occurred_at", value, "is out of range in UTC") from None
     return value
 
 

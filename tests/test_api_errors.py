@@ -131,6 +131,12 @@ def test_a_nul_in_the_query_or_path_is_a_400_problem(client, api_headers):
     assert problem(client.get("/api/v1/students/1%00/progress", headers=headers), 400)
 
 
+def test_a_nul_in_a_header_is_a_400_problem_naming_the_header(send, student):
+    body = {"student_id": student.pk, "specialization": "PLAYER", "xp": 1}
+    answer = problem(send(body, **{"X-Request-Note": "a\x00b"}), 400)
+    assert answer["type"].endswith(":nul-character") and "'X-Request-Note'" in answer["detail"]
+
+
 def test_an_unknown_path_is_a_404_problem(client, api_headers):
     problem(client.get("/api/v1/nothing/here", headers=api_headers()), 404)
     problem(client.get("/api/v2/catalogue"), 404)
@@ -154,8 +160,63 @@ def test_a_batch_over_the_limit_is_a_422_and_writes_nothing(send, student, setti
     assert not SpecializationProgress.objects.exists()
 
 
+def test_the_default_limit_takes_1000_events_and_refuses_1001(send, student):
+    def batch(n):
+        return {"events": [{"key": f"k{i}", "student_id": student.pk, "specialization": "PLAYER",
+                            "xp": 1} for i in range(n)]}  # fmt: skip
+
+    body = problem(send(batch(1001), key=None, path="/api/v1/events/batch"), 422)
+    assert body["errors"] == [{"field": "events", "value": 1001, "message": "at most 1000 events"}]
+    reply = send(batch(1000), key=None, path="/api/v1/events/batch")
+    assert reply.status_code == 200 and reply.json()["applied"] == 1000
+
+
 def test_djangos_own_body_limit_caps_the_apis(send, student, settings):
     settings.API_MAX_BODY_BYTES = 10 << 20
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     body = {"student_id": student.pk, "specialization": "PLAYER", "reason": "x" * 2000}
     assert "over the limit of 1000 bytes" in problem(send(body), 413)["detail"]
+
+
+def strict_json(reply) -> dict:
+    """The body as a strict parser reads it: no Infinity or NaN, valid UTF-8."""
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(reply.content.decode("utf-8"), parse_constant=refuse)
+
+
+@pytest.mark.parametrize(
+    "fields, field, value",
+    [
+        ('"reason": "a \\ud800"', "reason", "a \ud800"),  # a lone surrogate: no UTF-8 has it
+        ('"reason": "\\udc00"', "reason", "\udc00"),
+        ('"colour\\ud800": 1', "body", "colour\ud800"),  # an unknown field's name
+        ('"specialization": "\\ud800"', "specialization", "\ud800"),
+        ('"student_id": 9223372036854775808', "student_id", 2**63),  # past any 64-bit id
+        ('"occurred_at": "9999-12-31T23:59:59-14:00"', "occurred_at", None),  # past year 9999
+        ('"occurred_at": "0001-01-01T00:00:00+14:00"', "occurred_at", None),  # before year 1
+        ('"xp": 1e400', "xp", "inf"),  # JSON's parser makes it infinite
+    ],
+)
+def test_values_no_database_or_json_can_hold_are_a_422_in_valid_json(
+    send, student, fields, field, value
+):
+    # A later key wins in JSON as Python reads it: ``fields`` may replace the first two.
+    body = f'{{"student_id": {student.pk}, "specialization": "PLAYER", {fields}}}'
+    reply = send(None, raw=body)
+    assert reply.status_code == 422, reply.content
+    answer = strict_json(reply)
+    named = [error for error in answer.get("errors", []) if error["field"] == field]
+    assert named, answer
+    if value is not None:
+        assert named[0]["value"] == value
+    assert f"{field}=" in answer["detail"]
+    assert not ProgressEvent.objects.exclude(source="opening").exists()
+
+
+def test_a_path_id_past_any_64_bit_id_is_a_404(client, api_headers):
+    reply = client.get("/api/v1/students/9223372036854775808/progress", headers=api_headers())
+    assert reply.status_code == 404, reply.content
+    assert "student_id=9223372036854775808" in strict_json(reply)["detail"]

@@ -120,6 +120,8 @@ def test_admin_lists_keys_by_prefix_and_revokes_them(admin_client):
     page = admin_client.get("/admin/api/apikey/")
     assert page.status_code == 200
     assert new.api_key.prefix in page.text and new.key not in page.text
+    for column in ("column-created_at", "column-last_used_at", "column-revoked_at"):
+        assert column in page.text, column
     admin_client.post(
         "/admin/api/apikey/",
         {"action": "revoke", "_selected_action": [new.api_key.pk]},

@@ -101,7 +101,7 @@ def test_the_catalogue_lists_every_specialization_and_level(client, headers):
     assert coach["levels"][1]["requires"]["theory_hours"] == info.levels[1].theory_hours
 
 
-def test_the_catalogue_costs_three_queries(client, headers, django_assert_num_queries):
+def test_the_catalogue_costs_two_queries(client, headers, django_assert_num_queries):
     client.get("/api/v1/catalogue", headers=headers)
     with django_assert_num_queries(2):  # the specializations, the levels (the key is cached)
         assert client.get("/api/v1/catalogue", headers=headers).status_code == 200

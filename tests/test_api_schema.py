@@ -119,5 +119,42 @@ def test_the_docs_page_uses_the_apps_own_static_files(client):
     page = reply.content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in page
     assert "http://" not in page and "https://" not in page
+    # Swagger UI's own default would fetch a validity badge from swagger.io.
+    assert '"validatorUrl": null' in page
     for name in ("ninja/swagger-ui-bundle.js", "ninja/swagger-ui.css", "ninja/swagger-ui-init.js"):
         assert finders.find(name), name
+
+
+def test_every_answer_of_sending_one_event_is_documented_headers_included(
+    client, schema, api_headers, student, settings
+):
+    # Applied, replayed, conflicting, refused, too large, chunked, rate limited: each answer
+    # of the endpoint holds to its documented status, content type, body and headers.
+    # The door refuses 413 and 411 before the limit counts: the fifth counted is over it.
+    settings.API_RATE_LIMIT_PER_MINUTE = 4
+    operation = schema["paths"]["/api/v1/events"]["post"]
+    headers = {**api_headers(), "Idempotency-Key": "k-1"}
+    event = {"student_id": student.pk, "specialization": "PLAYER", "xp": 5}
+
+    def send(body, **extra):
+        return client.post("/api/v1/events", json.dumps(body), content_type="application/json",
+                           headers={**headers, **extra})  # fmt: skip
+
+    answers = [
+        send(event),
+        send(event),  # the replay
+        send({**event, "xp": 6}),  # the same key, another event
+        send({**event, "xp": -1}, **{"Idempotency-Key": "k-2"}),
+        send(event, **{"Idempotency-Key": "k-3", "Content-Length": str(2**21)}),
+        send(event, **{"Idempotency-Key": "k-4", "Transfer-Encoding": "chunked"}),
+        send(event, **{"Idempotency-Key": "k-5"}),
+    ]
+    assert [reply.status_code for reply in answers] == [201, 200, 409, 422, 413, 411, 429]
+    for reply in answers:
+        conforms(schema, reply, operation)
+        documented = operation["responses"][str(reply.status_code)].get("headers", {})
+        for name, header in documented.items():
+            OAS31Validator(header["schema"]).validate(reply[name])
+    assert "Idempotent-Replayed" in operation["responses"]["200"]["headers"]
+    assert answers[1]["Idempotent-Replayed"] == "true"
+    assert "Retry-After" in operation["responses"]["429"]["headers"]

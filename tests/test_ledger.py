@@ -1,6 +1,6 @@
 """The ledger of progress events: one event per change of the totals, exactly once per key."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from django.db import connection, transaction
@@ -345,6 +345,10 @@ def test_a_correction_never_lowers_a_level(student):
         ({"idempotency_key": "k" * 256}, "is longer than 255 characters"),
         ({"occurred_at": "2026-11-30"}, "occurred_at='2026-11-30' must be a datetime"),
         ({"occurred_at": datetime(2026, 11, 30)}, "must carry a time zone"),
+        (
+            {"occurred_at": datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-14)))},
+            "is out of range in UTC",
+        ),
     ],
     ids=lambda value: repr(value)[:30],
 )

@@ -14,7 +14,8 @@ from tests.factories import make_pairs, set_progress_level
 
 pytestmark = pytest.mark.django_db
 
-CONTROL = ["a\x00b", "a\x1bb", "a\x7fb", "a\x1fb", "a\x85b", "\x00"]
+# ... and a lone surrogate (JSON can send "\ud800"; no UTF-8 holds it).
+CONTROL = ["a\x00b", "a\x1bb", "a\x7fb", "a\x1fb", "a\x85b", "\x00", "a\ud800b"]
 
 
 @pytest.mark.parametrize("reason", CONTROL)
