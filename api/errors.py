@@ -12,7 +12,7 @@ from specializations.exceptions import (
     UnknownSpecialization,
 )
 
-from . import problems
+from . import events, problems
 from .problems import Problem
 
 logger = logging.getLogger("api")
@@ -53,6 +53,9 @@ def validation_problem(request, exc: ValidationError):
             "Send an Idempotency-Key header: 1 to 255 printable ASCII characters, one per event.",
             errors=[e for e in errors if e["field"].startswith("header")],
         )
+    if any("index" in error for error in errors) and getattr(request, "auth", None):
+        # A batch's events: the well-formed ones are checked too, for one full answer.
+        return problems.of(events.refusal_beside(request.auth, request.body, errors))
     first = errors[0]
     named = first["field"] if first.get("value") is None else f"{first['field']}={first['value']!r}"
     detail = f"{named}: {first['message']}"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
+from pydantic import ValidationError as PydanticValidationError
 
 from common.bulk_sql import exact_pairs, insert_rows, quoted
 from licenses.models import UserLicense
@@ -25,7 +26,7 @@ from specializations.services import update_progress
 
 from .models import IdempotentRequest
 from .problems import Problem
-from .schemas import EventIn
+from .schemas import BatchEventIn, EventIn
 from .students import UNKNOWN_STUDENT, Student, UserRef, resolve
 
 IDEMPOTENCY_CONFLICT = (
@@ -170,24 +171,10 @@ def send_batch(client, events) -> list[tuple[str, Outcome]]:
     earlier in the batch) with the same event is a replay; with another, a 409 that
     applies nothing. The ledger finds the earlier keys; their recorded answers are read
     only for those (a batch of new keys reads none)."""
-    errors = []
-    prints = [fingerprint(event) for event in events]
-    first_index: dict[str, int] = {}
-    unknown = _unknown_specializations({event.specialization for event in events})
-    for index, event in enumerate(events):
-        earlier = first_index.setdefault(event.key, index)
-        if earlier != index and prints[earlier] != prints[index]:
-            errors.append(
-                {"index": index, "field": f"events.{index}.key", "value": event.key,
-                 "message": f"the key of events.{earlier} with another event"}
-            )  # fmt: skip
-        if event.specialization in unknown:
-            errors.append(
-                {"index": index, "field": f"events.{index}.specialization",
-                 "value": event.specialization, "message": unknown[event.specialization]}
-            )  # fmt: skip
-    students = _students(client, events, errors)
-    _refuse(errors, len(events))
+    checked = _check(client, events, range(len(events)))
+    if checked.errors:
+        raise refusal(checked.errors, len(events))
+    prints, first_index, students = checked.prints, checked.first_index, checked.students
     firsts = [index for index, event in enumerate(events) if first_index[event.key] == index]
     outcomes: dict[int, Outcome] = {}
     try:
@@ -227,6 +214,56 @@ def send_batch(client, events) -> list[tuple[str, Outcome]]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    errors: list[dict]
+    prints: list[str]
+    first_index: dict[str, int]  # each key's first event, by its place in ``events``
+    students: list[Student | None]
+
+
+def _check(client, events, at) -> _Checked:
+    """What the batch's schema cannot see, for ``events`` (sent as the batch's items
+    ``at``): a key reused for another event, an unknown specialization or student."""
+    errors = []
+    prints = [fingerprint(event) for event in events]
+    first_index: dict[str, int] = {}
+    unknown = _unknown_specializations({event.specialization for event in events})
+    for place, event in enumerate(events):
+        earlier, index = first_index.setdefault(event.key, place), at[place]
+        if earlier != place and prints[earlier] != prints[place]:
+            errors.append(
+                {"index": index, "field": f"events.{index}.key", "value": event.key,
+                 "message": f"the key of events.{at[earlier]} with another event"}
+            )  # fmt: skip
+        if event.specialization in unknown:
+            errors.append(
+                {"index": index, "field": f"events.{index}.specialization",
+                 "value": event.specialization, "message": unknown[event.specialization]}
+            )  # fmt: skip
+    students = _students(client, events, errors, at)
+    return _Checked(errors, prints, first_index, students)
+
+
+def refusal_beside(client, body: bytes, errors: list[dict]) -> Problem:
+    """For a batch whose events the schema refused (``errors``): the 422 that lists them
+    with the refusals its other, well-formed events get, so that one answer lists every
+    bad item. Only on this path are events validated one by one."""
+    items = json.loads(body)["events"]  # the schema found a list of events in it
+    refused = {error.get("index") for error in errors}
+    events, at = [], []
+    for index, item in enumerate(items):
+        if index in refused:
+            continue
+        try:
+            events.append(BatchEventIn.model_validate(item))
+        except PydanticValidationError:
+            continue
+        at.append(index)
+    beside = _check(client, events, at).errors if events else []
+    return refusal(errors + beside, len(items))
+
+
 def _unknown_specializations(codes) -> dict[str, str]:
     """The codes the catalogue refuses, with why (one catalogue read per code)."""
     unknown = {}
@@ -263,14 +300,15 @@ def _replays(client, events, prints, indexes) -> dict[int, Outcome]:
     }
 
 
-def _refuse(errors: list[dict], count: int) -> None:
-    if errors:
-        raise Problem(
-            422,
-            "validation",
-            f"{len({e['index'] for e in errors})} of {count} events refused; nothing was applied.",
-            errors=sorted(errors, key=lambda error: error["index"]),
-        )
+def refusal(errors: list[dict], count: int) -> Problem:
+    """The 422 of a batch with bad events: every one listed, by index."""
+    refused = {error.get("index") for error in errors}
+    return Problem(
+        422,
+        "validation",
+        f"{len(refused)} of {count} events refused; nothing was applied.",
+        errors=sorted(errors, key=lambda error: error.get("index", -1)),
+    )
 
 
 def _licence_levels(updates) -> dict[tuple[int, str], int]:
@@ -288,9 +326,9 @@ def _licence_levels(updates) -> dict[tuple[int, str], int]:
         return {(user, code): level for user, code, level in cursor.fetchall()}
 
 
-def _students(client, events, errors) -> list[Student | None]:
+def _students(client, events, errors, at) -> list[Student | None]:
     """Each event's student, resolved in two queries (ids, external ids); unknown ones
-    are added to ``errors``."""
+    are added to ``errors`` (by their place in the batch, ``at``)."""
     from specializations.models import ExternalId
 
     User = get_user_model()
@@ -302,7 +340,7 @@ def _students(client, events, errors) -> list[Student | None]:
         .values_list("external_id", "user_id")
     ) if externals else {}  # fmt: skip
     students = []
-    for index, event in enumerate(events):
+    for index, event in zip(at, events, strict=True):
         if event.student_id is not None:
             user_id = event.student_id if event.student_id in known_ids else None
             field, value = "student_id", event.student_id

@@ -471,6 +471,22 @@ MUTANTS = [
         tests=["tests/test_ledger.py", "tests/test_api_errors.py"],
     ),
     Mutant(
+        "batch-shape-refusals-alone",
+        "api/errors.py",
+        'if any("index" in error for error in errors) and getattr(request, "auth", None):',
+        "if False:",
+        "a batch with a malformed event hides its other bad events until it is sent again",
+        tests=["tests/test_api_events.py"],
+    ),
+    Mutant(
+        "batch-refusals-misplaced",
+        "api/events.py",
+        "earlier, index = first_index.setdefault(event.key, place), at[place]",
+        "earlier, index = first_index.setdefault(event.key, place), place",
+        "beside a malformed event, the others' refusals name the wrong items",
+        tests=["tests/test_api_events.py"],
+    ),
+    Mutant(
         "fingerprint-not-canonical",
         "api/events.py",
         'CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))',

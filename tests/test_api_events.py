@@ -152,17 +152,22 @@ def test_a_bad_batch_lists_every_bad_item_and_applies_nothing(client, headers, s
     ]
     reply = batch(client, headers, items)
     assert reply.status_code == 422
-    errors = reply.json()["errors"]
-    # Shape errors first (pydantic), before any student or key is looked up.
-    assert [(e["index"], e["field"]) for e in errors] == [(1, "events.1.xp")]
-    del items[1]
-    errors = batch(client, headers, items).json()["errors"]
-    assert [(e["index"], e["field"], e["value"]) for e in errors] == [
-        (1, "events.1.student_id", 987654),
-        (2, "events.2.specialization", "CHESS"),
-        (3, "events.3.external_id", "nobody"),
-        (5, "events.5.key", "dup"),
+    # One answer: the schema's refusals (a negative amount) and those of the well-formed
+    # events (an unknown student, specialization or external id, a key reused).
+    assert reply.json()["detail"] == "5 of 7 events refused; nothing was applied."
+    assert [(e["index"], e["field"], e["value"]) for e in reply.json()["errors"]] == [
+        (1, "events.1.xp", -1),
+        (2, "events.2.student_id", 987654),
+        (3, "events.3.specialization", "CHESS"),
+        (4, "events.4.external_id", "nobody"),
+        (6, "events.6.key", "dup"),
     ]
+    del items[1]  # the same refusals, one place earlier, without the schema's
+    errors = batch(client, headers, items).json()["errors"]
+    assert [(e["index"], e["field"]) for e in errors] == [
+        (1, "events.1.student_id"), (2, "events.2.specialization"),
+        (3, "events.3.external_id"), (5, "events.5.key"),
+    ]  # fmt: skip
     assert not events().exists()
     assert not SpecializationProgress.objects.exists()
 
