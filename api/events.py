@@ -24,6 +24,7 @@ from specializations.catalogue import get_specialization
 from specializations.exceptions import IdempotencyConflict, ProgressionError, UnknownUser
 from specializations.services import update_progress
 
+from . import conf
 from .models import IdempotentRequest
 from .problems import Problem
 from .schemas import BatchEventIn, EventIn
@@ -245,11 +246,27 @@ def _check(client, events, at) -> _Checked:
     return _Checked(errors, prints, first_index, students)
 
 
+def over_limit(count: int) -> Problem | None:
+    """The 422 of a batch of more events than API_MAX_BATCH_EVENTS, or None."""
+    limit = conf.get("API_MAX_BATCH_EVENTS")
+    if count <= limit:
+        return None
+    return Problem(
+        422,
+        "validation",
+        f"events: {count} events, more than the {limit} a batch may hold.",
+        errors=[{"field": "events", "value": count, "message": f"at most {limit} events"}],
+    )
+
+
 def refusal_beside(client, body: bytes, errors: list[dict]) -> Problem:
     """For a batch whose events the schema refused (``errors``): the 422 that lists them
     with the refusals its other, well-formed events get, so that one answer lists every
-    bad item. Only on this path are events validated one by one."""
+    bad item. Only on this path are events validated one by one (at most a batch's
+    limit of them: a longer batch is refused for its length first)."""
     items = json.loads(body)["events"]  # the schema found a list of events in it
+    if too_many := over_limit(len(items)):
+        return too_many
     refused = {error.get("index") for error in errors}
     events, at = [], []
     for index, item in enumerate(items):

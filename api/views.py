@@ -7,10 +7,9 @@ from ninja import Header, NinjaAPI, Router, Status
 from ninja.errors import ValidationError
 from ninja.openapi.docs import Swagger
 
-from . import conf, events, problems, reads
+from . import events, problems, reads
 from .auth import ClientKey
 from .errors import HANDLERS
-from .problems import Problem
 from .schemas import (
     MAX_ID,
     MAX_KEY_LENGTH,
@@ -122,15 +121,8 @@ def send_event(request, response: HttpResponse, payload: EventIn, key: str = Ide
     " key was seen before with the same content is reported as `replayed`.",
 )
 def send_batch(request, payload: BatchIn):
-    limit = conf.get("API_MAX_BATCH_EVENTS")
-    if len(payload.events) > limit:
-        raise Problem(
-            422,
-            "validation",
-            f"events: {len(payload.events)} events, more than the {limit} a batch may hold.",
-            errors=[{"field": "events", "value": len(payload.events),
-                     "message": f"at most {limit} events"}],
-        )  # fmt: skip
+    if too_many := events.over_limit(len(payload.events)):
+        raise too_many
     outcomes = events.send_batch(request.auth, payload.events)
     items = [
         {"index": index, "key": key, "status": "replayed" if outcome.replayed else "applied",

@@ -160,6 +160,16 @@ def test_a_batch_over_the_limit_is_a_422_and_writes_nothing(send, student, setti
     assert not SpecializationProgress.objects.exists()
 
 
+def test_a_batch_over_the_limit_is_refused_for_its_length_whatever_else_is_wrong(
+    send, student, settings
+):
+    settings.API_MAX_BATCH_EVENTS = 3  # so no event is looked up one by one past it
+    events = [{"key": f"k{i}", "student_id": 987654, "specialization": "PLAYER", "xp": -i}
+              for i in range(4)]  # fmt: skip
+    body = problem(send({"events": events}, key=None, path="/api/v1/events/batch"), 422)
+    assert body["errors"] == [{"field": "events", "value": 4, "message": "at most 3 events"}]
+
+
 def test_the_default_limit_takes_1000_events_and_refuses_1001(send, student):
     def batch(n):
         return {"events": [{"key": f"k{i}", "student_id": student.pk, "specialization": "PLAYER",
