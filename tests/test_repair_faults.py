@@ -305,6 +305,7 @@ def pgbouncer(tmp_path):
         # One server connection for every client: any session state one client left
         # behind would show in the next.
         "default_pool_size = 1\nmax_client_conn = 20\n"
+        f"admin_users = {s['USER']}\n"  # SHOW CLIENTS: who waits for the one connection
         f"logfile = {folder / 'pgbouncer.log'}\npidfile = {folder / 'pgbouncer.pid'}\n"
     )
     shutil.chown(folder, user="postgres") if os.geteuid() == 0 else None
@@ -328,15 +329,46 @@ def _accepts(port) -> bool:
         return False
 
 
+def waiting_clients(port) -> int:
+    """Clients pgbouncer holds back, waiting for a server connection."""
+    admin = psycopg2.connect(database_url(port).rsplit("/", 1)[0] + "/pgbouncer")
+    admin.autocommit = True  # the admin console takes no transactions
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("SHOW CLIENTS")
+            state = [column.name for column in cursor.description].index("state")
+            return sum(row[state] == "waiting" for row in cursor.fetchall())
+    finally:
+        admin.close()
+
+
 def test_behind_pgbouncer_in_transaction_mode_single_flight_holds_and_no_state_leaks(
     committed_db, pgbouncer
 ):
     data = Desyncs(100)
-    processes = [command(REPAIR, port=pgbouncer), command(REPAIR, port=pgbouncer)]
-    checks = [command(["check_sync", "--no-record", "-v", "0"], port=pgbouncer) for _ in range(3)]
-    results = [finish(p) for p in processes]
-    assert sorted(code for code, _, _ in results) == [0, 3], results
-    assert any("a repair is already running (run " in out for _, out, _ in results)
+    # The first repair is held in its first batch (the lowest user id, repaired first:
+    # it retries the locked pair until SYNC_REPAIR_LOCK_TIMEOUT) by a lock taken beside
+    # pgbouncer, until the second repair has answered or it and three checks wait for
+    # the one server connection: started together, the first could finish before the
+    # second had started (a race, not single flight).
+    locker = psycopg2.connect(**connection.get_connection_params())
+    with locker.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM licenses_userlicense WHERE user_id = %s FOR UPDATE", [data.ahead[0]]
+        )
+    try:
+        first = command(REPAIR, port=pgbouncer, SYNC_REPAIR_LOCK_TIMEOUT="60")
+        wait_for(lambda: HealthCheckRun.objects.filter(kind="repair", state="running").exists())
+        second = command(REPAIR, port=pgbouncer)
+        checks = [command(["check_sync", "--no-record", "-v", "0"], port=pgbouncer)
+                  for _ in range(3)]  # fmt: skip
+        wait_for(lambda: second.poll() is not None or waiting_clients(pgbouncer) >= 4)
+    finally:
+        locker.rollback()
+        locker.close()
+    (code, out, err), refused = finish(first), finish(second)
+    assert code == 0, (out, err)
+    assert refused[0] == 3 and "a repair is already running (run " in refused[1], refused
     assert all(finish(p)[0] in (0, 1, 2) for p in checks)  # plain checks ran beside it
     data.assert_all_repaired_once()
     # The one server connection served every client: nothing set by one is seen by the next.
