@@ -35,15 +35,16 @@ class Student:
 
 def resolve(client, *, student_id: int | None = None, external_id: str | None = None) -> Student:
     """The addressed student (one query), or a 404 problem naming the field and value."""
-    try:
-        if external_id is not None:
-            user = resolve_student(source=client.namespace, external_id=external_id)
-        else:
+    if external_id is None:
+        try:
             user = resolve_student(user_id=student_id)
-    except (UnknownUser, BadStudentReference) as error:  # no such id, or none possible
-        raise Problem(
-            404, UNKNOWN_STUDENT, f"student_id={student_id!r} is not a student"
-        ) from error
+        except (UnknownUser, BadStudentReference) as error:  # no such id, or none possible
+            raise Problem(
+                404, UNKNOWN_STUDENT, f"student_id={student_id!r} is not a student"
+            ) from error
+        return Student(user=user, external_id=None)
+    try:
+        user = resolve_student(source=client.namespace, external_id=external_id)
     except UnknownExternalId as error:
         raise Problem(
             404,

@@ -7,11 +7,12 @@ from ninja import Header, NinjaAPI, Router, Status
 from ninja.errors import ValidationError
 from ninja.openapi.docs import Swagger
 
+from specializations.selectors import MAX_ID
+
 from . import events, problems, reads
 from .auth import ClientKey
 from .errors import HANDLERS
 from .schemas import (
-    MAX_ID,
     MAX_KEY_LENGTH,
     TOKEN_PATTERN,
     BatchIn,
